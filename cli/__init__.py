@@ -1,0 +1,1 @@
+"""The `agentlog` command line: the entry point every `just` recipe calls."""

@@ -1,0 +1,18 @@
+"""`agentlog` root command: sub-commands per capability, one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import stack
+
+app = typer.Typer(
+    help="agentlog: event-sourced backbone for AI-agent conversations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack.app, name="stack")
+
+
+if __name__ == "__main__":
+    app()

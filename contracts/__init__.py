@@ -1,0 +1,1 @@
+"""Avro contracts for every agentlog event: schemas, routing table, codecs, registry client."""

@@ -1,0 +1,1 @@
+"""Pure domain model: aggregates, commands, events and errors; no I/O."""

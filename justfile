@@ -1,0 +1,60 @@
+# agentlog routine tasks; `./dev RECIPE` bootstraps .venv first on a fresh machine.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+export PATH := justfile_directory() + "/.venv/bin:" + env_var('PATH')
+
+# list the recipes
+default:
+    @just --list
+
+# start the whole system on its private local servers
+up:
+    agentlog stack up
+
+# stop everything `up` started
+down:
+    agentlog stack down
+
+# each server's address, pid, version and health
+status:
+    agentlog stack status
+
+# the end of a server's log: just logs kafka
+logs NAME:
+    agentlog stack logs {{NAME}}
+
+# restart one server on its data: just restart registry
+restart NAME:
+    agentlog stack restart {{NAME}}
+
+# the whole test suite with coverage (starts the servers it needs, stops those it started)
+test *ARGS:
+    pytest --cov --cov-report=term-missing:skip-covered {{ARGS}}
+
+# unit tier: no servers
+test-unit *ARGS:
+    pytest -m unit {{ARGS}}
+
+# integration tier: real Postgres, Redis, Kafka and registry
+test-integration *ARGS:
+    pytest -m integration {{ARGS}}
+
+# contract tier
+test-contract *ARGS:
+    pytest -m contract {{ARGS}}
+
+# end-to-end tier
+test-e2e *ARGS:
+    pytest -m e2e {{ARGS}}
+
+# ruff, mypy and the import-linter layer contracts
+lint:
+    ruff check .
+    ruff format --check .
+    mypy
+    lint-imports
+
+# format the code
+fmt:
+    ruff format .
+    ruff check --fix .

@@ -1,0 +1,136 @@
+"""Process helpers: spawn a server in its own session, track it by pid file, wait, stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from stack.errors import StackError
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def cmdline(pid: int) -> str:
+    """The process's command line joined by spaces, or "" when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def tracked_pid(pid_file: Path, marker: str) -> int | None:
+    """The pid recorded in pid_file if that process still runs and its command line has marker.
+
+    The marker (a path unique to this stack) keeps `down` from touching a recycled pid.
+    """
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) and marker in cmdline(pid) else None
+
+
+def spawn(
+    argv: list[str],
+    log: Path,
+    pid_file: Path,
+    *,
+    user: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Start argv detached from our terminal, output appended to log; record and return its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            user=user,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def terminate(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> None:
+    """Ask the process to stop with sig; kill it if it has not gone after timeout seconds."""
+    try:
+        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.1)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while alive(pid):
+                time.sleep(0.05)
+    except ProcessLookupError:
+        pass
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the process is our child, so it leaves no zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def last_lines(log: Path, count: int = 20) -> list[str]:
+    """The last count lines of a log file ([] when there is none)."""
+    try:
+        with log.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            return f.read().decode(errors="replace").splitlines()[-count:]
+    except OSError:
+        return []
+
+
+def wait_until(ready: Callable[[], bool], *, what: str, pid: int, log: Path, timeout: float) -> None:
+    """Poll ready() until it holds; fail early, quoting the log, if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if not alive(pid):
+            _reap(pid)
+            tail = next((ln for ln in reversed(last_lines(log)) if ln.strip()), "no output")
+            raise StackError(
+                f"{what} exited during start-up: {tail.strip()[:300]}", f"see {log} for the whole log"
+            )
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{what} was not ready after {timeout:.0f} s",
+                f"see {log}; raise AGENTLOG_READY_TIMEOUT if the machine is slow",
+            )
+        time.sleep(0.2)
+
+
+def chown(path: Path, user: str) -> None:
+    """Give path to user (the private Postgres runs as `postgres`, which refuses root)."""
+    shutil.chown(path, user=user, group=user)

@@ -1,0 +1,82 @@
+"""Apicurio Registry 3.x from Maven Central, SQL storage on the private Postgres, ccompat API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from stack import install
+from stack.config import REPO_ROOT
+from stack.postgres import REGISTRY_DATABASE
+from stack.server import Server
+
+PROPERTIES = REPO_ROOT / "schema-registry" / "apicurio.properties"
+CCOMPAT = "/apis/ccompat/v7"
+
+
+class Registry(Server):
+    name = "registry"
+
+    @property
+    def port(self) -> int:
+        return self.settings.registry_port
+
+    @property
+    def app(self) -> Path:
+        return self.settings.cache / f"apicurio-registry-{self.settings.registry_version}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def prepare(self) -> None:
+        # Apicurio 3.3 is built for Java 21 (class file 65); Kafka's Java 17 cannot run it.
+        self.java = install.find_java(21, self.settings.registry_java_home, "Apicurio Registry")
+        install.fetch_once(self.app, self._download)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def _download(self, into: Path) -> None:
+        artifact = f"io.apicurio:apicurio-registry-app:{self.settings.registry_version}:tar.gz:all"
+        install.maven(
+            [
+                "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:unpack",
+                f"-Dartifact={artifact}",
+                f"-DoutputDirectory={into}",
+            ],
+            artifact,
+        )
+
+    def command(self) -> list[str]:
+        props = {
+            "quarkus.http.host": "127.0.0.1",
+            "quarkus.http.port": str(self.port),
+            "apicurio.datasource.url": f"jdbc:postgresql://127.0.0.1:{self.settings.postgres_port}/{REGISTRY_DATABASE}",
+            # marks the command line as this stack's (see Server.pid)
+            "agentlog.data": str(self.data_dir),
+        }
+        flags = [f"-D{key}={value}" for key, value in props.items()]
+        return [
+            str(self.java),
+            f"-Xmx{self.settings.registry_heap}",
+            "-XX:+UseSerialGC",
+            f"-Dquarkus.config.locations={PROPERTIES}",
+            *flags,
+            "-jar",
+            str(self.app / "quarkus-run.jar"),
+        ]
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}{CCOMPAT}/subjects", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def version(self) -> str:
+        info = httpx.get(f"{self.url}/apis/registry/v3/system/info", timeout=2).json()
+        return str(info.get("version", "?"))
+
+    def after_ready(self) -> None:
+        """Subjects without a level of their own get BACKWARD_TRANSITIVE (the house default)."""
+        level = {"compatibility": "BACKWARD_TRANSITIVE"}
+        httpx.put(f"{self.url}{CCOMPAT}/config", json=level, timeout=5).raise_for_status()

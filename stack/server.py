@@ -1,0 +1,126 @@
+"""The shape every local server shares: prepare once, launch detached, wait for health, stop."""
+
+from __future__ import annotations
+
+import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack import process
+from stack.config import StackSettings
+from stack.errors import StackError
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """One row of `agentlog stack status`."""
+
+    name: str
+    address: str
+    pid: int | None
+    version: str
+    health: str
+
+
+class Server(ABC):
+    """A private server instance owned by this stack (its data, log and pid file live under home)."""
+
+    name: str
+    stop_signal = signal.SIGTERM
+    user: str | None = None
+
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+
+    @property
+    @abstractmethod
+    def port(self) -> int: ...
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data / self.name
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.logs / f"{self.name}.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.run / f"{self.name}.pid"
+
+    def pid(self) -> int | None:
+        """The pid of the instance this stack started, if it is still running."""
+        return process.tracked_pid(self.pid_file, str(self.data_dir))
+
+    def prepare(self) -> None:
+        """Fetch, install and initialise what the server needs; cheap when already done."""
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The argv that runs the server in the foreground; it must mention data_dir."""
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """True when the server answers a real request."""
+
+    @abstractmethod
+    def version(self) -> str:
+        """The version the running server reports."""
+
+    def after_ready(self) -> None:
+        """Work that needs the running server (databases, defaults); idempotent."""
+
+    def launch(self) -> bool:
+        """Start the server unless ours already runs; False when an existing one is reused."""
+        if self.pid() is not None:
+            return False
+        if process.port_open(self.port):
+            raise StackError(
+                f"port {self.port} for {self.name} is taken by another process",
+                f"stop that process or set AGENTLOG_{self.name.upper()}_PORT to a free port",
+            )
+        self.prepare()
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            self.log_file.touch()
+            process.chown(self.log_file, self.user)
+        process.spawn(self.command(), self.log_file, self.pid_file, user=self.user, cwd=self.data_dir)
+        return True
+
+    def wait_ready(self) -> None:
+        """Block until healthy, or raise StackError quoting the log."""
+        pid = self.pid()
+        if pid is None:
+            raise StackError(f"{self.name} is not running", "run `agentlog stack up`")
+        process.wait_until(
+            self.healthy, what=self.name, pid=pid, log=self.log_file, timeout=self.settings.ready_timeout
+        )
+        self.after_ready()
+
+    def stop(self) -> bool:
+        """Stop the instance this stack started; False when none was running."""
+        pid = self.pid()
+        self.pid_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        process.terminate(pid, self.stop_signal)
+        return True
+
+    def status(self) -> ServerStatus:
+        pid = self.pid()
+        if pid is None:
+            foreign = process.port_open(self.port)
+            return ServerStatus(
+                self.name, self.address, None, "-", "port taken by another process" if foreign else "stopped"
+            )
+        try:
+            ok = self.healthy()
+            version = self.version() if ok else "-"
+        except Exception as e:  # noqa: BLE001 - status reports any failure as unhealthy
+            ok, version = False, f"- ({type(e).__name__})"
+        return ServerStatus(self.name, self.address, pid, version, "healthy" if ok else "unhealthy")

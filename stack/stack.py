@@ -1,0 +1,83 @@
+"""The whole local stack: start in dependency order, report status, stop what we started."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stack.config import Endpoints, StackSettings
+from stack.errors import StackError
+from stack.kafka import Kafka
+from stack.postgres import Postgres
+from stack.redis import Redis
+from stack.registry import Registry
+from stack.server import Server, ServerStatus
+
+Progress = Callable[[str], None]
+
+
+class Stack:
+    """Postgres, Redis, Kafka and the schema registry as private processes under settings.home."""
+
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        self.servers: dict[str, Server] = {
+            server.name: server
+            for server in (
+                Postgres(self.settings),
+                Redis(self.settings),
+                Kafka(self.settings),
+                Registry(self.settings),
+            )
+        }
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return self.settings.endpoints()
+
+    def server(self, name: str) -> Server:
+        try:
+            return self.servers[name]
+        except KeyError:
+            raise StackError(f"unknown server {name!r}", f"choose one of {', '.join(self.servers)}") from None
+
+    def up(self, progress: Progress = lambda _: None) -> list[str]:
+        """Start every server not already running and wait until all are healthy.
+
+        Idempotent: running servers are reused. Returns the names of the servers it started.
+        Postgres comes first because the registry stores its schemas there; the others start
+        side by side to keep the warm start short.
+        """
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        postgres, *others = self.servers.values()
+        started = [postgres.name] if self._launch(postgres, progress) else []
+        postgres.wait_ready()
+        started += [server.name for server in others if self._launch(server, progress)]
+        for server in others:
+            server.wait_ready()
+            progress(f"{server.name} ready at {server.address}")
+        return started
+
+    @staticmethod
+    def _launch(server: Server, progress: Progress) -> bool:
+        launched = server.launch()
+        progress(f"{server.name} {'starting' if launched else 'already running'} on {server.address}")
+        return launched
+
+    def down(self, progress: Progress = lambda _: None) -> list[str]:
+        """Stop the servers this stack started (registry first, Postgres last); returns their names."""
+        stopped = []
+        for server in reversed(self.servers.values()):
+            if server.stop():
+                stopped.append(server.name)
+                progress(f"{server.name} stopped")
+        return stopped
+
+    def restart(self, name: str) -> None:
+        """Stop one server and start it again on the same data, waiting until it is healthy."""
+        server = self.server(name)
+        server.stop()
+        server.launch()
+        server.wait_ready()
+
+    def status(self) -> list[ServerStatus]:
+        return [server.status() for server in self.servers.values()]
