@@ -77,25 +77,26 @@ def java_major(java: Path) -> int | None:
 
 
 def find_java(min_major: int, preferred: Path | None, purpose: str) -> Path:
-    """A java binary of at least min_major: the preferred JDK, then JAVA_HOME, PATH, /usr/lib/jvm."""
-    candidates = [p / "bin" / "java" for p in (preferred,) if p]
-    if os.environ.get("JAVA_HOME"):
-        candidates.append(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
-    if shutil.which("java"):
-        candidates.append(Path(shutil.which("java") or "java"))
-    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"))
-    for java in candidates:
-        major = java_major(java) if java.exists() else None
-        if major is not None and major >= min_major:
-            return java
+    """A java binary of at least min_major: the preferred JDK home if one is set (and only it),
+    else JAVA_HOME, PATH and /usr/lib/jvm in that order."""
     if preferred:
+        java = preferred / "bin" / "java"
+        if java.exists() and (java_major(java) or 0) >= min_major:
+            return java
         raise StackError(
             f"{preferred} is not a JDK {min_major}+ ({purpose})",
             "point the setting at a JDK home that has bin/java",
         )
+    candidates = [Path(os.environ["JAVA_HOME"]) / "bin" / "java"] if os.environ.get("JAVA_HOME") else []
+    if on_path := shutil.which("java"):
+        candidates.append(Path(on_path))
+    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"))
+    for java in candidates:
+        if java.exists() and (java_major(java) or 0) >= min_major:
+            return java
     if min_major <= 17 and os.geteuid() == 0:
         apt_install("openjdk-17-jre-headless")
-        return find_java(min_major, None, purpose)
+        return find_java(min_major, Path("/usr/lib/jvm/java-17-openjdk-amd64"), purpose)
     raise StackError(
         f"no Java {min_major} or newer found for {purpose}",
         f"install a JDK {min_major}+ under /usr/lib/jvm or set its home in the environment",

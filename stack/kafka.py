@@ -11,7 +11,6 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from stack import install, process
-from stack.errors import StackError
 from stack.server import Server
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -61,17 +60,15 @@ class Kafka(Server):
         return self.settings.kafka_port
 
     @property
+    def more_ports(self) -> dict[str, int]:
+        return {"kafka_controller": self.settings.kafka_controller_port}
+
+    @property
     def libs(self) -> Path:
         return self.settings.cache / f"kafka-{self.settings.kafka_version}" / "libs"
 
     def prepare(self) -> None:
         self.java = install.find_java(17, self.settings.java_home, "Kafka")
-        if process.port_open(self.settings.kafka_controller_port):
-            raise StackError(
-                f"port {self.settings.kafka_controller_port} for the Kafka controller is "
-                "taken by another process",
-                "stop that process or set AGENTLOG_KAFKA_CONTROLLER_PORT to a free port",
-            )
         install.fetch_once(self.libs.parent, self._download)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "server.properties").write_text(self._properties())
@@ -151,7 +148,7 @@ class Kafka(Server):
     def healthy(self) -> bool:
         if not process.port_open(self.port):
             return False
-        admin = AdminClient({"bootstrap.servers": self.address, "logger": _quiet})
+        admin = AdminClient({"bootstrap.servers": self.address}, logger=_quiet)
         try:
             admin.list_topics(timeout=5)
             return True

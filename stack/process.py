@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -113,13 +114,24 @@ def last_lines(log: Path, count: int = 20) -> list[str]:
         return []
 
 
+_CAUSE = re.compile(r"Caused by|ERROR|FATAL|Exception|[Ee]rror:")
+
+
+def cause_line(lines: list[str]) -> str:
+    """The line of a failed start-up log most likely to name the cause (Java's last "Caused by")."""
+    flagged = [line for line in lines if _CAUSE.search(line)]
+    caused = [line for line in flagged if "Caused by" in line]
+    pick = (caused or flagged or [line for line in lines if line.strip()] or ["no output"])[-1]
+    return pick.strip()
+
+
 def wait_until(ready: Callable[[], bool], *, what: str, pid: int, log: Path, timeout: float) -> None:
     """Poll ready() until it holds; fail early, quoting the log, if the process dies first."""
     deadline = time.monotonic() + timeout
     while not ready():
         if not alive(pid):
             _reap(pid)
-            tail = next((ln for ln in reversed(last_lines(log)) if ln.strip()), "no output")
+            tail = cause_line(last_lines(log, 200))
             raise StackError(
                 f"{what} exited during start-up: {tail.strip()[:300]}", f"see {log} for the whole log"
             )

@@ -23,6 +23,10 @@ class Registry(Server):
         return self.settings.registry_port
 
     @property
+    def more_ports(self) -> dict[str, int]:
+        return {"registry_management": self.settings.registry_management_port}
+
+    @property
     def app(self) -> Path:
         return self.settings.cache / f"apicurio-registry-{self.settings.registry_version}"
 
@@ -51,6 +55,8 @@ class Registry(Server):
         props = {
             "quarkus.http.host": "127.0.0.1",
             "quarkus.http.port": str(self.port),
+            "quarkus.management.host": "127.0.0.1",
+            "quarkus.management.port": str(self.settings.registry_management_port),
             "apicurio.datasource.url": f"jdbc:postgresql://127.0.0.1:{self.settings.postgres_port}/{REGISTRY_DATABASE}",
             # marks the command line as this stack's (see Server.pid)
             "agentlog.data": str(self.data_dir),

@@ -38,6 +38,11 @@ class Server(ABC):
     def port(self) -> int: ...
 
     @property
+    def more_ports(self) -> dict[str, int]:
+        """Further ports the server binds, by the setting that names them (e.g. KAFKA_CONTROLLER)."""
+        return {}
+
+    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
@@ -79,11 +84,12 @@ class Server(ABC):
         """Start the server unless ours already runs; False when an existing one is reused."""
         if self.pid() is not None:
             return False
-        if process.port_open(self.port):
-            raise StackError(
-                f"port {self.port} for {self.name} is taken by another process",
-                f"stop that process or set AGENTLOG_{self.name.upper()}_PORT to a free port",
-            )
+        for setting, port in {self.name: self.port, **self.more_ports}.items():
+            if process.port_open(port):
+                raise StackError(
+                    f"port {port} for {setting.lower().replace('_', ' ')} is taken by another process",
+                    f"stop that process or set AGENTLOG_{setting.upper()}_PORT to a free port",
+                )
         self.prepare()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         if self.user:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from stack.config import Endpoints, StackSettings
 from stack.errors import StackError
@@ -63,11 +63,15 @@ class Stack:
         progress(f"{server.name} {'starting' if launched else 'already running'} on {server.address}")
         return launched
 
-    def down(self, progress: Progress = lambda _: None) -> list[str]:
-        """Stop the servers this stack started (registry first, Postgres last); returns their names."""
+    def down(self, progress: Progress = lambda _: None, only: Iterable[str] | None = None) -> list[str]:
+        """Stop the servers this stack started (registry first, Postgres last); returns their names.
+
+        With `only`, stop just those servers (the test fixtures stop what they started).
+        """
+        names = set(self.servers if only is None else only)
         stopped = []
         for server in reversed(self.servers.values()):
-            if server.stop():
+            if server.name in names and server.stop():
                 stopped.append(server.name)
                 progress(f"{server.name} stopped")
         return stopped

@@ -1,0 +1,124 @@
+"""Shared fixtures: real servers once per session, unique names per test, tier markers by folder."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from confluent_kafka import Message
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from stack import Endpoints
+from tests.support import kafka as kafka_support
+from tests.support.servers import session_servers
+
+TIERS = ("unit", "integration", "contract", "e2e", "performance")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, taken from the folder it lives in."""
+    for item in items:
+        tier = Path(item.fspath).relative_to(Path(__file__).parent).parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Endpoints]:
+    """Real Postgres, Redis, Kafka and schema registry, in the mode AGENTLOG_TEST_SERVERS names."""
+    yield from session_servers()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random name part, so each test owns its schemas, topics, keys and subjects."""
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class PgSchema:
+    """A fresh Postgres schema: `dsn` reaches the database, `name` is the schema to work in."""
+
+    dsn: str
+    name: str
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.dsn, autocommit=True, options=f"-c search_path={self.name}")
+
+
+@pytest.fixture
+def pg_schema(servers: Endpoints, unique: str) -> Iterator[PgSchema]:
+    """A Postgres schema of this test's own, dropped afterwards."""
+    schema = PgSchema(servers.postgres_dsn, f"test_{unique}")
+    with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema.name}"')
+    yield schema
+    with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema.name}" CASCADE')
+
+
+@pytest.fixture
+def redis_prefix(servers: Endpoints, unique: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"test:{unique}:"
+    yield prefix
+    with redis.Redis.from_url(servers.redis_url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture
+def redis_client(servers: Endpoints) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(servers.redis_url, decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(servers: Endpoints) -> AdminClient:
+    return AdminClient({"bootstrap.servers": servers.kafka_bootstrap_servers})
+
+
+@pytest.fixture
+def new_topic(kafka_admin: AdminClient, unique: str) -> Iterator[Callable[..., str]]:
+    """Create topics named `test.<unique>.<name>`; they are deleted afterwards."""
+    created: list[str] = []
+
+    def create(name: str = "events", partitions: int = 1) -> str:
+        created.append(kafka_support.create_topic(kafka_admin, f"test.{unique}.{name}", partitions))
+        return created[-1]
+
+    yield create
+    kafka_support.delete_topics(kafka_admin, created)
+
+
+@pytest.fixture
+def wait_for_event(servers: Endpoints) -> Callable[..., Message]:
+    """wait_for_event(topic, predicate, timeout): the first matching record read from the beginning."""
+
+    def wait(topic: str, predicate: Callable[[Message], bool] = lambda _m: True, timeout: float = 10.0):
+        return kafka_support.wait_for_event(servers.kafka_bootstrap_servers, topic, predicate, timeout)
+
+    return wait
+
+
+@pytest.fixture(scope="session")
+def registry(servers: Endpoints) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": servers.schema_registry_url})
+
+
+@pytest.fixture
+def subject_prefix(registry: SchemaRegistryClient, unique: str) -> Iterator[str]:
+    """A registry subject prefix of this test's own; its subjects are deleted afterwards."""
+    prefix = f"test-{unique}-"
+    yield prefix
+    for subject in registry.get_subjects():
+        if subject.startswith(prefix):
+            registry.delete_subject(subject)
+            registry.delete_subject(subject, permanent=True)

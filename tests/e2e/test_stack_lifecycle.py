@@ -1,0 +1,73 @@
+"""A newcomer's view of the launcher: a second private stack through the real `agentlog` CLI."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from stack import process
+from stack.config import REPO_ROOT
+from tests.support.servers import mode
+
+pytestmark = pytest.mark.skipif(mode() != "native", reason="the lifecycle test drives the native launcher")
+SERVERS = ("postgres", "redis", "kafka", "registry")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def private_env():
+    # under the repository's .agentlog: the postgres user must be able to reach the data folder
+    home = REPO_ROOT / ".agentlog" / f"e2e-{uuid.uuid4().hex[:8]}"
+    env = {"PATH": "/usr/bin:/bin", "AGENTLOG_HOME": str(home)}
+    for name in ("POSTGRES", "REDIS", "KAFKA", "KAFKA_CONTROLLER", "REGISTRY", "REGISTRY_MANAGEMENT"):
+        env[f"AGENTLOG_{name}_PORT"] = str(free_port())
+    yield env
+    agentlog(env, "stack", "down")
+    subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+def agentlog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("agentlog")
+    return subprocess.run(
+        [str(exe), *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def pids(env: dict[str, str]) -> dict[str, int]:
+    run = Path(env["AGENTLOG_HOME"]) / "run"
+    return {name: int((run / f"{name}.pid").read_text()) for name in SERVERS}
+
+
+def test_up_is_idempotent_status_is_healthy_and_down_leaves_no_process(private_env):
+    first = agentlog(private_env, "stack", "up")
+    assert first.returncode == 0, first.stderr
+    assert "started postgres, redis, kafka, registry" in first.stdout
+    started = pids(private_env)
+
+    status = agentlog(private_env, "stack", "status")
+    assert status.returncode == 0, status.stdout
+    rows = [line for line in status.stdout.splitlines() if any(s in line for s in SERVERS)]
+    assert len(rows) == 4
+    assert all("healthy" in row and private_env["AGENTLOG_HOME"] not in row for row in rows)
+    assert f"127.0.0.1:{private_env['AGENTLOG_KAFKA_PORT']}" in status.stdout
+
+    second = agentlog(private_env, "stack", "up")
+    assert second.returncode == 0
+    assert "all servers were already running" in second.stdout
+    assert pids(private_env) == started
+
+    down = agentlog(private_env, "stack", "down")
+    assert down.returncode == 0
+    assert "stopped registry, kafka, redis, postgres" in down.stdout
+    assert not [name for name, pid in started.items() if process.alive(pid)]
+    assert agentlog(private_env, "stack", "status").returncode == 1
