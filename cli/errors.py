@@ -12,7 +12,7 @@ from rich.console import Console
 
 from stack import StackError
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 

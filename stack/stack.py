@@ -44,24 +44,33 @@ class Stack:
         """Start every server not already running and wait until all are healthy.
 
         Idempotent: running servers are reused. Returns the names of the servers it started.
-        Postgres comes first because the registry stores its schemas there; the others start
-        side by side to keep the warm start short.
+        If any server fails, the ones this call started are stopped again before the error
+        propagates, so a failed `up` leaves no process behind. Postgres comes first because the
+        registry stores its schemas there; the others start side by side for a short warm start.
         """
         self.settings.home.mkdir(parents=True, exist_ok=True)
-        postgres, *others = self.servers.values()
-        started = [postgres.name] if self._launch(postgres, progress) else []
-        postgres.wait_ready()
-        started += [server.name for server in others if self._launch(server, progress)]
-        for server in others:
-            server.wait_ready()
-            progress(f"{server.name} ready at {server.address}")
+        started: list[str] = []
+        try:
+            postgres, *others = self.servers.values()
+            self._launch(postgres, started, progress)
+            postgres.wait_ready()
+            for server in others:
+                self._launch(server, started, progress)
+            for server in others:
+                server.wait_ready()
+                progress(f"{server.name} ready at {server.address}")
+        except BaseException:
+            self.down(progress, only=started)
+            raise
         return started
 
     @staticmethod
-    def _launch(server: Server, progress: Progress) -> bool:
-        launched = server.launch()
-        progress(f"{server.name} {'starting' if launched else 'already running'} on {server.address}")
-        return launched
+    def _launch(server: Server, started: list[str], progress: Progress) -> None:
+        if server.launch():
+            started.append(server.name)
+            progress(f"{server.name} starting on {server.address}")
+        else:
+            progress(f"{server.name} already running on {server.address}")
 
     def down(self, progress: Progress = lambda _: None, only: Iterable[str] | None = None) -> list[str]:
         """Stop the servers this stack started (registry first, Postgres last); returns their names.

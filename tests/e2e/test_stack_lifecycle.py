@@ -71,3 +71,18 @@ def test_up_is_idempotent_status_is_healthy_and_down_leaves_no_process(private_e
     assert "stopped registry, kafka, redis, postgres" in down.stdout
     assert not [name for name, pid in started.items() if process.alive(pid)]
     assert agentlog(private_env, "stack", "status").returncode == 1
+
+
+def test_a_failed_up_names_the_cause_and_stops_what_it_started(private_env):
+    private_env["AGENTLOG_REGISTRY_JAVA_HOME"] = "/usr/lib/jvm/java-17-openjdk-amd64"
+
+    failed = agentlog(private_env, "stack", "up")
+
+    assert failed.returncode == 1
+    assert "java-17-openjdk-amd64 is not a JDK 21+ (Apicurio Registry)" in failed.stderr
+    assert "Traceback" not in failed.stderr + failed.stdout
+    assert "kafka stopped" in failed.stdout
+    run = Path(private_env["AGENTLOG_HOME"]) / "run"
+    assert list(run.glob("*.pid")) == []
+    status = agentlog(private_env, "stack", "status")
+    assert status.stdout.count("stopped") == 4
