@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from stack import process
 from stack.config import REPO_ROOT
+from tests.support.cli import agentlog
 from tests.support.servers import mode
 
 pytestmark = pytest.mark.skipif(mode() != "native", reason="the lifecycle test drives the native launcher")
@@ -28,19 +28,12 @@ def free_port() -> int:
 def private_env():
     # under the repository's .agentlog: the postgres user must be able to reach the data folder
     home = REPO_ROOT / ".agentlog" / f"e2e-{uuid.uuid4().hex[:8]}"
-    env = {"PATH": "/usr/bin:/bin", "AGENTLOG_HOME": str(home)}
+    env = {"AGENTLOG_HOME": str(home)}
     for name in ("POSTGRES", "REDIS", "KAFKA", "KAFKA_CONTROLLER", "REGISTRY", "REGISTRY_MANAGEMENT"):
         env[f"AGENTLOG_{name}_PORT"] = str(free_port())
     yield env
-    agentlog(env, "stack", "down")
+    agentlog("stack", "down", env=env)
     subprocess.run(["rm", "-rf", str(home)], check=False)
-
-
-def agentlog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("agentlog")
-    return subprocess.run(
-        [str(exe), *args], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def pids(env: dict[str, str]) -> dict[str, int]:
@@ -49,34 +42,34 @@ def pids(env: dict[str, str]) -> dict[str, int]:
 
 
 def test_up_is_idempotent_status_is_healthy_and_down_leaves_no_process(private_env):
-    first = agentlog(private_env, "stack", "up")
+    first = agentlog("stack", "up", env=private_env)
     assert first.returncode == 0, first.stderr
     assert "started postgres, redis, kafka, registry" in first.stdout
     started = pids(private_env)
 
-    status = agentlog(private_env, "stack", "status")
+    status = agentlog("stack", "status", env=private_env)
     assert status.returncode == 0, status.stdout
     rows = [line for line in status.stdout.splitlines() if any(s in line for s in SERVERS)]
     assert len(rows) == 4
     assert all("healthy" in row and private_env["AGENTLOG_HOME"] not in row for row in rows)
     assert f"127.0.0.1:{private_env['AGENTLOG_KAFKA_PORT']}" in status.stdout
 
-    second = agentlog(private_env, "stack", "up")
+    second = agentlog("stack", "up", env=private_env)
     assert second.returncode == 0
     assert "all servers were already running" in second.stdout
     assert pids(private_env) == started
 
-    down = agentlog(private_env, "stack", "down")
+    down = agentlog("stack", "down", env=private_env)
     assert down.returncode == 0
     assert "stopped registry, kafka, redis, postgres" in down.stdout
     assert not [name for name, pid in started.items() if process.alive(pid)]
-    assert agentlog(private_env, "stack", "status").returncode == 1
+    assert agentlog("stack", "status", env=private_env).returncode == 1
 
 
 def test_a_failed_up_names_the_cause_and_stops_what_it_started(private_env):
     private_env["AGENTLOG_REGISTRY_JAVA_HOME"] = "/usr/lib/jvm/java-17-openjdk-amd64"
 
-    failed = agentlog(private_env, "stack", "up")
+    failed = agentlog("stack", "up", env=private_env)
 
     assert failed.returncode == 1
     assert "java-17-openjdk-amd64 is not a JDK 21+ (Apicurio Registry)" in failed.stderr
@@ -84,5 +77,5 @@ def test_a_failed_up_names_the_cause_and_stops_what_it_started(private_env):
     assert "kafka stopped" in failed.stdout
     run = Path(private_env["AGENTLOG_HOME"]) / "run"
     assert list(run.glob("*.pid")) == []
-    status = agentlog(private_env, "stack", "status")
+    status = agentlog("stack", "status", env=private_env)
     assert status.stdout.count("stopped") == 4

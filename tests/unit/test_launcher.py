@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 from stack import StackError, StackSettings, install, process
 from stack.kafka import Kafka
 from stack.redis import Redis
+from tests.support.cli import agentlog
 
 
 @pytest.fixture
@@ -131,27 +131,17 @@ def test_wait_until_gives_up_after_its_timeout(tmp_path):
         process.terminate(pid, timeout=5)
 
 
-def _agentlog(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    agentlog = Path(sys.executable).with_name("agentlog")
-    return subprocess.run(
-        [str(agentlog), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", **env},
-        timeout=60,
-    )
-
-
 def test_cli_reports_a_bad_setting_in_one_line_without_a_traceback(tmp_path):
-    done = _agentlog("stack", "status", AGENTLOG_REDIS_PORT="not-a-port", AGENTLOG_HOME=str(tmp_path))
+    done = agentlog(
+        "stack", "status", env={"AGENTLOG_REDIS_PORT": "not-a-port", "AGENTLOG_HOME": str(tmp_path)}
+    )
     assert done.returncode == 2
     assert "AGENTLOG_REDIS_PORT='not-a-port'" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_cli_names_an_unknown_server(tmp_path):
-    done = _agentlog("stack", "logs", "mongo", AGENTLOG_HOME=str(tmp_path))
+    done = agentlog("stack", "logs", "mongo", env={"AGENTLOG_HOME": str(tmp_path)})
     assert done.returncode == 1
     assert "unknown server 'mongo'" in done.stderr
     assert "postgres, redis, kafka, registry" in done.stderr
@@ -162,7 +152,7 @@ def test_cli_status_of_a_stack_never_started_shows_every_server_stopped(tmp_path
         f"AGENTLOG_{name}_PORT": str(port)
         for name, port in (("POSTGRES", 25401), ("REDIS", 25402), ("KAFKA", 25403), ("REGISTRY", 25404))
     }
-    done = _agentlog("stack", "status", AGENTLOG_HOME=str(tmp_path), **ports)
+    done = agentlog("stack", "status", env={"AGENTLOG_HOME": str(tmp_path), **ports})
     assert done.returncode == 1
     for name in ("postgres", "redis", "kafka", "registry"):
         assert any(name in line and "stopped" in line for line in done.stdout.splitlines())

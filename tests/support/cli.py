@@ -1,0 +1,28 @@
+"""Run the real `agentlog` command in a child process, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+AGENTLOG = Path(sys.executable).with_name("agentlog")
+
+
+def agentlog(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`agentlog ARGS` with this environment minus AGENTLOG_* settings, plus env.
+
+    The rest of the environment is kept so coverage follows the child process.
+    """
+    base = {key: value for key, value in os.environ.items() if not key.startswith("AGENTLOG_")}
+    return subprocess.run(
+        [str(AGENTLOG), *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
