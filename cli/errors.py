@@ -8,11 +8,10 @@ from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
+from cli.console import err
 from stack import StackError
 
-err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import stack
+from cli import contracts, stack
 
 app = typer.Typer(
     help="agentlog: event-sourced backbone for AI-agent conversations.",
@@ -12,6 +12,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(contracts.app, name="contracts")
 
 
 if __name__ == "__main__":

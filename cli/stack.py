@@ -7,9 +7,9 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli.console import out
 from cli.errors import build, friendly_errors
 from stack import Stack
 from stack.process import last_lines
@@ -17,7 +17,6 @@ from stack.process import last_lines
 app = typer.Typer(
     help="Run agentlog's private Postgres, Redis, Kafka and schema registry.", no_args_is_help=True
 )
-out = Console()
 
 
 def _progress(message: str) -> None:

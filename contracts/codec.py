@@ -1,0 +1,142 @@
+"""Avro codecs in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body).
+
+Built on confluent-kafka's AvroSerializer / AvroDeserializer (fastavro underneath). Writers
+never register schemas: `resolve()` looks every subject up at start-up and fails fast,
+naming the subject, when the local schema is not registered. Readers decode with the
+writer's schema from the registry and resolve it into the local (current) schema, so an event
+written under an older version is read as the current one (Avro schema resolution).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka.schema_registry import (
+    Schema,
+    SchemaRegistryClient,
+    topic_record_subject_name_strategy,
+)
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.serialization import MessageField, SerializationContext
+from fastavro.schema import parse_schema
+from fastavro.validation import ValidationError, validate
+
+from contracts.convert import from_record, to_record
+from contracts.errors import EventRejected, SchemaNotRegistered, UndecodableRecord, UnknownEventType
+from contracts.routing import Routing
+from contracts.schemas import Contract, event_contracts
+from domain.catalog import EVENT_TYPES
+from domain.events import RecordedEvent
+
+_HEADER = struct.Struct(">bI")
+_SERIALIZER_CONF = {
+    "auto.register.schemas": False,
+    "use.latest.version": False,
+    "subject.name.strategy": topic_record_subject_name_strategy,
+}
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An event ready for Kafka: where it goes, its key (the stream id) and its bytes."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    schema_id: int
+    event_type: str
+
+
+class EventCodec:
+    """Encodes recorded events for their topic and decodes any agentlog record back."""
+
+    def __init__(
+        self,
+        registry: SchemaRegistryClient,
+        routing: Routing | None = None,
+        contracts: dict[str, Contract] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.routing = routing or Routing()
+        self.contracts = contracts or event_contracts()
+        self._serializers = {
+            name: AvroSerializer(registry, c.schema_str, conf=_SERIALIZER_CONF)
+            for name, c in self.contracts.items()
+        }
+        self._deserializers = {
+            name: AvroDeserializer(registry, c.schema_str) for name, c in self.contracts.items()
+        }
+        self._parsed = {name: parse_schema(c.schema) for name, c in self.contracts.items()}
+        self._writer_names: dict[int, str] = {}
+        self.schema_ids: dict[str, int] = {}
+
+    def resolve(self) -> dict[str, int]:
+        """Look up the schema id of every subject; SchemaNotRegistered names the first one missing."""
+        for subject, event_type in self.routing.subjects():
+            schema = Schema(self.contracts[event_type].schema_str, "AVRO")
+            try:
+                self.schema_ids[subject] = int(self.registry.lookup_schema(subject, schema).schema_id or 0)
+            except SchemaRegistryError as e:
+                if e.http_status_code == 404:
+                    raise SchemaNotRegistered(subject) from e
+                raise
+        return self.schema_ids
+
+    def encode(self, recorded: RecordedEvent) -> Encoded:
+        """Validate and serialize; EventRejected (naming the fields at fault) when it does not fit."""
+        name = recorded.event.type_name()
+        serializer = self._serializers.get(name)
+        if serializer is None:
+            raise UnknownEventType(name)
+        topic = self.routing.topic_for(recorded.event)
+        record = to_record(recorded)
+        try:
+            value = serializer(record, SerializationContext(topic, MessageField.VALUE))
+        except SchemaRegistryError as e:
+            if e.http_status_code == 404:
+                raise SchemaNotRegistered(self.routing.subject(topic, name)) from e
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+            raise EventRejected(name, self._problems(name, record, e)) from e
+        assert value is not None
+        schema_id = _HEADER.unpack_from(value)[1]
+        return Encoded(topic, recorded.meta.stream_id.encode(), value, schema_id, name)
+
+    def _problems(self, name: str, record: dict[str, Any], error: Exception) -> list[str]:
+        try:
+            validate(record, self._parsed[name], raise_errors=True)
+        except ValidationError as e:
+            return [str(problem) for problem in e.errors]
+        return [str(error)]
+
+    def decode(self, value: bytes) -> RecordedEvent:
+        """The recorded event a Kafka record carries, upcast to the current schema."""
+        name = self.writer_name(value)
+        deserializer = self._deserializers.get(name)
+        if deserializer is None:
+            raise UnknownEventType(name)
+        try:
+            record = deserializer(value, None)
+        except (ValueError, TypeError, EOFError, IndexError, StopIteration) as e:
+            raise UndecodableRecord(f"{name} body does not decode: {e}") from e
+        return from_record(EVENT_TYPES[name], record)
+
+    def writer_name(self, value: bytes) -> str:
+        """The full record name of the schema the record was written with."""
+        if len(value) < _HEADER.size or value[0] != 0:
+            raise UndecodableRecord("not in the Confluent wire format (no magic byte 0)")
+        schema_id = _HEADER.unpack_from(value)[1]
+        name = self._writer_names.get(schema_id)
+        if name is None:
+            try:
+                writer = self.registry.get_schema(schema_id)
+            except SchemaRegistryError as e:
+                raise UndecodableRecord(f"schema id {schema_id} is unknown to the registry") from e
+            parsed = parse_schema(json.loads(writer.schema_str or "null"))
+            name = str(parsed["name"]) if isinstance(parsed, dict) else str(parsed)
+            self._writer_names[schema_id] = name
+        return name

@@ -1,0 +1,66 @@
+"""Domain events <-> Avro records: dataclasses to plain dicts and back, guided by type hints."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from domain.events import DomainEvent, EventMetadata, RecordedEvent
+
+
+def to_record(recorded: RecordedEvent) -> dict[str, Any]:
+    """The Avro record of an event: its fields plus `meta`."""
+    record: dict[str, Any] = _to_plain(recorded.event)
+    record["meta"] = _to_plain(recorded.meta)
+    return record
+
+
+def from_record(event_type: type[DomainEvent], record: Mapping[str, Any]) -> RecordedEvent:
+    """The domain event (and metadata) a decoded Avro record describes."""
+    fields = {key: value for key, value in record.items() if key != "meta"}
+    event = _from_plain(event_type, fields)
+    return RecordedEvent(meta=_from_plain(EventMetadata, record["meta"]), event=event)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_to_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+@cache
+def _hints(cls: Any) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _from_plain(cls: Any, values: Mapping[str, Any]) -> Any:
+    hints = _hints(cls)
+    return cls(**{name: _convert(hints[name], value) for name, value in values.items()})
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _convert(inner[0], value)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, entry) for entry in value)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _from_plain(hint, value)
+    return value

@@ -1,0 +1,1 @@
+"""Token budgets per tenant, persona and UTC day: limits, consumption, refusals."""

@@ -1,0 +1,1 @@
+"""Delegation tasks: created (queued), started, completed or failed, with callback delivery."""

@@ -1,0 +1,1 @@
+"""Model profiles per (role, deployment mode): which model, where, with which settings."""

@@ -1,0 +1,1 @@
+"""Conversation sessions: started, messages posted (user, assistant, system), streamed replies, closed."""

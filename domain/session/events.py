@@ -1,0 +1,64 @@
+"""Events of a conversation session."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from uuid import UUID
+
+from domain.events import DomainEvent
+
+
+class Role(StrEnum):
+    """Who wrote a message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attachment:
+    """A file or link sent with a message; the bytes live elsewhere, at `url`."""
+
+    name: str
+    media_type: str
+    url: str
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEvent(DomainEvent):
+    aggregate = "session"
+    session_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionStarted(SessionEvent):
+    tenant_id: str
+    persona_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessagePosted(SessionEvent):
+    message_id: UUID
+    role: Role
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssistantReplyChunk(SessionEvent):
+    message_id: UUID
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionClosed(SessionEvent):
+    reason: str | None = None
+
+
+EVENTS = (SessionStarted, MessagePosted, AssistantReplyChunk, SessionClosed)
