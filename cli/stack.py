@@ -14,9 +14,7 @@ from cli.errors import build, friendly_errors
 from stack import Stack
 from stack.process import last_lines
 
-app = typer.Typer(
-    help="Run agentlog's private Postgres, Redis, Kafka and schema registry.", no_args_is_help=True
-)
+app = typer.Typer(help="Run agentlog's private Postgres, Redis, Kafka and schema registry.", no_args_is_help=True)
 
 
 def _progress(message: str) -> None:
@@ -58,9 +56,7 @@ def status() -> None:
     rows = stack.status()
     for row in rows:
         colour = "green" if row.health == "healthy" else "red"
-        table.add_row(
-            row.name, row.address, str(row.pid or "-"), row.version, f"[{colour}]{row.health}[/{colour}]"
-        )
+        table.add_row(row.name, row.address, str(row.pid or "-"), row.version, f"[{colour}]{row.health}[/{colour}]")
     out.print(table)
     if any(row.health != "healthy" for row in rows):
         raise typer.Exit(1)

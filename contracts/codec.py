@@ -64,12 +64,9 @@ class EventCodec:
         self.routing = routing or Routing()
         self.contracts = contracts or event_contracts()
         self._serializers = {
-            name: AvroSerializer(registry, c.schema_str, conf=_SERIALIZER_CONF)
-            for name, c in self.contracts.items()
+            name: AvroSerializer(registry, c.schema_str, conf=_SERIALIZER_CONF) for name, c in self.contracts.items()
         }
-        self._deserializers = {
-            name: AvroDeserializer(registry, c.schema_str) for name, c in self.contracts.items()
-        }
+        self._deserializers = {name: AvroDeserializer(registry, c.schema_str) for name, c in self.contracts.items()}
         self._parsed = {name: parse_schema(c.schema) for name, c in self.contracts.items()}
         self._writer_names: dict[int, str] = {}
         self.schema_ids: dict[str, int] = {}

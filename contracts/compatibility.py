@@ -51,7 +51,7 @@ def problems(level: str, new: str, registered: list[tuple[int, str]]) -> list[st
         result = checker.get_compatibility(avro.schema.parse(reader), avro.schema.parse(writer))
         if result.compatibility is SchemaCompatibilityType.compatible:
             continue
-        fields = sorted({_field_at(reader, location) for location in result.locations})
+        fields = sorted({_field_at(reader, loc) for loc in result.locations if "/fields/" in loc}) or ["(root)"]
         kinds = ", ".join(sorted(kind.value for kind in result.incompatibilities))
         reasons = "; ".join(sorted(result.messages))
         found.append(f"v{version} ({direction}): field {', '.join(fields)}: {kinds}: {reasons}")

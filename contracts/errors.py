@@ -27,6 +27,23 @@ class EventRejected(ContractError):
         self.problems = problems
 
 
+class IncompatibleSchema(ContractError):
+    """The registry refused a new version under the subject's compatibility level."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(f"the registry refused a new version of {subject!r}: {reason}")
+        self.subject = subject
+        self.reason = reason
+
+
+class RegistryUnavailable(ContractError):
+    """The schema registry could not be reached at all (connection refused, DNS, timeout)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"cannot reach the schema registry: {reason}")
+        self.reason = reason
+
+
 class UnknownEventType(ContractError):
     """No contract exists for this event type (or schema name)."""
 

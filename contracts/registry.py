@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka.schema_registry import RegisteredSchema, Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.common._httpx_compat import httpx as _http  # the client's own
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
 from contracts.compatibility import DEFAULT_LEVEL, problems
+from contracts.errors import IncompatibleSchema, RegistryUnavailable
 from contracts.routing import Routing
 from contracts.schemas import Contract, event_contracts
 
@@ -37,6 +41,15 @@ class SubjectReport:
         if self.same_as is not None:
             return f"registered (v{self.same_as})"
         return "compatible, not registered" if self.registered else "new"
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """Turn the registry client's transport errors into RegistryUnavailable."""
+    try:
+        yield
+    except (_http.HTTPError, OSError) as e:
+        raise RegistryUnavailable(str(e) or type(e).__name__) from e
 
 
 def _not_found(error: SchemaRegistryError) -> bool:
@@ -85,9 +98,7 @@ def check(
             [v.version for v in versions if v.version is not None],
         )
         history = [(v.version or 0, v.schema.schema_str or "") for v in versions]
-        report.same_as = next(
-            (version for version, text in history if _canonical(text) == contract.canonical), None
-        )
+        report.same_as = next((version for version, text in history if _canonical(text) == contract.canonical), None)
         if report.same_as is None:
             report.problems = problems(report.level, contract.schema_str, history)
         reports.append(report)
@@ -108,9 +119,24 @@ def register(
             continue
         if not report.registered:
             client.set_compatibility(report.subject, DEFAULT_LEVEL)
-        schema = Schema(contracts[report.event_type].schema_str, "AVRO")
-        ids[report.subject] = client.register_schema(report.subject, schema)
+        ids[report.subject] = register_version(client, report.subject, contracts[report.event_type].schema_str)
     return ids
+
+
+def register_version(client: SchemaRegistryClient, subject: str, schema_str: str) -> int:
+    """Register one schema version; IncompatibleSchema names the fields when the registry refuses.
+
+    The registry's own message locates problems by schema path; the local check under the
+    subject's level names each field and reason, so both are given.
+    """
+    try:
+        return client.register_schema(subject, Schema(schema_str, "AVRO"))
+    except SchemaRegistryError as e:
+        if e.http_status_code != 409:
+            raise
+        history = [(v.version or 0, v.schema.schema_str or "") for v in registered_versions(client, subject)]
+        local = problems(subject_level(client, subject), schema_str, history)
+        raise IncompatibleSchema(subject, "; ".join([*local, f"registry: {e.error_message}"])) from e
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -120,9 +146,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     changes = [f"+ {path}: {after[path]}" for path in after if path not in before]
     changes += [f"- {path}: {before[path]}" for path in before if path not in after]
     changes += [
-        f"~ {path}: {before[path]} -> {after[path]}"
-        for path in after
-        if path in before and before[path] != after[path]
+        f"~ {path}: {before[path]} -> {after[path]}" for path in after if path in before and before[path] != after[path]
     ]
     return changes
 
@@ -133,8 +157,9 @@ def _flatten(schema: Any, prefix: str = "") -> dict[str, str]:
     for entry in schema.get("fields", []) if isinstance(schema, dict) else []:
         path = f"{prefix}{entry['name']}"
         default = f" = {json.dumps(entry['default'])}" if "default" in entry else ""
-        doc = f"  # {entry['doc']}" if entry.get("doc") else ""
-        flat[path] = f"{describe(entry['type'])}{default}{doc}"
+        flat[path] = f"{describe(entry['type'])}{default}"
+        if entry.get("doc"):
+            flat[f"{path} (doc)"] = json.dumps(entry["doc"])
         for record in _records(entry["type"]):
             flat.update(_flatten(record, f"{path}."))
     return flat

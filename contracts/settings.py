@@ -14,6 +14,4 @@ class ContractsSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     schema_registry_url: str = Field(default=LOCAL_REGISTRY, validation_alias="SCHEMA_REGISTRY_URL")
-    topic_prefix: str = Field(
-        default="", validation_alias="AGENTLOG_TOPIC_PREFIX", pattern=r"^[A-Za-z0-9._-]*$"
-    )
+    topic_prefix: str = Field(default="", validation_alias="AGENTLOG_TOPIC_PREFIX", pattern=r"^[A-Za-z0-9._-]*$")

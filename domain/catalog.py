@@ -10,7 +10,5 @@ from domain.session import events as session
 from domain.tool import events as tool
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
-    event.type_name(): event
-    for module in (session, tool, budget, delegation, model_profile)
-    for event in module.EVENTS
+    event.type_name(): event for module in (session, tool, budget, delegation, model_profile) for event in module.EVENTS
 }

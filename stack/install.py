@@ -64,9 +64,7 @@ def _version_key(text: str) -> list[int]:
 def java_major(java: Path) -> int | None:
     """The feature version (17, 21, ...) that `java -version` reports, None if it does not run."""
     try:
-        out = subprocess.run(
-            [str(java), "-version"], capture_output=True, text=True, timeout=30, check=False
-        ).stderr
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30, check=False).stderr
     except OSError:
         return None
     match = re.search(r'version "(\d+)(?:\.(\d+))?', out)

@@ -132,9 +132,7 @@ def wait_until(ready: Callable[[], bool], *, what: str, pid: int, log: Path, tim
         if not alive(pid):
             _reap(pid)
             tail = cause_line(last_lines(log, 200))
-            raise StackError(
-                f"{what} exited during start-up: {tail.strip()[:300]}", f"see {log} for the whole log"
-            )
+            raise StackError(f"{what} exited during start-up: {tail.strip()[:300]}", f"see {log} for the whole log")
         if time.monotonic() > deadline:
             raise StackError(
                 f"{what} was not ready after {timeout:.0f} s",

@@ -41,9 +41,7 @@ class Redis(Server):
         ]  # keep the data dir in the title: Server.pid checks it
 
     def _client(self) -> redis_client.Redis:
-        return redis_client.Redis(
-            host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2
-        )
+        return redis_client.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
 
     def healthy(self) -> bool:
         try:

@@ -36,9 +36,7 @@ def test_postgres_keeps_committed_rows_across_a_restart(stack, pg_schema):
         assert conn.execute("SELECT id FROM kept").fetchall() == [(row_id,)]
 
 
-def test_registry_keeps_schemas_across_a_restart(
-    stack, registry: SchemaRegistryClient, subject_prefix, servers
-):
+def test_registry_keeps_schemas_across_a_restart(stack, registry: SchemaRegistryClient, subject_prefix, servers):
     subject = f"{subject_prefix}kept-agentlog.test.Kept"
     body = {
         "type": "record",

@@ -72,9 +72,7 @@ def _record(*fields: Mapping[str, object]) -> Schema:
 TEXT = {"name": "text", "type": "string", "doc": "the note"}
 
 
-def test_registry_registers_an_avro_schema_and_reads_it_back_by_id(
-    registry: SchemaRegistryClient, subject_prefix
-):
+def test_registry_registers_an_avro_schema_and_reads_it_back_by_id(registry: SchemaRegistryClient, subject_prefix):
     subject = f"{subject_prefix}notes-agentlog.test.Note"
     schema_id = registry.register_schema(subject, _record(TEXT))
 

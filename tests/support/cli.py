@@ -10,9 +10,7 @@ from pathlib import Path
 AGENTLOG = Path(sys.executable).with_name("agentlog")
 
 
-def agentlog(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
+def agentlog(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`agentlog ARGS` with this environment minus AGENTLOG_* settings, plus env.
 
     The rest of the environment is kept so coverage follows the child process.

@@ -99,9 +99,7 @@ def test_fetch_once_leaves_nothing_behind_on_failure_and_fetches_only_once(tmp_p
 def test_a_spawned_process_is_tracked_by_its_marker_and_stopped(tmp_path):
     marker = str(tmp_path / "marker")
     pid_file = tmp_path / "sleep.pid"
-    pid = process.spawn(
-        [sys.executable, "-c", "import time; time.sleep(60)", marker], tmp_path / "sleep.log", pid_file
-    )
+    pid = process.spawn([sys.executable, "-c", "import time; time.sleep(60)", marker], tmp_path / "sleep.log", pid_file)
 
     assert process.tracked_pid(pid_file, marker) == pid
     assert process.tracked_pid(pid_file, "some other stack") is None
@@ -132,9 +130,7 @@ def test_wait_until_gives_up_after_its_timeout(tmp_path):
 
 
 def test_cli_reports_a_bad_setting_in_one_line_without_a_traceback(tmp_path):
-    done = agentlog(
-        "stack", "status", env={"AGENTLOG_REDIS_PORT": "not-a-port", "AGENTLOG_HOME": str(tmp_path)}
-    )
+    done = agentlog("stack", "status", env={"AGENTLOG_REDIS_PORT": "not-a-port", "AGENTLOG_HOME": str(tmp_path)})
     assert done.returncode == 2
     assert "AGENTLOG_REDIS_PORT='not-a-port'" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
