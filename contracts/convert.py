@@ -5,35 +5,39 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from functools import cache
 from typing import Any
+from uuid import UUID
 
 from domain.events import DomainEvent, EventMetadata, RecordedEvent
 
 
 def to_record(recorded: RecordedEvent) -> dict[str, Any]:
     """The Avro record of an event: its fields plus `meta`."""
-    record: dict[str, Any] = _to_plain(recorded.event)
-    record["meta"] = _to_plain(recorded.meta)
+    record: dict[str, Any] = to_plain(recorded.event)
+    record["meta"] = to_plain(recorded.meta)
     return record
 
 
 def from_record(event_type: type[DomainEvent], record: Mapping[str, Any]) -> RecordedEvent:
     """The domain event (and metadata) a decoded Avro record describes."""
     fields = {key: value for key, value in record.items() if key != "meta"}
-    event = _from_plain(event_type, fields)
-    return RecordedEvent(meta=_from_plain(EventMetadata, record["meta"]), event=event)
+    event = from_plain(event_type, fields)
+    return RecordedEvent(meta=from_plain(EventMetadata, record["meta"]), event=event)
 
 
-def _to_plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
+    """Dataclasses as dicts, enums as values, tuples and sets as lists; other values unchanged."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, tuple | list):
-        return [_to_plain(item) for item in value]
+    if isinstance(value, tuple | list | set | frozenset):
+        return [to_plain(item) for item in value]
     if isinstance(value, Mapping):
         return dict(value)
     return value
@@ -44,7 +48,8 @@ def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _from_plain(cls: Any, values: Mapping[str, Any]) -> Any:
+def from_plain(cls: Any, values: Mapping[str, Any]) -> Any:
+    """Rebuild dataclass `cls` from `to_plain` output (or JSON of it: ids, times, amounts as text)."""
     hints = _hints(cls)
     return cls(**{name: _convert(hints[name], value) for name, value in values.items()})
 
@@ -56,11 +61,23 @@ def _convert(hint: Any, value: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         return _convert(inner[0], value)
-    if origin is tuple:
+    if origin in (tuple, frozenset):
         item = typing.get_args(hint)[0]
-        return tuple(_convert(item, entry) for entry in value)
+        return origin(_convert(item, entry) for entry in value)
+    if origin in (dict, Mapping):
+        return {key: _convert(typing.get_args(hint)[1], entry) for key, entry in value.items()}
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(value)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _from_plain(hint, value)
+        return from_plain(hint, value)
+    if isinstance(value, str) and hint in _FROM_TEXT:
+        return _FROM_TEXT[hint](value)
     return value
+
+
+_FROM_TEXT: dict[Any, Callable[[str], Any]] = {
+    UUID: UUID,
+    datetime: datetime.fromisoformat,
+    date: date.fromisoformat,
+    Decimal: Decimal,
+}

@@ -52,3 +52,30 @@ class RecordedEvent:
 
     meta: EventMetadata
     event: DomainEvent
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandContext:
+    """Who asks and why: becomes the metadata of every event the command records.
+
+    `idempotency_key` with `request_hash` makes the command safe to retry: the same key returns
+    the original result and records nothing; the same key with another request is refused.
+    """
+
+    tenant_id: str
+    correlation_id: UUID
+    occurred_at: datetime
+    causation_id: UUID | None = None
+    trace: TraceContext | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppendResult:
+    """What a command recorded: the stream's new version and the global position of its last event."""
+
+    stream_id: str
+    version: int
+    position: int
+    event_ids: tuple[UUID, ...] = ()

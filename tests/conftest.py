@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,11 @@ from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from contracts import registry as contracts_registry
+from contracts.codec import EventCodec
+from contracts.routing import Routing
+from eventstore.migrate import migrate
+from eventstore.store import PostgresEventStore
 from stack import Endpoints
 from tests.support import kafka as kafka_support
 from tests.support.servers import session_servers
@@ -122,3 +127,27 @@ def subject_prefix(registry: SchemaRegistryClient, unique: str) -> Iterator[str]
         if subject.startswith(prefix):
             registry.delete_subject(subject)
             registry.delete_subject(subject, permanent=True)
+
+
+@pytest.fixture(scope="session")
+def codec(servers: Endpoints, registry: SchemaRegistryClient) -> Iterator[EventCodec]:
+    """A codec whose subjects (under a session-unique topic prefix) are registered and resolved."""
+    routing = Routing(prefix=f"s{uuid.uuid4().hex[:8]}.")
+    contracts_registry.register(registry, contracts_registry.check(registry, routing))
+    codec = EventCodec(registry, routing)
+    codec.resolve()
+    yield codec
+    for subject in registry.get_subjects():
+        if subject.startswith(routing.prefix):
+            registry.delete_subject(subject)
+            registry.delete_subject(subject, permanent=True)
+    kafka_support.delete_topics(AdminClient({"bootstrap.servers": servers.kafka_bootstrap_servers}), routing.topics())
+
+
+@pytest.fixture
+async def event_store(pg_schema: PgSchema, codec: EventCodec) -> AsyncIterator[PostgresEventStore]:
+    """An event store in this test's own Postgres schema, migrated."""
+    migrate(pg_schema.dsn, pg_schema.name)
+    store = await PostgresEventStore.connect(pg_schema.dsn, codec, schema=pg_schema.name, snapshot_every=5)
+    yield store
+    await store.close()

@@ -1,0 +1,52 @@
+"""Errors shared by every aggregate; each carries the data that explains it."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command broke a business rule; nothing was recorded."""
+
+
+class NotFound(DomainError):
+    """The stream the command addresses has no events (or belongs to another tenant)."""
+
+    def __init__(self, stream_type: str, stream_id: str) -> None:
+        super().__init__(f"{stream_type} {stream_id} not found")
+        self.stream_type = stream_type
+        self.stream_id = stream_id
+
+
+class InvalidCommand(DomainError):
+    """A command's value is unacceptable; `field` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class StateConflict(DomainError):
+    """The command does not fit the aggregate's current state (e.g. a closed session)."""
+
+    def __init__(self, stream_id: str, reason: str) -> None:
+        super().__init__(f"{stream_id}: {reason}")
+        self.stream_id = stream_id
+        self.reason = reason
+
+
+class ConcurrencyConflict(DomainError):
+    """Another writer appended to the stream first: expected version `expected`, found `actual`."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream_id}: expected version {expected}, found {actual}")
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyKeyReused(DomainError):
+    """The idempotency key was first used with a different request; nothing was recorded."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        self.key = key

@@ -1,0 +1,76 @@
+"""Running a command: load the stream, decide, append with the expected version, retry on conflict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from domain.decider import Decider
+from domain.errors import ConcurrencyConflict
+from domain.events import AppendResult, CommandContext, DomainEvent
+
+S = TypeVar("S")
+
+
+class EventStore(Protocol):
+    """Durable, ordered streams of domain events."""
+
+    async def load(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int]:
+        """The stream's current state (None when empty) and version, from a snapshot plus newer events."""
+        ...
+
+    async def append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+        state_after: object | None = None,
+    ) -> AppendResult:
+        """Append all events atomically after `expected_version`, or none of them.
+
+        Raises ConcurrencyConflict when the stream moved on, IdempotencyKeyReused when the
+        context's key belongs to another request, and a contract error when an event does not
+        match its registered schema. `state_after` may be kept as a snapshot.
+        """
+        ...
+
+    async def recall(self, context: CommandContext) -> AppendResult | None:
+        """The result a command with this idempotency key already recorded, if any."""
+        ...
+
+
+Decide = Callable[[S | None], Sequence[DomainEvent]]
+
+
+async def execute(
+    store: EventStore,
+    decider: Decider[S],
+    stream_id: str,
+    context: CommandContext,
+    decide: Decide[S],
+    *,
+    retries: int = 3,
+) -> AppendResult:
+    """Run one command against one stream and return what it recorded.
+
+    A retried idempotent command returns the original result. On a concurrency conflict the
+    stream is reloaded and `decide` runs again (at most `retries` times), so the decision is
+    always made against the version it is appended after: rules such as "no overspend" hold
+    under concurrency. Pass retries=0 for commands that must not be re-decided.
+    """
+    recalled = await store.recall(context)
+    if recalled is not None:
+        return recalled
+    for attempt in range(retries + 1):
+        state, version = await store.load(decider, stream_id)
+        events = decide(state)
+        try:
+            return await store.append(
+                stream_id, decider.stream_type, version, events, context, state_after=decider.fold(events, state)
+            )
+        except ConcurrencyConflict:
+            if attempt == retries:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,240 @@
+"""The Postgres event store (asyncpg): atomic appends with optimistic concurrency and idempotency.
+
+An append is one INSERT ... SELECT over the events, guarded by "the stream's current version is
+the expected one"; two writers that both pass the guard collide on UNIQUE (stream_id, version)
+and the loser gets ConcurrencyConflict. Every event is encoded by the contracts codec before
+anything is written, so an event its registered schema refuses is never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from contracts.codec import EventCodec
+from contracts.convert import from_plain, to_plain
+from domain.decider import Decider
+from domain.errors import ConcurrencyConflict, IdempotencyKeyReused
+from domain.events import AppendResult, CommandContext, DomainEvent, EventMetadata, RecordedEvent
+
+S = TypeVar("S")
+CHANNEL = "agentlog_events"
+
+_APPEND = """
+INSERT INTO events (stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
+                    tenant_id, correlation_id, causation_id, occurred_at)
+SELECT $1, $2, e.version, e.event_type, e.event_id, e.schema_id, e.topic, e.payload, $3, $4, $5, $6
+FROM unnest($7::int[], $8::text[], $9::uuid[], $10::int[], $11::text[], $12::bytea[])
+     AS e(version, event_type, event_id, schema_id, topic, payload)
+WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1) = $13
+RETURNING position
+"""
+
+
+class PostgresEventStore:
+    """EventStore over a Postgres schema migrated by `agentlog db migrate`."""
+
+    def __init__(self, pool: asyncpg.Pool, codec: EventCodec, *, snapshot_every: int = 50) -> None:
+        self.pool = pool
+        self.codec = codec
+        self.snapshot_every = snapshot_every
+        self._notify_pending = False
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, codec: EventCodec, *, schema: str = "public", pool_size: int = 16, snapshot_every: int = 50
+    ) -> PostgresEventStore:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min(2, pool_size), max_size=pool_size, server_settings={"search_path": schema}
+        )
+        return cls(pool, codec, snapshot_every=snapshot_every)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def load(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int]:
+        """State and version from the latest snapshot plus the events after it."""
+        async with self.pool.acquire() as conn:
+            snap = await conn.fetchrow("SELECT version, state FROM snapshots WHERE stream_id = $1", stream_id)
+            state: S | None = None
+            after = 0
+            if snap is not None:
+                state, after = from_plain(decider.state_type, json.loads(snap["state"])), snap["version"]
+            rows = await conn.fetch(
+                "SELECT version, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+                stream_id,
+                after,
+            )
+        state = decider.fold((self.codec.decode(row["payload"]).event for row in rows), state)
+        return state, rows[-1]["version"] if rows else after
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """Every event of a stream, with its metadata, in version order."""
+        rows = await self.pool.fetch("SELECT payload FROM events WHERE stream_id = $1 ORDER BY version", stream_id)
+        return [self.codec.decode(row["payload"]) for row in rows]
+
+    async def recall(self, context: CommandContext) -> AppendResult | None:
+        if context.idempotency_key is None:
+            return None
+        row = await self.pool.fetchrow(
+            "SELECT request_hash, result FROM command_results WHERE idempotency_key = $1", context.idempotency_key
+        )
+        return None if row is None else _stored_result(row, context)
+
+    async def append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+        state_after: object | None = None,
+    ) -> AppendResult:
+        if not events:
+            return AppendResult(stream_id=stream_id, version=expected_version, position=0)
+        recorded = self._record(stream_id, stream_type, expected_version, events, context)
+        encoded = [self.codec.encode(r) for r in recorded]  # refuses invalid events before any write
+        args = (
+            stream_id,
+            stream_type,
+            context.tenant_id,
+            context.correlation_id,
+            context.causation_id,
+            context.occurred_at,
+            [r.meta.stream_version for r in recorded],
+            [e.event_type for e in encoded],
+            [r.meta.event_id for r in recorded],
+            [e.schema_id for e in encoded],
+            [e.topic for e in encoded],
+            [e.value for e in encoded],
+            expected_version,
+        )
+        async with self.pool.acquire() as conn:
+            if context.idempotency_key is None:
+                positions = await self._insert(conn, args)
+            else:
+                async with conn.transaction():
+                    stored = await self._claim(conn, context)
+                    if stored is not None:
+                        return stored
+                    positions = await self._insert(conn, args)
+                    result = _result(stream_id, expected_version, positions, recorded)
+                    await conn.execute(
+                        "UPDATE command_results SET result = $2 WHERE idempotency_key = $1",
+                        context.idempotency_key,
+                        json.dumps(to_plain(result), default=str),
+                    )
+        result = _result(stream_id, expected_version, positions, recorded)
+        await self._after_append(result, stream_type, expected_version, state_after)
+        return result
+
+    def _record(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+    ) -> list[RecordedEvent]:
+        return [
+            RecordedEvent(
+                event=event,
+                meta=EventMetadata(
+                    event_id=uuid.uuid4(),
+                    stream_id=stream_id,
+                    stream_type=stream_type,
+                    stream_version=expected_version + offset,
+                    tenant_id=context.tenant_id,
+                    occurred_at=context.occurred_at,
+                    correlation_id=context.correlation_id,
+                    causation_id=context.causation_id,
+                    trace=context.trace,
+                ),
+            )
+            for offset, event in enumerate(events, start=1)
+        ]
+
+    async def _insert(self, conn: asyncpg.Connection, args: tuple[Any, ...]) -> list[int]:
+        try:
+            rows = await conn.fetch(_APPEND, *args)
+        except asyncpg.UniqueViolationError as e:
+            raise ConcurrencyConflict(args[0], args[-1], await self._version(conn, args[0])) from e
+        if not rows:
+            raise ConcurrencyConflict(args[0], args[-1], await self._version(conn, args[0]))
+        return [row["position"] for row in rows]
+
+    @staticmethod
+    async def _version(conn: asyncpg.Connection, stream_id: str) -> int:
+        return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id))
+
+    @staticmethod
+    async def _claim(conn: asyncpg.Connection, context: CommandContext) -> AppendResult | None:
+        """Take the idempotency key for this command, or return the result it already has."""
+        claimed = await conn.fetchval(
+            "INSERT INTO command_results (idempotency_key, request_hash, result) VALUES ($1, $2, 'null') "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            context.idempotency_key,
+            context.request_hash or "",
+        )
+        if claimed:
+            return None
+        row = await conn.fetchrow(
+            "SELECT request_hash, result FROM command_results WHERE idempotency_key = $1", context.idempotency_key
+        )
+        return _stored_result(row, context)
+
+    async def _after_append(
+        self, result: AppendResult, stream_type: str, expected_version: int, state_after: object | None
+    ) -> None:
+        """Keep a snapshot when the append crossed a multiple of `snapshot_every`; wake the relay."""
+        if state_after is not None and result.version // self.snapshot_every > expected_version // self.snapshot_every:
+            await self.pool.execute(
+                "INSERT INTO snapshots (stream_id, stream_type, version, state) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, "
+                "taken_at = now() WHERE snapshots.version < EXCLUDED.version",
+                result.stream_id,
+                stream_type,
+                result.version,
+                json.dumps(to_plain(state_after), default=str),
+            )
+        self._notify_soon()
+
+    def _notify_soon(self) -> None:
+        """Wake the relay with one NOTIFY per burst of appends, sent outside the append transaction.
+
+        A NOTIFY inside every append would take Postgres's global notify lock at each commit
+        and serialise them; coalescing keeps appends parallel and the relay still wakes within
+        milliseconds (it also polls, so a lost notification only delays, never loses, events).
+        """
+        if not self._notify_pending:
+            self._notify_pending = True
+            asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        await asyncio.sleep(0.002)
+        self._notify_pending = False
+        try:
+            await self.pool.execute(f"NOTIFY {CHANNEL}")
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            pass  # the relay's polling picks the events up
+
+
+def _result(stream_id: str, expected_version: int, positions: list[int], recorded: list[RecordedEvent]) -> AppendResult:
+    return AppendResult(
+        stream_id=stream_id,
+        version=expected_version + len(recorded),
+        position=max(positions),
+        event_ids=tuple(r.meta.event_id for r in recorded),
+    )
+
+
+def _stored_result(row: asyncpg.Record, context: CommandContext) -> AppendResult:
+    if row["request_hash"] != (context.request_hash or ""):
+        raise IdempotencyKeyReused(context.idempotency_key or "")
+    # a claimed key is only visible once its transaction committed, with its result
+    return from_plain(AppendResult, json.loads(row["result"]))  # type: ignore[no-any-return]

@@ -1,0 +1,173 @@
+"""The Postgres event store on a real Postgres and registry: concurrency, idempotency, atomicity, snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.errors import EventRejected
+from domain.decider import Decider
+from domain.errors import ConcurrencyConflict, IdempotencyKeyReused
+from domain.events import CommandContext, DomainEvent
+from domain.service import execute
+from domain.session.events import MessagePosted, Role, SessionStarted
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transcript:
+    """A tiny test aggregate: the texts posted so far."""
+
+    tenant_id: str
+    texts: tuple[str, ...] = ()
+    version: int = 0
+
+
+def evolve(state: Transcript | None, event: DomainEvent) -> Transcript:
+    if isinstance(event, SessionStarted):
+        return Transcript(tenant_id=event.tenant_id, version=1)
+    assert state is not None and isinstance(event, MessagePosted)
+    return replace(state, texts=(*state.texts, event.text), version=state.version + 1)
+
+
+TRANSCRIPT = Decider("session", evolve, Transcript)
+
+
+def context(**overrides) -> CommandContext:
+    values = {"tenant_id": "acme", "correlation_id": uuid.uuid4(), "occurred_at": datetime.now(UTC)}
+    return CommandContext(**{**values, **overrides})
+
+
+def started(session: uuid.UUID) -> SessionStarted:
+    return SessionStarted(session_id=session, tenant_id="acme")
+
+
+def posted(session: uuid.UUID, text: object = "hello") -> MessagePosted:
+    return MessagePosted(session_id=session, message_id=uuid.uuid4(), role=Role.USER, text=text)  # type: ignore[arg-type]
+
+
+async def count(store, stream_id: str) -> int:
+    return int(await store.pool.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", stream_id))
+
+
+async def test_appended_events_load_back_with_metadata_in_order(event_store):
+    session = uuid.uuid4()
+    ctx = context()
+    first = await event_store.append(str(session), "session", 0, [started(session), posted(session, "a")], ctx)
+    second = await event_store.append(str(session), "session", 2, [posted(session, "b")], context())
+
+    assert (first.version, second.version) == (2, 3)
+    assert second.position > first.position
+    state, version = await event_store.load(TRANSCRIPT, str(session))
+    assert state == Transcript(tenant_id="acme", texts=("a", "b"), version=3)
+    assert version == 3
+    recorded = await event_store.read_stream(str(session))
+    assert [r.meta.stream_version for r in recorded] == [1, 2, 3]
+    assert recorded[0].meta.correlation_id == ctx.correlation_id
+    assert [r.meta.event_id for r in recorded[:2]] == list(first.event_ids)
+
+
+async def test_a_stale_expected_version_is_a_concurrency_conflict_with_both_versions(event_store):
+    session = uuid.uuid4()
+    await event_store.append(str(session), "session", 0, [started(session), posted(session)], context())
+
+    with pytest.raises(ConcurrencyConflict) as conflict:
+        await event_store.append(str(session), "session", 1, [posted(session)], context())
+
+    assert (conflict.value.stream_id, conflict.value.expected, conflict.value.actual) == (str(session), 1, 2)
+    assert await count(event_store, str(session)) == 2
+
+
+async def test_of_many_concurrent_writers_at_the_same_version_exactly_one_wins(event_store):
+    session = uuid.uuid4()
+    await event_store.append(str(session), "session", 0, [started(session)], context())
+
+    outcomes = await asyncio.gather(
+        *(event_store.append(str(session), "session", 1, [posted(session, f"m{i}")], context()) for i in range(12)),
+        return_exceptions=True,
+    )
+
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 1
+    assert all(isinstance(o, ConcurrencyConflict) for o in outcomes if isinstance(o, Exception))
+    assert await count(event_store, str(session)) == 2
+
+
+async def test_execute_retries_conflicts_so_every_concurrent_command_lands_once(event_store):
+    session = uuid.uuid4()
+    await event_store.append(str(session), "session", 0, [started(session)], context())
+
+    def post(text: str):
+        return lambda state: [posted(session, text)]
+
+    await asyncio.gather(
+        *(execute(event_store, TRANSCRIPT, str(session), context(), post(f"m{i}"), retries=20) for i in range(8))
+    )
+
+    state, version = await event_store.load(TRANSCRIPT, str(session))
+    assert version == 9
+    assert sorted(state.texts) == sorted(f"m{i}" for i in range(8))
+
+
+async def test_an_idempotent_retry_returns_the_original_result_and_appends_nothing(event_store):
+    session = uuid.uuid4()
+    ctx = context(idempotency_key=f"key-{uuid.uuid4()}", request_hash="h1")
+    original = await execute(event_store, TRANSCRIPT, str(session), ctx, lambda s: [started(session)])
+
+    retried = await execute(
+        event_store, TRANSCRIPT, str(session), replace(ctx, correlation_id=uuid.uuid4()), lambda s: [posted(session)]
+    )
+
+    assert retried == original
+    assert await count(event_store, str(session)) == 1
+    with pytest.raises(IdempotencyKeyReused):
+        await execute(
+            event_store, TRANSCRIPT, str(session), replace(ctx, request_hash="h2"), lambda s: [posted(session)]
+        )
+
+
+async def test_concurrent_retries_with_one_key_record_once(event_store):
+    session = uuid.uuid4()
+    await event_store.append(str(session), "session", 0, [started(session)], context())
+    ctx = context(idempotency_key=f"key-{uuid.uuid4()}", request_hash="same")
+
+    results = await asyncio.gather(
+        *(event_store.append(str(session), "session", 1, [posted(session)], ctx) for _ in range(6)),
+        return_exceptions=True,
+    )
+
+    assert await count(event_store, str(session)) == 2
+    successes = [r for r in results if not isinstance(r, Exception)]
+    assert successes and all(r == successes[0] for r in successes)
+
+
+async def test_one_invalid_event_refuses_the_whole_command_and_nothing_is_written(event_store):
+    session = uuid.uuid4()
+    with pytest.raises(EventRejected) as refused:
+        await event_store.append(
+            str(session), "session", 0, [started(session), posted(session, "fine"), posted(session, 42)], context()
+        )
+
+    assert "MessagePosted.text" in str(refused.value)
+    assert await count(event_store, str(session)) == 0
+    assert await event_store.pool.fetchval("SELECT count(*) FROM events") == 0
+
+
+async def test_loading_from_a_snapshot_equals_replaying_every_event(event_store):
+    session = uuid.uuid4()
+    await execute(event_store, TRANSCRIPT, str(session), context(), lambda s: [started(session)])
+    for i in range(11):
+        await execute(event_store, TRANSCRIPT, str(session), context(), lambda s, i=i: [posted(session, f"m{i}")])
+
+    snapshot_version = await event_store.pool.fetchval(
+        "SELECT version FROM snapshots WHERE stream_id = $1", str(session)
+    )
+    from_snapshot, version = await event_store.load(TRANSCRIPT, str(session))
+    replayed = TRANSCRIPT.fold(r.event for r in await event_store.read_stream(str(session)))
+
+    assert snapshot_version == 10  # snapshot_every=5 in the fixture
+    assert version == 12
+    assert from_snapshot == replayed
+    assert from_snapshot.texts == tuple(f"m{i}" for i in range(11))
