@@ -10,12 +10,13 @@ from domain.errors import ConcurrencyConflict
 from domain.events import AppendResult, CommandContext, DomainEvent
 
 S = TypeVar("S")
+T = TypeVar("T")
 
 
 class EventStore(Protocol):
     """Durable, ordered streams of domain events."""
 
-    async def load(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int]:
+    async def load(self, decider: Decider[T], stream_id: str) -> tuple[T | None, int]:
         """The stream's current state (None when empty) and version, from a snapshot plus newer events."""
         ...
 
@@ -64,7 +65,8 @@ async def execute(
     if recalled is not None:
         return recalled
     for attempt in range(retries + 1):
-        state, version = await store.load(decider, stream_id)
+        loaded = await store.load(decider, stream_id)
+        state, version = loaded
         events = decide(state)
         try:
             return await store.append(

@@ -9,6 +9,7 @@ anything is written, so an event its registered schema refuses is never stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -218,10 +219,8 @@ class PostgresEventStore:
     async def _notify(self) -> None:
         await asyncio.sleep(0.002)
         self._notify_pending = False
-        try:
-            await self.pool.execute(f"NOTIFY {CHANNEL}")
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-            pass  # the relay's polling picks the events up
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            await self.pool.execute(f"NOTIFY {CHANNEL}")  # if lost, the relay's polling picks the events up
 
 
 def _result(stream_id: str, expected_version: int, positions: list[int], recorded: list[RecordedEvent]) -> AppendResult:

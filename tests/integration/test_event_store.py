@@ -29,7 +29,8 @@ class Transcript:
 def evolve(state: Transcript | None, event: DomainEvent) -> Transcript:
     if isinstance(event, SessionStarted):
         return Transcript(tenant_id=event.tenant_id, version=1)
-    assert state is not None and isinstance(event, MessagePosted)
+    assert state is not None
+    assert isinstance(event, MessagePosted)
     return replace(state, texts=(*state.texts, event.text), version=state.version + 1)
 
 
@@ -140,7 +141,8 @@ async def test_concurrent_retries_with_one_key_record_once(event_store):
 
     assert await count(event_store, str(session)) == 2
     successes = [r for r in results if not isinstance(r, Exception)]
-    assert successes and all(r == successes[0] for r in successes)
+    assert successes
+    assert all(r == successes[0] for r in successes)
 
 
 async def test_one_invalid_event_refuses_the_whole_command_and_nothing_is_written(event_store):
@@ -158,8 +160,11 @@ async def test_one_invalid_event_refuses_the_whole_command_and_nothing_is_writte
 async def test_loading_from_a_snapshot_equals_replaying_every_event(event_store):
     session = uuid.uuid4()
     await execute(event_store, TRANSCRIPT, str(session), context(), lambda s: [started(session)])
+    def post(text: str):
+        return lambda state: [posted(session, text)]
+
     for i in range(11):
-        await execute(event_store, TRANSCRIPT, str(session), context(), lambda s, i=i: [posted(session, f"m{i}")])
+        await execute(event_store, TRANSCRIPT, str(session), context(), post(f"m{i}"))
 
     snapshot_version = await event_store.pool.fetchval(
         "SELECT version FROM snapshots WHERE stream_id = $1", str(session)
