@@ -29,6 +29,8 @@ from contracts.convert import from_record, to_record
 from contracts.errors import EventRejected, SchemaNotRegistered, UndecodableRecord, UnknownEventType
 from contracts.routing import Routing
 from contracts.schemas import Contract, event_contracts
+from contracts.validation import logical_fields
+from contracts.validation import problems as logical_problems
 from domain.catalog import EVENT_TYPES
 from domain.events import RecordedEvent
 
@@ -68,6 +70,7 @@ class EventCodec:
         }
         self._deserializers = {name: AvroDeserializer(registry, c.schema_str) for name, c in self.contracts.items()}
         self._parsed = {name: parse_schema(c.schema) for name, c in self.contracts.items()}
+        self._logical = {name: list(logical_fields(c.schema)) for name, c in self.contracts.items()}
         self._writer_names: dict[int, str] = {}
         self.schema_ids: dict[str, int] = {}
 
@@ -84,31 +87,39 @@ class EventCodec:
         return self.schema_ids
 
     def encode(self, recorded: RecordedEvent) -> Encoded:
-        """Validate and serialize; EventRejected (naming the fields at fault) when it does not fit."""
+        """Validate and serialize; EventRejected (naming the fields at fault) when it does not fit.
+
+        Validation runs before the serializer because fastavro's writer coerces some wrong
+        values (a string into a boolean, a float into a long) instead of refusing them.
+        """
         name = recorded.event.type_name()
         serializer = self._serializers.get(name)
         if serializer is None:
             raise UnknownEventType(name)
         topic = self.routing.topic_for(recorded.event)
         record = to_record(recorded)
+        self._validate(name, record)
         try:
             value = serializer(record, SerializationContext(topic, MessageField.VALUE))
         except SchemaRegistryError as e:
             if e.http_status_code == 404:
                 raise SchemaNotRegistered(self.routing.subject(topic, name)) from e
             raise
-        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
-            raise EventRejected(name, self._problems(name, record, e)) from e
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError, ArithmeticError) as e:
+            raise EventRejected(name, [str(e)]) from e
         assert value is not None
         schema_id = _HEADER.unpack_from(value)[1]
         return Encoded(topic, recorded.meta.stream_id.encode(), value, schema_id, name)
 
-    def _problems(self, name: str, record: dict[str, Any], error: Exception) -> list[str]:
+    def _validate(self, name: str, record: dict[str, Any]) -> None:
+        if wrong := logical_problems(name, self._logical[name], record):
+            raise EventRejected(name, wrong)
         try:
-            validate(record, self._parsed[name], raise_errors=True)
+            validate(record, self._parsed[name], raise_errors=True, strict=True)
         except ValidationError as e:
-            return [str(problem) for problem in e.errors]
-        return [str(error)]
+            raise EventRejected(name, [str(problem) for problem in e.errors]) from e
+        except (TypeError, ValueError, ArithmeticError) as e:  # raised by logical-type checks
+            raise EventRejected(name, [f"{name}: {e}"]) from e
 
     def decode(self, value: bytes) -> RecordedEvent:
         """The recorded event a Kafka record carries, upcast to the current schema."""
