@@ -7,9 +7,10 @@ export PATH := justfile_directory() + "/.venv/bin:" + env_var('PATH')
 default:
     @just --list
 
-# start the whole system on its private local servers
+# start the whole system on its private local servers and register the event contracts
 up:
     agentlog stack up
+    agentlog contracts register
 
 # stop everything `up` started
 down:
@@ -47,6 +48,18 @@ test-contract *ARGS:
 test-e2e *ARGS:
     pytest -m e2e {{ARGS}}
 
+# every contract parses and is compatible with what the registry holds
+contracts-check *ARGS:
+    agentlog contracts check {{ARGS}}
+
+# register new or changed contracts (after the same check)
+contracts-register *ARGS:
+    agentlog contracts register {{ARGS}}
+
+# field-level differences between the local contracts and the registry
+contracts-diff *ARGS:
+    agentlog contracts diff {{ARGS}}
+
 # ruff, mypy and the import-linter layer contracts
 lint:
     ruff check .
@@ -58,3 +71,7 @@ lint:
 fmt:
     ruff format .
     ruff check --fix .
+
+# run a benchmark: just bench codec (results in bench/results/NAME.json)
+bench NAME *ARGS:
+    python -m bench.{{NAME}} {{ARGS}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import contracts, stack
+from cli import contracts, stack, writeside
 
 app = typer.Typer(
     help="agentlog: event-sourced backbone for AI-agent conversations.",
@@ -13,6 +13,8 @@ app = typer.Typer(
 )
 app.add_typer(stack.app, name="stack")
 app.add_typer(contracts.app, name="contracts")
+app.add_typer(writeside.db, name="db")
+app.command()(writeside.relay)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,10 @@ def _decimal(value: Any, schema: Mapping[str, Any]) -> str | None:
 CHECKS: dict[str, Check] = {"uuid": _uuid, "date": _date, "timestamp-millis": _timestamp, "decimal": _decimal}
 
 
-def logical_fields(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+LogicalField = tuple[tuple[str, ...], dict[str, Any]]
+
+
+def logical_fields(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[LogicalField]:
     """(path, type schema) of every logical-type field, in this record and records nested in it."""
     for field in schema.get("fields", []):
         path = (*prefix, field["name"])
@@ -59,7 +62,7 @@ def logical_fields(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> I
                 yield from logical_fields(branch, path)
 
 
-def problems(name: str, fields: list[tuple[tuple[str, ...], dict[str, Any]]], record: Mapping[str, Any]) -> list[str]:
+def problems(name: str, fields: list[LogicalField], record: Mapping[str, Any]) -> list[str]:
     """What is wrong with the record's logical-type values; nulls are left to the validator."""
     found = []
     for path, schema in fields:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 
+from eventstore.migrate import migrate
 from stack import install, process
 from stack.errors import StackError
 from stack.server import Server
@@ -108,3 +109,4 @@ class Postgres(Server):
             for db in (self.settings.database, REGISTRY_DATABASE):
                 if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
                     conn.execute(f'CREATE DATABASE "{db}"')
+        migrate(self.settings.endpoints().postgres_dsn)  # the event store's schema, kept current

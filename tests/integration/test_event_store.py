@@ -160,6 +160,7 @@ async def test_one_invalid_event_refuses_the_whole_command_and_nothing_is_writte
 async def test_loading_from_a_snapshot_equals_replaying_every_event(event_store):
     session = uuid.uuid4()
     await execute(event_store, TRANSCRIPT, str(session), context(), lambda s: [started(session)])
+
     def post(text: str):
         return lambda state: [posted(session, text)]
 

@@ -69,3 +69,42 @@ def wait_for_event(
         consumer.close()
     shown = "\n  ".join(seen[-20:]) or "(no records)"
     pytest.fail(f"no matching record on {topic!r} within {timeout} s; saw {len(seen)}:\n  {shown}")
+
+
+def header(message: Message, name: str) -> str:
+    """A record header's value as text ("" when absent)."""
+    value = dict(message.headers() or []).get(name) or b""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_until(bootstrap_servers: str, topics: list[str], wanted: set[str], timeout: float = 30.0) -> list[Message]:
+    """Read every partition of `topics` from the beginning until every event id in `wanted` was seen.
+
+    Returns the records whose `event_id` header is wanted, in the order each partition holds them
+    (duplicates included). Fails the test, saying how many are missing, after `timeout` seconds.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"read-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    found: list[Message] = []
+    missing = set(wanted)
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        consumer.assign([TopicPartition(t, p, 0) for t in topics if t in metadata for p in metadata[t].partitions])
+        deadline = time.monotonic() + timeout
+        while missing and time.monotonic() < deadline:
+            for message in consumer.consume(10_000, timeout=0.5):
+                event_id = header(message, "event_id")
+                if not message.error() and event_id in wanted:
+                    found.append(message)
+                    missing.discard(event_id)
+    finally:
+        consumer.close()
+    if missing:
+        pytest.fail(f"{len(missing)} of {len(wanted)} events never reached {topics} within {timeout} s")
+    return found

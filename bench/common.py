@@ -1,0 +1,110 @@
+"""What every benchmark shares: the servers, interleaved timing against a peer, and the results file."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from stack import Endpoints, Stack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ENV = ("POSTGRES_DSN", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL")
+
+out = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes: room for the table
+
+
+def endpoints() -> Endpoints:
+    """The servers from the four environment variables when all are set, else the local stack (started)."""
+    if all(os.environ.get(name) for name in ENV):
+        return Endpoints(**{name.lower(): os.environ[name] for name in ENV})
+    stack = Stack()
+    with out.status("starting the local servers (reused when running)"):
+        started = stack.up(lambda message: out.print(f"[dim]·[/dim] {message}", highlight=False))
+    out.print(f"[dim]servers: {'started ' + ', '.join(started) if started else 'already running'}[/dim]")
+    return stack.endpoints
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured figure; `peer_value` is the same figure for the peer, measured in the same run."""
+
+    metric: str
+    value: float
+    unit: str
+    higher_is_better: bool
+    peer: str | None = None
+    peer_value: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times better we are than the peer (>1 better, <1 worse); None without a peer."""
+        if self.peer_value is None or not self.value or not self.peer_value:
+            return None
+        return self.value / self.peer_value if self.higher_is_better else self.peer_value / self.value
+
+    def as_json(self) -> dict[str, Any]:
+        record = asdict(self)
+        params = record.pop("params")
+        return {**record, "ratio": self.ratio, "params": params}
+
+
+def interleaved(rounds: int, ours: Callable[[], int], peer: Callable[[], int]) -> tuple[list[float], list[float]]:
+    """Per-round throughputs (operations/s) of ours and peer, run alternately after one warm-up each.
+
+    Each callable runs one batch and returns how many operations it did. The order flips every
+    round so neither side always runs on a freshly collected heap or a warmer cache.
+    """
+    ours(), peer()
+    mine: list[float] = []
+    theirs: list[float] = []
+    for round_ in range(rounds):
+        pair = ((ours, mine), (peer, theirs))
+        for run, rates in pair if round_ % 2 == 0 else reversed(pair):
+            rates.append(_throughput(run))
+    return mine, theirs
+
+
+def _throughput(run: Callable[[], int]) -> float:
+    gc.collect()
+    began = time.perf_counter()
+    done = run()
+    return done / (time.perf_counter() - began)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def write_results(name: str, results: Sequence[Result]) -> Path:
+    """Write bench/results/NAME.json (a list of result records) and print the same as a table."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
+    table = Table(title=f"bench {name}")
+    for column in ("metric", "value", "unit", "peer", "peer value", "ratio"):
+        table.add_column(column, justify="right" if "value" in column or column == "ratio" else "left", no_wrap=True)
+    table.add_column("params", overflow="fold")
+    for r in results:
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}×"
+        peer_value = "" if r.peer_value is None else _number(r.peer_value)
+        params = " ".join(f"{k}={v}" for k, v in r.params.items())
+        table.add_row(r.metric, _number(r.value), r.unit, r.peer or "", peer_value, ratio, params)
+    out.print(table)
+    out.print(f"[dim]wrote {path}[/dim]")
+    return path
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"

@@ -1,0 +1,78 @@
+"""`agentlog db migrate` and `agentlog relay`: the write side's storage and its publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+
+import asyncpg
+import typer
+from confluent_kafka import Producer
+
+from cli.console import err, out
+from cli.errors import build
+from contracts.routing import Routing
+from eventstore.migrate import migrate as apply_migrations
+from eventstore.relay import Relay
+from eventstore.settings import EventStoreSettings
+from eventstore.topics import ensure_topics
+
+db = typer.Typer(help="The event store's database.", no_args_is_help=True)
+
+
+@db.command()
+def migrate() -> None:
+    """Apply the event store's schema migrations that the database lacks."""
+    settings = build(EventStoreSettings)
+    try:
+        applied = apply_migrations(settings.postgres_dsn, settings.db_schema)
+    except OSError as e:
+        err.print(f"[red]error:[/red] cannot reach Postgres: {e} (POSTGRES_DSN)", highlight=False)
+        raise typer.Exit(2) from None
+    out.print(f"[green]applied {len(applied)} migration(s)[/green] {' '.join(applied)}", highlight=False)
+
+
+def relay() -> None:
+    """Publish committed events to Kafka until stopped (SIGTERM or Ctrl-C); progress every 10 s."""
+    settings = build(EventStoreSettings)
+    topics = Routing(settings.topic_prefix).topics()
+    ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions)
+    asyncio.run(_relay(settings))
+
+
+async def _relay(settings: EventStoreSettings) -> None:
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    pool = await asyncpg.create_pool(
+        settings.postgres_dsn, min_size=2, max_size=4, server_settings={"search_path": settings.db_schema}
+    )
+    producer = Producer(Relay.producer_config(settings.kafka_bootstrap_servers))
+    relay = Relay(
+        pool,
+        producer,
+        name=settings.relay_name,
+        batch_size=settings.relay_batch_size,
+        poll_interval=settings.relay_poll_interval,
+    )
+    out.print(f"relay {settings.relay_name!r}: {settings.db_schema} -> {settings.kafka_bootstrap_servers}")
+    reporter = asyncio.create_task(_report(relay))
+    try:
+        await relay.run(stop)
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        await pool.close()
+    out.print(f"relay stopped after publishing {relay.published} event(s)")
+
+
+async def _report(relay: Relay) -> None:
+    last, since = 0, time.monotonic()
+    while True:
+        await asyncio.sleep(10)
+        now = time.monotonic()
+        out.print(f"published {relay.published} ({(relay.published - last) / (now - since):.0f}/s)")
+        last, since = relay.published, now

@@ -1,0 +1,22 @@
+"""Create the Kafka topics the routing table names, with the configured partition count."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+
+def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    existing = set(admin.list_topics(timeout=15).topics)
+    wanted = [NewTopic(topic, partitions, 1) for topic in topics if topic not in existing]
+    created = []
+    for topic, future in admin.create_topics(wanted, operation_timeout=15).items() if wanted else []:
+        try:
+            future.result(timeout=20)
+            created.append(topic)
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created

@@ -1,0 +1,171 @@
+"""The relay on real Postgres and Kafka: concurrent writers, a killed relay, a restarted broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from confluent_kafka import Producer
+
+from domain.errors import ConcurrencyConflict
+from domain.events import CommandContext
+from domain.session.events import MessagePosted, Role, SessionStarted
+from eventstore.relay import Relay
+from eventstore.topics import ensure_topics
+from stack import Stack
+from tests.support.cli import AGENTLOG
+from tests.support.kafka import header, read_until
+from tests.support.servers import mode
+
+
+def context() -> CommandContext:
+    return CommandContext(tenant_id="acme", correlation_id=uuid.uuid4(), occurred_at=datetime.now(UTC))
+
+
+async def write(store, streams: list[uuid.UUID], commands: int) -> None:
+    """Append `commands` events to random streams, starting a stream on first use, retrying conflicts."""
+    for _ in range(commands):
+        session = random.choice(streams)
+        while True:
+            version = await store.pool.fetchval(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", str(session)
+            )
+            event = (
+                SessionStarted(session_id=session, tenant_id="acme")
+                if version == 0
+                else MessagePosted(session_id=session, message_id=uuid.uuid4(), role=Role.USER, text="hi")
+            )
+            try:
+                await store.append(str(session), "session", version, [event], context())
+                break
+            except ConcurrencyConflict:  # another writer took this version: try the next one
+                continue
+
+
+async def stored(store) -> dict[str, tuple[str, int]]:
+    rows = await store.pool.fetch("SELECT event_id, stream_id, version FROM events")
+    return {str(r["event_id"]): (r["stream_id"], r["version"]) for r in rows}
+
+
+def assert_complete_and_in_stream_order(messages, events: dict[str, tuple[str, int]]) -> None:
+    seen: dict[str, list[int]] = defaultdict(list)
+    for message in messages:
+        event_id = header(message, "event_id")
+        stream, version = events[event_id]
+        assert message.key().decode() == stream
+        if version not in seen[stream]:  # at least once: a redelivered event is dropped by its id
+            seen[stream].append(version)
+    assert sum(len(v) for v in seen.values()) == len(events)
+    for stream, versions in seen.items():
+        assert versions == sorted(versions), f"stream {stream} published out of order: {versions}"
+
+
+@pytest.fixture
+async def relay_pool(event_store, pg_schema):
+    pool = await asyncpg.create_pool(
+        pg_schema.dsn, min_size=1, max_size=3, server_settings={"search_path": pg_schema.name}
+    )
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def topics(servers, codec) -> list[str]:
+    names = codec.routing.topics()
+    ensure_topics(servers.kafka_bootstrap_servers, names, 3)
+    return names
+
+
+async def run_relay(relay: Relay, until) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await until()
+    finally:
+        stop.set()
+        await task
+
+
+async def test_concurrent_writers_lose_nothing_and_keep_stream_order(servers, event_store, relay_pool, topics):
+    producer = Producer(Relay.producer_config(servers.kafka_bootstrap_servers))
+    relay = Relay(relay_pool, producer, batch_size=200, poll_interval=0.05)
+    streams = [uuid.uuid4() for _ in range(24)]
+
+    async def writers() -> None:
+        await asyncio.gather(*(write(event_store, streams, 60) for _ in range(16)))
+        while relay.published < 960:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(run_relay(relay, writers), timeout=120)
+
+    events = await stored(event_store)
+    assert len(events) == 960
+    messages = read_until(servers.kafka_bootstrap_servers, topics, set(events))
+    assert_complete_and_in_stream_order(messages, events)
+
+
+@pytest.mark.skipif(mode() != "native", reason="restarting the broker needs the native launcher")
+async def test_a_broker_restart_delays_but_loses_nothing(servers, event_store, relay_pool, topics):
+    producer = Producer({**Relay.producer_config(servers.kafka_bootstrap_servers), "message.timeout.ms": 120_000})
+    relay = Relay(relay_pool, producer, batch_size=100, poll_interval=0.05)
+    streams = [uuid.uuid4() for _ in range(8)]
+
+    async def writes_across_a_restart() -> None:
+        await write(event_store, streams, 150)
+        restart = asyncio.create_task(asyncio.to_thread(Stack().restart, "kafka"))
+        await asyncio.gather(restart, *(write(event_store, streams, 50) for _ in range(3)))
+        while relay.published < 300:
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(run_relay(relay, writes_across_a_restart), timeout=180)
+
+    events = await stored(event_store)
+    messages = read_until(servers.kafka_bootstrap_servers, topics, set(events), timeout=60)
+    assert_complete_and_in_stream_order(messages, events)
+
+
+async def test_a_relay_killed_mid_batch_resumes_from_its_checkpoint(servers, event_store, pg_schema, codec, topics):
+    streams = [uuid.uuid4() for _ in range(10)]
+    await asyncio.gather(*(write(event_store, streams, 250) for _ in range(8)))
+    env = {
+        **os.environ,
+        "POSTGRES_DSN": pg_schema.dsn,
+        "AGENTLOG_DB_SCHEMA": pg_schema.name,
+        "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap_servers,
+        "AGENTLOG_TOPIC_PREFIX": codec.routing.prefix,
+        "AGENTLOG_RELAY_BATCH_SIZE": "100",
+    }
+
+    async def checkpoint() -> int:
+        return int(await event_store.pool.fetchval("SELECT coalesce(max(position), 0) FROM relay_checkpoints"))
+
+    first = subprocess.Popen([str(AGENTLOG), "relay"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    while await checkpoint() == 0:
+        await asyncio.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = await checkpoint()
+    last = await event_store.pool.fetchval("SELECT max(position) FROM events")
+    assert 0 < killed_at < last, "the relay was meant to die mid-stream"
+
+    second = subprocess.Popen([str(AGENTLOG), "relay"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        while await checkpoint() < last:
+            await asyncio.sleep(0.05)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        output = second.communicate(timeout=30)[0].decode()
+    assert second.returncode == 0, output
+    assert "relay stopped after publishing" in output
+
+    events = await stored(event_store)
+    messages = read_until(servers.kafka_bootstrap_servers, topics, set(events))
+    assert_complete_and_in_stream_order(messages, events)
