@@ -7,10 +7,9 @@ export PATH := justfile_directory() + "/.venv/bin:" + env_var('PATH')
 default:
     @just --list
 
-# start the whole system on its private local servers and register the event contracts
+# start the whole system: the private servers (contracts registered, migrations applied) and the relay
 up:
     agentlog stack up
-    agentlog contracts register
 
 # stop everything `up` started
 down:

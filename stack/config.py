@@ -33,6 +33,7 @@ class StackSettings(BaseSettings):
     registry_java_home: Path | None = Field(default=None, description="JDK for the registry (21+)")
     ready_timeout: float = Field(default=120.0, gt=0)
     database: str = "agentlog"
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$", description="prefix of every topic")
 
     @property
     def data(self) -> Path:

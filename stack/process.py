@@ -41,16 +41,27 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def tracked_pid(pid_file: Path, marker: str) -> int | None:
-    """The pid recorded in pid_file if that process still runs and its command line has marker.
+def tracked_pid(pid_file: Path, marker: str, env_name: str = "") -> int | None:
+    """The pid recorded in pid_file if that process still runs and carries marker.
 
-    The marker (a path unique to this stack) keeps `down` from touching a recycled pid.
+    The marker (a path unique to this stack) is looked for in the command line, or in the
+    environment entry `env_name`; it keeps `down` from touching a recycled pid.
     """
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if alive(pid) and marker in cmdline(pid) else None
+    if not alive(pid):
+        return None
+    return pid if marker in cmdline(pid) or (env_name and f"{env_name}={marker}" in environ(pid)) else None
+
+
+def environ(pid: int) -> str:
+    """The process's environment as NUL-separated text, or "" when unreadable."""
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def spawn(

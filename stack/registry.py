@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from contracts import registry as contracts_registry
+from contracts.errors import ContractError
+from contracts.routing import Routing
 from stack import install
 from stack.config import REPO_ROOT
+from stack.errors import StackError
 from stack.postgres import REGISTRY_DATABASE
 from stack.server import Server
 
@@ -83,6 +88,15 @@ class Registry(Server):
         return str(info.get("version", "?"))
 
     def after_ready(self) -> None:
-        """Subjects without a level of their own get BACKWARD_TRANSITIVE (the house default)."""
+        """Subjects without a level of their own get BACKWARD_TRANSITIVE (the house default);
+        the event contracts are registered (new or changed ones only)."""
         level = {"compatibility": "BACKWARD_TRANSITIVE"}
         httpx.put(f"{self.url}{CCOMPAT}/config", json=level, timeout=5).raise_for_status()
+        client = SchemaRegistryClient({"url": f"{self.url}{CCOMPAT}"})
+        try:
+            contracts_registry.register(client, contracts_registry.check(client, Routing(self.settings.topic_prefix)))
+        except ContractError as e:
+            raise StackError(
+                f"the event contracts do not fit the registry: {e}",
+                "see `agentlog contracts check` and docs/contracts.md",
+            ) from e

@@ -11,6 +11,8 @@ from stack import process
 from stack.config import StackSettings
 from stack.errors import StackError
 
+MARKER = "AGENTLOG_STACK_PROCESS"  # environment entry naming the data dir, for processes whose argv lacks it
+
 
 @dataclass(frozen=True)
 class ServerStatus:
@@ -60,7 +62,7 @@ class Server(ABC):
 
     def pid(self) -> int | None:
         """The pid of the instance this stack started, if it is still running."""
-        return process.tracked_pid(self.pid_file, str(self.data_dir))
+        return process.tracked_pid(self.pid_file, str(self.data_dir), MARKER)
 
     def prepare(self) -> None:
         """Fetch, install and initialise what the server needs; cheap when already done."""
@@ -77,6 +79,10 @@ class Server(ABC):
     def version(self) -> str:
         """The version the running server reports."""
 
+    def environment(self) -> dict[str, str]:
+        """Extra environment for the process."""
+        return {}
+
     def after_ready(self) -> None:
         """Work that needs the running server (databases, defaults); idempotent."""
 
@@ -85,7 +91,7 @@ class Server(ABC):
         if self.pid() is not None:
             return False
         for setting, port in {self.name: self.port, **self.more_ports}.items():
-            if process.port_open(port):
+            if port and process.port_open(port):
                 raise StackError(
                     f"port {port} for {setting.lower().replace('_', ' ')} is taken by another process",
                     f"stop that process or set AGENTLOG_{setting.upper()}_PORT to a free port",
@@ -95,7 +101,14 @@ class Server(ABC):
         if self.user:
             self.log_file.touch()
             process.chown(self.log_file, self.user)
-        process.spawn(self.command(), self.log_file, self.pid_file, user=self.user, cwd=self.data_dir)
+        process.spawn(
+            self.command(),
+            self.log_file,
+            self.pid_file,
+            user=self.user,
+            cwd=self.data_dir,
+            env={MARKER: str(self.data_dir), **self.environment()},
+        )
         return True
 
     def wait_ready(self) -> None:

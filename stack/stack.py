@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from stack.apps import RelayProcess
 from stack.config import Endpoints, StackSettings
 from stack.errors import StackError
 from stack.kafka import Kafka
@@ -27,6 +28,7 @@ class Stack:
                 Redis(self.settings),
                 Kafka(self.settings),
                 Registry(self.settings),
+                RelayProcess(self.settings),
             )
         }
 
@@ -51,18 +53,22 @@ class Stack:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         started: list[str] = []
         try:
-            postgres, *others = self.servers.values()
-            self._launch(postgres, started, progress)
-            postgres.wait_ready()
-            for server in others:
-                self._launch(server, started, progress)
-            for server in others:
-                server.wait_ready()
-                progress(f"{server.name} ready at {server.address}")
+            for phase in self._phases():
+                for server in phase:
+                    self._launch(server, started, progress)
+                for server in phase:
+                    server.wait_ready()
+                    progress(f"{server.name} ready at {server.address}")
         except BaseException:
             self.down(progress, only=started)
             raise
         return started
+
+    def _phases(self) -> list[list[Server]]:
+        """Postgres first (the registry keeps its schemas there), then the other servers side by side,
+        then agentlog's own processes, which need them all."""
+        postgres, redis, kafka, registry, relay = self.servers.values()
+        return [[postgres], [redis, kafka, registry], [relay]]
 
     @staticmethod
     def _launch(server: Server, started: list[str], progress: Progress) -> None:
