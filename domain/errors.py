@@ -50,3 +50,16 @@ class IdempotencyKeyReused(DomainError):
     def __init__(self, key: str) -> None:
         super().__init__(f"idempotency key {key!r} was already used for a different request")
         self.key = key
+
+
+class UnexpectedEvent(Exception):
+    """An event that cannot follow the stream's history: a bug or a corrupted stream, never a broken rule.
+
+    Raised by `evolve` functions; deliberately not a DomainError, so it surfaces as a server error.
+    """
+
+    def __init__(self, stream_type: str, event_type: str, version: int) -> None:
+        super().__init__(f"{stream_type}: {event_type} cannot follow version {version}")
+        self.stream_type = stream_type
+        self.event_type = event_type
+        self.version = version

@@ -1,0 +1,54 @@
+"""Commands of a conversation session; each carries the tenant asking, so foreign tenants see nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from domain.session.events import Attachment
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartSession:
+    session_id: UUID
+    tenant_id: str
+    persona_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostUserMessage:
+    session_id: UUID
+    tenant_id: str
+    message_id: UUID
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostSystemMessage:
+    session_id: UUID
+    tenant_id: str
+    message_id: UUID
+    text: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostAssistantReply:
+    """A reply streamed as `chunks` (in order, possibly none), then recorded whole as `text`."""
+
+    session_id: UUID
+    tenant_id: str
+    message_id: UUID
+    chunks: tuple[str, ...]
+    text: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseSession:
+    session_id: UUID
+    tenant_id: str
+    reason: str | None = None

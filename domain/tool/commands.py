@@ -1,0 +1,46 @@
+"""Commands of a tool execution: request it, then record exactly one outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestTool:
+    request_id: UUID
+    tool_name: str
+    arguments_json: str
+    session_id: UUID | None = None
+    timeout_ms: int = 30_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class DenyTool:
+    """Policy refused the call; `policy` names the rule that did."""
+
+    request_id: UUID
+    reason: str
+    policy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompleteTool:
+    request_id: UUID
+    result_json: str
+    duration_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailTool:
+    request_id: UUID
+    error: str
+    duration_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeOutTool:
+    """The executor gave up; `duration_ms` defaults to the request's timeout."""
+
+    request_id: UUID
+    duration_ms: int | None = None

@@ -1,0 +1,1 @@
+"""Unit tests of the pure domain: given events, when a decision, then events or an error."""
