@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from domain.decider import Decider
@@ -16,8 +18,11 @@ T = TypeVar("T")
 class EventStore(Protocol):
     """Durable, ordered streams of domain events."""
 
-    async def load(self, decider: Decider[T], stream_id: str) -> tuple[T | None, int]:
-        """The stream's current state (None when empty) and version, from a snapshot plus newer events."""
+    async def load(self, decider: Decider[T], stream_id: str, tenant_id: str | None = None) -> tuple[T | None, int]:
+        """The stream's current state (None when empty) and version, from a snapshot plus newer events.
+
+        With `tenant_id`, a stream that belongs to another tenant raises NotFound.
+        """
         ...
 
     async def append(
@@ -53,19 +58,21 @@ async def execute(
     decide: Decide[S],
     *,
     retries: int = 3,
+    tenant_id: str | None = None,
 ) -> AppendResult:
     """Run one command against one stream and return what it recorded.
 
     A retried idempotent command returns the original result. On a concurrency conflict the
     stream is reloaded and `decide` runs again (at most `retries` times), so the decision is
     always made against the version it is appended after: rules such as "no overspend" hold
-    under concurrency. Pass retries=0 for commands that must not be re-decided.
+    under concurrency; retries back off with jitter. Pass retries=0 for commands that must not be re-decided. With
+    `tenant_id`, another tenant's stream is NotFound.
     """
     recalled = await store.recall(context)
     if recalled is not None:
         return recalled
     for attempt in range(retries + 1):
-        loaded = await store.load(decider, stream_id)
+        loaded = await store.load(decider, stream_id, tenant_id)
         state, version = loaded
         events = decide(state)
         try:
@@ -75,4 +82,33 @@ async def execute(
         except ConcurrencyConflict:
             if attempt == retries:
                 raise
+            # jittered, growing pause: writers that collided do not collide again in lockstep
+            await asyncio.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))  # noqa: S311 - not crypto
     raise AssertionError("unreachable")
+
+
+C = TypeVar("C")
+Handler = Callable[[EventStore, CommandContext, C], Awaitable[AppendResult]]
+
+
+def command(
+    decider: Decider[S],
+    stream_of: Callable[[C], str],
+    decide: Callable[[S | None, C], Sequence[DomainEvent]],
+    *,
+    retries: int = 3,
+    check_tenant: bool = False,
+) -> Handler[C]:
+    """The service function of one command: `await handler(store, context, command)`.
+
+    `stream_of` names the stream the command addresses; `check_tenant` makes another tenant's
+    stream NotFound for aggregates whose state does not carry its tenant.
+    """
+
+    async def handle(store: EventStore, context: CommandContext, cmd: C) -> AppendResult:
+        tenant = context.tenant_id if check_tenant else None
+        return await execute(
+            store, decider, stream_of(cmd), context, lambda state: decide(state, cmd), retries=retries, tenant_id=tenant
+        )
+
+    return handle

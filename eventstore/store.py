@@ -20,7 +20,7 @@ import asyncpg
 from contracts.codec import EventCodec
 from contracts.convert import from_plain, to_plain
 from domain.decider import Decider
-from domain.errors import ConcurrencyConflict, IdempotencyKeyReused
+from domain.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound
 from domain.events import AppendResult, CommandContext, DomainEvent, EventMetadata, RecordedEvent
 
 S = TypeVar("S")
@@ -58,9 +58,15 @@ class PostgresEventStore:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def load(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int]:
+    async def load(self, decider: Decider[S], stream_id: str, tenant_id: str | None = None) -> tuple[S | None, int]:
         """State and version from the latest snapshot plus the events after it."""
         async with self.pool.acquire() as conn:
+            if tenant_id is not None:
+                owner = await conn.fetchval(
+                    "SELECT tenant_id FROM events WHERE stream_id = $1 AND version = 1", stream_id
+                )
+                if owner not in (None, tenant_id):
+                    raise NotFound(decider.stream_type, stream_id)
             snap = await conn.fetchrow("SELECT version, state FROM snapshots WHERE stream_id = $1", stream_id)
             state: S | None = None
             after = 0

@@ -1,0 +1,35 @@
+"""Budget commands as services: set a limit; charge tokens without ever overspending."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from domain.budget.aggregate import DECIDER, LIMITS_DECIDER, consume, limits_stream_id, set_limit, stream_id
+from domain.budget.commands import ConsumeTokens
+from domain.budget.errors import BudgetExhausted
+from domain.events import AppendResult, CommandContext
+from domain.service import EventStore, command, execute
+
+set_budget_limit = command(LIMITS_DECIDER, lambda c: limits_stream_id(c.tenant_id), set_limit)
+
+
+async def consume_tokens(store: EventStore, context: CommandContext, cmd: ConsumeTokens) -> AppendResult:
+    """Charge tokens to the tenant's persona for the day, or raise BudgetExhausted charging nothing.
+
+    The charge is decided against the usage stream's loaded version and appended with it as the
+    expected version, so concurrent charges can never exceed the limit together: a loser
+    reloads and decides again. A refusal is recorded as BudgetExceeded on the usage stream
+    (without the idempotency key, so a retry is decided afresh) before the error is raised.
+    """
+    loaded = await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id))
+    limits = loaded[0]
+    usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
+    try:
+        return await execute(
+            store, DECIDER, usage_stream, context, lambda usage: consume(usage, limits, cmd), retries=30
+        )
+    except BudgetExhausted as refused:
+        exceeded = refused.event
+        plain = replace(context, idempotency_key=None, request_hash=None)
+        await execute(store, DECIDER, usage_stream, plain, lambda usage: [exceeded], retries=30)
+        raise

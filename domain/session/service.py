@@ -1,0 +1,54 @@
+"""Session commands as services: `await post_user_message(store, context, command)` and so on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from domain.events import AppendResult, CommandContext, DomainEvent
+from domain.service import EventStore, command, execute
+from domain.session.aggregate import (
+    DECIDER,
+    Session,
+    close,
+    post_assistant_reply,
+    post_system_message,
+    post_user_message,
+    start,
+    stream_id,
+)
+from domain.session.commands import (
+    PostUserMessage,
+    StartSession,
+)
+
+start_session = command(DECIDER, lambda c: stream_id(c.session_id), start, retries=0)
+post_user = command(DECIDER, lambda c: stream_id(c.session_id), post_user_message)
+post_system = command(DECIDER, lambda c: stream_id(c.session_id), post_system_message)
+post_reply = command(DECIDER, lambda c: stream_id(c.session_id), post_assistant_reply)
+close_session = command(DECIDER, lambda c: stream_id(c.session_id), close, retries=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartWithMessage:
+    """Open a session and post its first user message, atomically."""
+
+    start: StartSession
+    message: PostUserMessage
+
+
+def _start_with_message(state: Session | None, cmd: StartWithMessage) -> Sequence[DomainEvent]:
+    started = start(state, cmd.start)
+    return [*started, *post_user_message(DECIDER.fold(started, state), cmd.message)]
+
+
+async def start_with_message(store: EventStore, context: CommandContext, cmd: StartWithMessage) -> AppendResult:
+    """Both events in one append: there is never a session without its first message, or the reverse."""
+    return await execute(
+        store,
+        DECIDER,
+        stream_id(cmd.start.session_id),
+        context,
+        lambda state: _start_with_message(state, cmd),
+        retries=0,
+    )
