@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -40,11 +41,15 @@ RETURNING position
 class PostgresEventStore:
     """EventStore over a Postgres schema migrated by `agentlog db migrate`."""
 
-    def __init__(self, pool: asyncpg.Pool, codec: EventCodec, *, snapshot_every: int = 50) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, codec: EventCodec, *, snapshot_every: int = 50, cache_size: int = 10_000
+    ) -> None:
         self.pool = pool
         self.codec = codec
         self.snapshot_every = snapshot_every
         self._notify_pending = False
+        self._states: OrderedDict[str, tuple[int, object]] = OrderedDict()
+        self.cache_size = cache_size
 
     @classmethod
     async def connect(
@@ -59,26 +64,40 @@ class PostgresEventStore:
         await self.pool.close()
 
     async def load(self, decider: Decider[S], stream_id: str, tenant_id: str | None = None) -> tuple[S | None, int]:
-        """State and version from the latest snapshot plus the events after it."""
+        """State and version: from this process's cache or the latest snapshot, plus the events after it.
+
+        One query fetches the newer events and the first one (whose tenant owns the stream).
+        """
         async with self.pool.acquire() as conn:
-            if tenant_id is not None:
-                owner = await conn.fetchval(
-                    "SELECT tenant_id FROM events WHERE stream_id = $1 AND version = 1", stream_id
-                )
-                if owner not in (None, tenant_id):
-                    raise NotFound(decider.stream_type, stream_id)
-            snap = await conn.fetchrow("SELECT version, state FROM snapshots WHERE stream_id = $1", stream_id)
-            state: S | None = None
-            after = 0
-            if snap is not None:
-                state, after = from_plain(decider.state_type, json.loads(snap["state"])), snap["version"]
+            state, after = self._cached(decider, stream_id)
+            if after == 0:
+                snap = await conn.fetchrow("SELECT version, state FROM snapshots WHERE stream_id = $1", stream_id)
+                if snap is not None:
+                    state, after = from_plain(decider.state_type, json.loads(snap["state"])), snap["version"]
             rows = await conn.fetch(
-                "SELECT version, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+                "SELECT version, tenant_id, payload FROM events WHERE stream_id = $1 AND (version > $2 OR version = 1) "
+                "ORDER BY version",
                 stream_id,
                 after,
             )
-        state = decider.fold((self.codec.decode(row["payload"]).event for row in rows), state)
-        return state, rows[-1]["version"] if rows else after
+        if tenant_id is not None and rows and rows[0]["tenant_id"] != tenant_id:
+            raise NotFound(decider.stream_type, stream_id)
+        newer = [row for row in rows if row["version"] > after]
+        state = decider.fold((self.codec.decode(row["payload"]).event for row in newer), state)
+        return state, newer[-1]["version"] if newer else after
+
+    def _cached(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int]:
+        """The state this process last appended for the stream (states are immutable), if kept."""
+        version, state = self._states.get(stream_id, (0, None))
+        if isinstance(state, decider.state_type):
+            self._states.move_to_end(stream_id)
+            return state, version
+        return None, 0
+
+    def _remember(self, stream_id: str, version: int, state: object) -> None:
+        self._states[stream_id] = (version, state)
+        if len(self._states) > self.cache_size:
+            self._states.popitem(last=False)
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of a stream, with its metadata, in version order."""
@@ -198,7 +217,9 @@ class PostgresEventStore:
     async def _after_append(
         self, result: AppendResult, stream_type: str, expected_version: int, state_after: object | None
     ) -> None:
-        """Keep a snapshot when the append crossed a multiple of `snapshot_every`; wake the relay."""
+        """Keep the new state (in memory, and as a snapshot every `snapshot_every` events); wake the relay."""
+        if state_after is not None:
+            self._remember(result.stream_id, result.version, state_after)
         if state_after is not None and result.version // self.snapshot_every > expected_version // self.snapshot_every:
             await self.pool.execute(
                 "INSERT INTO snapshots (stream_id, stream_type, version, state) VALUES ($1, $2, $3, $4) "

@@ -15,6 +15,7 @@ from domain.errors import ConcurrencyConflict, IdempotencyKeyReused
 from domain.events import CommandContext, DomainEvent
 from domain.service import execute
 from domain.session.events import MessagePosted, Role, SessionStarted
+from eventstore.store import PostgresEventStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,10 +171,23 @@ async def test_loading_from_a_snapshot_equals_replaying_every_event(event_store)
     snapshot_version = await event_store.pool.fetchval(
         "SELECT version FROM snapshots WHERE stream_id = $1", str(session)
     )
-    from_snapshot, version = await event_store.load(TRANSCRIPT, str(session))
+    fresh = PostgresEventStore(event_store.pool, event_store.codec)  # no in-memory state: reads the snapshot
+    from_snapshot, version = await fresh.load(TRANSCRIPT, str(session))
     replayed = TRANSCRIPT.fold(r.event for r in await event_store.read_stream(str(session)))
 
     assert snapshot_version == 10  # snapshot_every=5 in the fixture
     assert version == 12
     assert from_snapshot == replayed
     assert from_snapshot.texts == tuple(f"m{i}" for i in range(11))
+
+
+async def test_a_writer_sees_events_another_writer_appended_after_its_own(event_store):
+    session = uuid.uuid4()
+    other = PostgresEventStore(event_store.pool, event_store.codec)
+    await execute(event_store, TRANSCRIPT, str(session), context(), lambda s: [started(session)])
+    await execute(other, TRANSCRIPT, str(session), context(), lambda s: [posted(session, "from the other")])
+
+    state, version = await event_store.load(TRANSCRIPT, str(session))
+
+    assert version == 2
+    assert state.texts == ("from the other",)
