@@ -38,6 +38,18 @@ RETURNING position
 """
 
 
+# One round trip: a snapshot newer than what the caller holds (if any), then the first event (its
+# tenant owns the stream) and every event after the snapshot or the caller's version.
+_LOAD = """
+WITH snap AS (SELECT version, state FROM snapshots WHERE stream_id = $1 AND version > $2)
+SELECT 0 AS part, version, NULL AS tenant_id, NULL::bytea AS payload, state::text AS snapshot FROM snap
+UNION ALL
+SELECT 1, version, tenant_id, payload, NULL FROM events
+WHERE stream_id = $1 AND (version > coalesce((SELECT version FROM snap), $2) OR version = 1)
+ORDER BY part, version
+"""
+
+
 class PostgresEventStore:
     """EventStore over a Postgres schema migrated by `agentlog db migrate`."""
 
@@ -56,7 +68,11 @@ class PostgresEventStore:
         cls, dsn: str, codec: EventCodec, *, schema: str = "public", pool_size: int = 16, snapshot_every: int = 50
     ) -> PostgresEventStore:
         pool = await asyncpg.create_pool(
-            dsn, min_size=min(2, pool_size), max_size=pool_size, server_settings={"search_path": schema}
+            dsn,
+            min_size=min(2, pool_size),
+            max_size=pool_size,
+            server_settings={"search_path": schema},
+            reset=_keep_session,
         )
         return cls(pool, codec, snapshot_every=snapshot_every)
 
@@ -68,18 +84,11 @@ class PostgresEventStore:
 
         One query fetches the newer events and the first one (whose tenant owns the stream).
         """
-        async with self.pool.acquire() as conn:
-            state, after = self._cached(decider, stream_id)
-            if after == 0:
-                snap = await conn.fetchrow("SELECT version, state FROM snapshots WHERE stream_id = $1", stream_id)
-                if snap is not None:
-                    state, after = from_plain(decider.state_type, json.loads(snap["state"])), snap["version"]
-            rows = await conn.fetch(
-                "SELECT version, tenant_id, payload FROM events WHERE stream_id = $1 AND (version > $2 OR version = 1) "
-                "ORDER BY version",
-                stream_id,
-                after,
-            )
+        state, after = self._cached(decider, stream_id)
+        rows = await self.pool.fetch(_LOAD, stream_id, after)
+        if rows and rows[0]["snapshot"] is not None:
+            state, after = from_plain(decider.state_type, json.loads(rows[0]["snapshot"])), rows[0]["version"]
+            rows = rows[1:]
         if tenant_id is not None and rows and rows[0]["tenant_id"] != tenant_id:
             raise NotFound(decider.stream_type, stream_id)
         newer = [row for row in rows if row["version"] > after]
@@ -248,6 +257,10 @@ class PostgresEventStore:
         self._notify_pending = False
         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             await self.pool.execute(f"NOTIFY {CHANNEL}")  # if lost, the relay's polling picks the events up
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset on release (a round trip per use): store connections keep no session state."""
 
 
 def _result(stream_id: str, expected_version: int, positions: list[int], recorded: list[RecordedEvent]) -> AppendResult:
