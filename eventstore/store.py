@@ -84,7 +84,8 @@ class PostgresEventStore:
 
         One query fetches the newer events and the first one (whose tenant owns the stream).
         """
-        state, after = self._cached(decider, stream_id)
+        cached = self._cached(decider, stream_id)
+        state, after = cached
         rows = await self.pool.fetch(_LOAD, stream_id, after)
         if rows and rows[0]["snapshot"] is not None:
             state, after = from_plain(decider.state_type, json.loads(rows[0]["snapshot"])), rows[0]["version"]
