@@ -172,12 +172,14 @@ async def test_loading_from_a_snapshot_equals_replaying_every_event(event_store)
         "SELECT version FROM snapshots WHERE stream_id = $1", str(session)
     )
     fresh = PostgresEventStore(event_store.pool, event_store.codec)  # no in-memory state: reads the snapshot
-    from_snapshot, version = await fresh.load(TRANSCRIPT, str(session))
+    loaded = await fresh.load(TRANSCRIPT, str(session))
+    from_snapshot, version = loaded
     replayed = TRANSCRIPT.fold(r.event for r in await event_store.read_stream(str(session)))
 
     assert snapshot_version == 10  # snapshot_every=5 in the fixture
     assert version == 12
     assert from_snapshot == replayed
+    assert from_snapshot is not None
     assert from_snapshot.texts == tuple(f"m{i}" for i in range(11))
 
 
