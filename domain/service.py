@@ -21,7 +21,8 @@ class EventStore(Protocol):
     async def load(self, decider: Decider[T], stream_id: str, tenant_id: str | None = None) -> tuple[T | None, int]:
         """The stream's current state (None when empty) and version, from a snapshot plus newer events.
 
-        With `tenant_id`, a stream that belongs to another tenant raises NotFound.
+        May answer from memory a state that another process has since moved past: `append`'s
+        version check catches that. With `tenant_id`, another tenant's stream raises NotFound.
         """
         ...
 
@@ -59,32 +60,42 @@ async def execute(
     *,
     retries: int = 3,
     tenant_id: str | None = None,
+    creates: bool = False,
 ) -> AppendResult:
     """Run one command against one stream and return what it recorded.
 
     A retried idempotent command returns the original result. On a concurrency conflict the
-    stream is reloaded and `decide` runs again (at most `retries` times), so the decision is
-    always made against the version it is appended after: rules such as "no overspend" hold
-    under concurrency; retries back off with jitter. Pass retries=0 for commands that must not be re-decided. With
-    `tenant_id`, another tenant's stream is NotFound.
+    stream is reloaded and `decide` runs again (at most `retries` times, backing off with
+    jitter), so the decision is always made against the version it is appended after: rules
+    such as "no overspend" hold under concurrency. Pass retries=0 for commands that must not be
+    re-decided. With `tenant_id`, another tenant's stream is NotFound. With `creates`, the first
+    attempt assumes a new, empty stream without loading it; if the stream exists, the append's
+    version check fails and the command is decided again on the loaded stream.
     """
     recalled = await store.recall(context)
     if recalled is not None:
         return recalled
-    for attempt in range(retries + 1):
-        loaded = await store.load(decider, stream_id, tenant_id)
-        state, version = loaded
+    attempt, assume_new = 0, creates
+    while True:
+        if assume_new:
+            state, version = None, 0
+        else:
+            loaded = await store.load(decider, stream_id, tenant_id)
+            state, version = loaded
         events = decide(state)
         try:
             return await store.append(
                 stream_id, decider.stream_type, version, events, context, state_after=decider.fold(events, state)
             )
         except ConcurrencyConflict:
+            if assume_new:  # the stream exists after all: decide on what it holds
+                assume_new = False
+                continue
             if attempt == retries:
                 raise
+            attempt += 1
             # jittered, growing pause: writers that collided do not collide again in lockstep
             await asyncio.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))  # noqa: S311 - not crypto
-    raise AssertionError("unreachable")
 
 
 C = TypeVar("C")
@@ -98,17 +109,26 @@ def command(
     *,
     retries: int = 3,
     check_tenant: bool = False,
+    creates: bool = False,
 ) -> Handler[C]:
     """The service function of one command: `await handler(store, context, command)`.
 
     `stream_of` names the stream the command addresses; `check_tenant` makes another tenant's
-    stream NotFound for aggregates whose state does not carry its tenant.
+    stream NotFound for aggregates whose state does not carry its tenant; `creates` marks
+    commands that start a stream (see `execute`).
     """
 
     async def handle(store: EventStore, context: CommandContext, cmd: C) -> AppendResult:
         tenant = context.tenant_id if check_tenant else None
         return await execute(
-            store, decider, stream_of(cmd), context, lambda state: decide(state, cmd), retries=retries, tenant_id=tenant
+            store,
+            decider,
+            stream_of(cmd),
+            context,
+            lambda state: decide(state, cmd),
+            retries=retries,
+            tenant_id=tenant,
+            creates=creates,
         )
 
     return handle

@@ -38,14 +38,14 @@ RETURNING position
 """
 
 
-# One round trip: a snapshot newer than what the caller holds (if any), then the first event (its
-# tenant owns the stream) and every event after the snapshot or the caller's version.
+# One round trip: the stream's snapshot (if any), then its first event (whose tenant owns the
+# stream) and every event after the snapshot.
 _LOAD = """
-WITH snap AS (SELECT version, state FROM snapshots WHERE stream_id = $1 AND version > $2)
+WITH snap AS (SELECT version, state FROM snapshots WHERE stream_id = $1)
 SELECT 0 AS part, version, NULL AS tenant_id, NULL::bytea AS payload, state::text AS snapshot FROM snap
 UNION ALL
 SELECT 1, version, tenant_id, payload, NULL FROM events
-WHERE stream_id = $1 AND (version > coalesce((SELECT version FROM snap), $2) OR version = 1)
+WHERE stream_id = $1 AND (version > coalesce((SELECT version FROM snap), 0) OR version = 1)
 ORDER BY part, version
 """
 
@@ -60,7 +60,8 @@ class PostgresEventStore:
         self.codec = codec
         self.snapshot_every = snapshot_every
         self._notify_pending = False
-        self._states: OrderedDict[str, tuple[int, object]] = OrderedDict()
+        # stream id -> (version, state, owning tenant) this process last saw: immutable states
+        self._states: OrderedDict[str, tuple[int, object, str | None]] = OrderedDict()
         self.cache_size = cache_size
 
     @classmethod
@@ -80,32 +81,39 @@ class PostgresEventStore:
         await self.pool.close()
 
     async def load(self, decider: Decider[S], stream_id: str, tenant_id: str | None = None) -> tuple[S | None, int]:
-        """State and version: from this process's cache or the latest snapshot, plus the events after it.
-
-        One query fetches the newer events and the first one (whose tenant owns the stream).
+        """State and version: the state this process last saw for the stream, else the latest snapshot
+        plus the events after it (one query, which also returns the first event: its tenant owns the
+        stream). A remembered state may be stale; `append`'s version check catches that and forgets it.
         """
-        cached = self._cached(decider, stream_id)
-        state, after = cached
-        rows = await self.pool.fetch(_LOAD, stream_id, after)
+        version, remembered, owner = self._states.get(stream_id, (0, None, None))
+        if isinstance(remembered, decider.state_type):
+            self._states.move_to_end(stream_id)
+            state: S | None = remembered
+        else:
+            loaded = await self._load(decider, stream_id)
+            state, version, owner = loaded
+        if tenant_id is not None and owner not in (None, tenant_id):
+            raise NotFound(decider.stream_type, stream_id)
+        return state, version
+
+    async def _load(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int, str | None]:
+        rows = await self.pool.fetch(_LOAD, stream_id)
+        state: S | None = None
+        after = 0
         if rows and rows[0]["snapshot"] is not None:
             state, after = from_plain(decider.state_type, json.loads(rows[0]["snapshot"])), rows[0]["version"]
             rows = rows[1:]
-        if tenant_id is not None and rows and rows[0]["tenant_id"] != tenant_id:
-            raise NotFound(decider.stream_type, stream_id)
+        owner = rows[0]["tenant_id"] if rows else None
         newer = [row for row in rows if row["version"] > after]
         state = decider.fold((self.codec.decode(row["payload"]).event for row in newer), state)
-        return state, newer[-1]["version"] if newer else after
+        version = newer[-1]["version"] if newer else after
+        if state is not None:
+            self._remember(stream_id, version, state, owner)
+        return state, version, owner
 
-    def _cached(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int]:
-        """The state this process last appended for the stream (states are immutable), if kept."""
-        version, state = self._states.get(stream_id, (0, None))
-        if isinstance(state, decider.state_type):
-            self._states.move_to_end(stream_id)
-            return state, version
-        return None, 0
-
-    def _remember(self, stream_id: str, version: int, state: object) -> None:
-        self._states[stream_id] = (version, state)
+    def _remember(self, stream_id: str, version: int, state: object, owner: str | None) -> None:
+        self._states[stream_id] = (version, state, owner)
+        self._states.move_to_end(stream_id)
         if len(self._states) > self.cache_size:
             self._states.popitem(last=False)
 
@@ -166,7 +174,7 @@ class PostgresEventStore:
                         json.dumps(to_plain(result), default=str),
                     )
         result = _result(stream_id, expected_version, positions, recorded)
-        await self._after_append(result, stream_type, expected_version, state_after)
+        await self._after_append(result, stream_type, expected_version, state_after, context.tenant_id)
         return result
 
     def _record(
@@ -199,10 +207,15 @@ class PostgresEventStore:
         try:
             rows = await conn.fetch(_APPEND, *args)
         except asyncpg.UniqueViolationError as e:
-            raise ConcurrencyConflict(args[0], args[-1], await self._version(conn, args[0])) from e
+            raise await self._conflict(conn, args[0], args[-1]) from e
         if not rows:
-            raise ConcurrencyConflict(args[0], args[-1], await self._version(conn, args[0]))
+            raise await self._conflict(conn, args[0], args[-1])
         return [row["position"] for row in rows]
+
+    async def _conflict(self, conn: asyncpg.Connection, stream_id: str, expected: int) -> ConcurrencyConflict:
+        """The stream moved on: forget what this process remembered of it and say where it is."""
+        self._states.pop(stream_id, None)
+        return ConcurrencyConflict(stream_id, expected, await self._version(conn, stream_id))
 
     @staticmethod
     async def _version(conn: asyncpg.Connection, stream_id: str) -> int:
@@ -225,11 +238,12 @@ class PostgresEventStore:
         return _stored_result(row, context)
 
     async def _after_append(
-        self, result: AppendResult, stream_type: str, expected_version: int, state_after: object | None
+        self, result: AppendResult, stream_type: str, expected_version: int, state_after: object | None, tenant: str
     ) -> None:
         """Keep the new state (in memory, and as a snapshot every `snapshot_every` events); wake the relay."""
+        owner = tenant if expected_version == 0 else self._states.get(result.stream_id, (0, None, None))[2]
         if state_after is not None:
-            self._remember(result.stream_id, result.version, state_after)
+            self._remember(result.stream_id, result.version, state_after, owner)
         if state_after is not None and result.version // self.snapshot_every > expected_version // self.snapshot_every:
             await self.pool.execute(
                 "INSERT INTO snapshots (stream_id, stream_type, version, state) VALUES ($1, $2, $3, $4) "

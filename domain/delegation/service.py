@@ -14,7 +14,7 @@ from domain.delegation.aggregate import (
 )
 from domain.service import command
 
-create_task = command(DECIDER, lambda c: stream_id(c.task_id), create, retries=0, check_tenant=True)
+create_task = command(DECIDER, lambda c: stream_id(c.task_id), create, retries=0, check_tenant=True, creates=True)
 start_task = command(DECIDER, lambda c: stream_id(c.task_id), start, retries=0, check_tenant=True)
 complete_task = command(DECIDER, lambda c: stream_id(c.task_id), complete, retries=0, check_tenant=True)
 fail_task = command(DECIDER, lambda c: stream_id(c.task_id), fail, retries=0, check_tenant=True)

@@ -22,7 +22,7 @@ from domain.session.commands import (
     StartSession,
 )
 
-start_session = command(DECIDER, lambda c: stream_id(c.session_id), start, retries=0)
+start_session = command(DECIDER, lambda c: stream_id(c.session_id), start, retries=0, creates=True)
 post_user = command(DECIDER, lambda c: stream_id(c.session_id), post_user_message)
 post_system = command(DECIDER, lambda c: stream_id(c.session_id), post_system_message)
 post_reply = command(DECIDER, lambda c: stream_id(c.session_id), post_assistant_reply)
@@ -51,4 +51,5 @@ async def start_with_message(store: EventStore, context: CommandContext, cmd: St
         context,
         lambda state: _start_with_message(state, cmd),
         retries=0,
+        creates=True,
     )

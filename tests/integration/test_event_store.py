@@ -189,6 +189,8 @@ async def test_a_writer_sees_events_another_writer_appended_after_its_own(event_
     await execute(event_store, TRANSCRIPT, str(session), context(), lambda s: [started(session)])
     await execute(other, TRANSCRIPT, str(session), context(), lambda s: [posted(session, "from the other")])
 
-    loaded = await event_store.load(TRANSCRIPT, str(session))
+    result = await execute(event_store, TRANSCRIPT, str(session), context(), lambda s: [posted(session, "mine")])
 
-    assert loaded == (Transcript(tenant_id="acme", texts=("from the other",), version=2), 2)
+    assert result.version == 3
+    loaded = await PostgresEventStore(event_store.pool, event_store.codec).load(TRANSCRIPT, str(session))
+    assert loaded == (Transcript(tenant_id="acme", texts=("from the other", "mine"), version=3), 3)
