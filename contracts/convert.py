@@ -30,17 +30,29 @@ def from_record(event_type: type[DomainEvent], record: Mapping[str, Any]) -> Rec
     return RecordedEvent(meta=from_plain(EventMetadata, record["meta"]), event=event)
 
 
+_SCALARS = (str, int, float, bool, type(None), UUID, datetime, date, Decimal, bytes)
+
+
 def to_plain(value: Any) -> Any:
     """Dataclasses as dicts, enums as values, tuples and sets as lists; other values unchanged."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, _SCALARS):  # the common case first: this runs for every field of every event
+        return value
     if isinstance(value, Enum):
         return value.value
+    fields = _field_names(type(value))
+    if fields is not None:
+        return {name: to_plain(getattr(value, name)) for name in fields}
     if isinstance(value, tuple | list | set | frozenset):
         return [to_plain(item) for item in value]
     if isinstance(value, Mapping):
         return dict(value)
     return value
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names (computed once per class), None for other types."""
+    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
 
 
 @cache

@@ -33,11 +33,13 @@ from eventstore.store import CHANNEL
 
 log = logging.getLogger("agentlog.relay")
 
+# ORDER BY names the table's columns: an output alias `txid` (as text) would sort as text,
+# putting 1000000 before 999999 and defeating the (txid, position) index.
 _BATCH = """
-SELECT txid::text AS txid, position, topic, stream_id, event_type, event_id, payload
-FROM events
-WHERE (txid, position) > ($1::text::xid8, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY txid, position
+SELECT e.txid::text AS txid_text, e.position, e.topic, e.stream_id, e.event_type, e.event_id, e.payload
+FROM events e
+WHERE (e.txid, e.position) > ($1::text::xid8, $2) AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.txid, e.position
 LIMIT $3
 """
 
@@ -110,7 +112,7 @@ class Relay:
             "INSERT INTO relay_checkpoints (relay, txid, position) VALUES ($1, $2::text::xid8, $3) "
             "ON CONFLICT (relay) DO UPDATE SET txid = EXCLUDED.txid, position = EXCLUDED.position, updated_at = now()",
             self.name,
-            last["txid"],
+            last["txid_text"],
             last["position"],
         )
         self.published += len(rows)
