@@ -39,7 +39,8 @@ def to_plain(value: Any) -> Any:
         return value
     if isinstance(value, Enum):
         return value.value
-    fields = _field_names(type(value))
+    kind: Any = type(value)
+    fields = _field_names(kind)
     if fields is not None:
         return {name: to_plain(getattr(value, name)) for name in fields}
     if isinstance(value, tuple | list | set | frozenset):
