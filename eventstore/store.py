@@ -14,7 +14,7 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 
@@ -23,20 +23,10 @@ from contracts.convert import from_plain, to_plain
 from domain.decider import Decider
 from domain.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound
 from domain.events import AppendResult, CommandContext, DomainEvent, EventMetadata, RecordedEvent
+from eventstore.batch import GroupAppender, Pending, Row, insert
 
 S = TypeVar("S")
 CHANNEL = "agentlog_events"
-
-_APPEND = """
-INSERT INTO events (stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
-                    tenant_id, correlation_id, causation_id, occurred_at)
-SELECT $1, $2, e.version, e.event_type, e.event_id, e.schema_id, e.topic, e.payload, $3, $4, $5, $6
-FROM unnest($7::int[], $8::text[], $9::uuid[], $10::int[], $11::text[], $12::bytea[])
-     AS e(version, event_type, event_id, schema_id, topic, payload)
-WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1) = $13
-RETURNING position
-"""
-
 
 # One round trip: the stream's snapshot (if any), then its first event (whose tenant owns the
 # stream) and every event after the snapshot.
@@ -60,6 +50,7 @@ class PostgresEventStore:
         self.codec = codec
         self.snapshot_every = snapshot_every
         self._notify_pending = False
+        self._group = GroupAppender(pool, self._conflict)
         # stream id -> (version, state, owning tenant) this process last saw: immutable states
         self._states: OrderedDict[str, tuple[int, object, str | None]] = OrderedDict()
         self.cache_size = cache_size
@@ -143,36 +134,30 @@ class PostgresEventStore:
             return AppendResult(stream_id=stream_id, version=expected_version, position=0)
         recorded = self._record(stream_id, stream_type, expected_version, events, context)
         encoded = [self.codec.encode(r) for r in recorded]  # refuses invalid events before any write
-        args = (
-            stream_id,
-            stream_type,
-            context.tenant_id,
-            context.correlation_id,
-            context.causation_id,
-            context.occurred_at,
-            [r.meta.stream_version for r in recorded],
-            [e.event_type for e in encoded],
-            [r.meta.event_id for r in recorded],
-            [e.schema_id for e in encoded],
-            [e.topic for e in encoded],
-            [e.value for e in encoded],
-            expected_version,
-        )
-        async with self.pool.acquire() as conn:
-            if context.idempotency_key is None:
-                positions = await self._insert(conn, args)
-            else:
-                async with conn.transaction():
-                    stored = await self._claim(conn, context)
-                    if stored is not None:
-                        return stored
-                    positions = await self._insert(conn, args)
-                    result = _result(stream_id, expected_version, positions, recorded)
-                    await conn.execute(
-                        "UPDATE command_results SET result = $2 WHERE idempotency_key = $1",
-                        context.idempotency_key,
-                        json.dumps(to_plain(result), default=str),
-                    )
+        rows = [
+            (
+                stream_id,
+                stream_type,
+                r.meta.stream_version,
+                e.event_type,
+                r.meta.event_id,
+                e.schema_id,
+                e.topic,
+                e.value,
+                context.tenant_id,
+                context.correlation_id,
+                context.causation_id,
+                context.occurred_at,
+                expected_version,
+            )
+            for r, e in zip(recorded, encoded, strict=True)
+        ]
+        if context.idempotency_key is None:
+            positions = await self._group.append(stream_id, expected_version, rows)
+        else:
+            stored, positions = await self._append_once(context, rows, recorded)
+            if stored is not None:
+                return stored
         result = _result(stream_id, expected_version, positions, recorded)
         await self._after_append(result, stream_type, expected_version, state_after, context.tenant_id)
         return result
@@ -203,14 +188,30 @@ class PostgresEventStore:
             for offset, event in enumerate(events, start=1)
         ]
 
-    async def _insert(self, conn: asyncpg.Connection, args: tuple[Any, ...]) -> list[int]:
-        try:
-            rows = await conn.fetch(_APPEND, *args)
-        except asyncpg.UniqueViolationError as e:
-            raise await self._conflict(conn, args[0], args[-1]) from e
-        if not rows:
-            raise await self._conflict(conn, args[0], args[-1])
-        return [row["position"] for row in rows]
+    async def _append_once(
+        self, context: CommandContext, rows: list[Row], recorded: list[RecordedEvent]
+    ) -> tuple[AppendResult | None, list[int]]:
+        """Claim the idempotency key and insert in one transaction: (the stored result, []) for a
+        retry, else (None, positions)."""
+        stream_id, expected = rows[0][0], rows[0][-1]
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    stored = await self._claim(conn, context)
+                    if stored is not None:
+                        return stored, []
+                    pending = Pending(stream_id, expected, rows)
+                    await insert(conn, [pending], self._conflict)
+                    positions = await pending.done
+                    result = _result(stream_id, expected, positions, recorded)
+                    await conn.execute(
+                        "UPDATE command_results SET result = $2 WHERE idempotency_key = $1",
+                        context.idempotency_key,
+                        json.dumps(to_plain(result), default=str),
+                    )
+                    return None, positions
+            except asyncpg.UniqueViolationError as e:
+                raise await self._conflict(conn, stream_id, expected) from e
 
     async def _conflict(self, conn: asyncpg.Connection, stream_id: str, expected: int) -> ConcurrencyConflict:
         """The stream moved on: forget what this process remembered of it and say where it is."""

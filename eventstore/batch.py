@@ -1,0 +1,124 @@
+"""Group commit for appends: concurrent commands on different streams share one INSERT and one commit.
+
+Each command's rows carry its stream's expected version; the INSERT keeps only the rows whose
+stream is still at that version (checked against the statement's snapshot, so all rows of one
+command stand or fall together), and reports which streams it wrote. A command whose stream moved
+on gets ConcurrencyConflict; if two writers race on one stream across statements, UNIQUE
+(stream_id, version) fails the whole statement and each command of that batch is retried alone
+(so does a deadlock, which sorting the rows by stream makes unlikely).
+A batch holds at most one command per stream. Nothing waits to fill a batch: a command is sent
+at once when a lane is free, and commands arriving meanwhile ride the next statement together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from domain.errors import ConcurrencyConflict
+
+Row = tuple[Any, ...]  # stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
+# tenant_id, correlation_id, causation_id, occurred_at, expected version
+Conflict = Callable[[asyncpg.Connection, str, int], Awaitable[ConcurrencyConflict]]
+
+_INSERT = """
+INSERT INTO events (stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
+                    tenant_id, correlation_id, causation_id, occurred_at)
+SELECT e.stream_id, e.stream_type, e.version, e.event_type, e.event_id, e.schema_id, e.topic, e.payload,
+       e.tenant_id, e.correlation_id, e.causation_id, e.occurred_at
+FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::int[], $7::text[], $8::bytea[],
+            $9::text[], $10::uuid[], $11::uuid[], $12::timestamptz[], $13::int[]) WITH ORDINALITY
+     AS e(stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
+          tenant_id, correlation_id, causation_id, occurred_at, expected, n)
+WHERE (SELECT coalesce(max(x.version), 0) FROM events x WHERE x.stream_id = e.stream_id) = e.expected
+ORDER BY e.n
+RETURNING stream_id, position
+"""
+
+
+@dataclass
+class Pending:
+    """One command's rows, waiting for their positions."""
+
+    stream_id: str
+    expected: int
+    rows: list[Row]
+    done: asyncio.Future[list[int]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+async def insert(conn: asyncpg.Connection, commands: list[Pending], conflict: Conflict) -> None:
+    """Insert the commands in one statement; resolve each with its positions or its conflict."""
+    # rows in stream order: concurrent statements then wait on each other's keys in one order and
+    # cannot deadlock (the SELECT keeps that order, so the INSERT takes the keys in it)
+    rows = sorted((row for command in commands for row in command.rows), key=lambda row: (row[0], row[2]))
+    written = await conn.fetch(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
+    positions: dict[str, list[int]] = {}
+    for record in written:
+        positions.setdefault(record["stream_id"], []).append(record["position"])
+    for command in commands:
+        if command.stream_id in positions:
+            command.done.set_result(positions[command.stream_id])
+        else:
+            command.done.set_exception(await conflict(conn, command.stream_id, command.expected))
+
+
+class GroupAppender:
+    """Runs plain (non-idempotent) appends through at most `lanes` concurrent group statements."""
+
+    def __init__(self, pool: asyncpg.Pool, conflict: Conflict, *, lanes: int = 2, max_batch: int = 256) -> None:
+        self.pool = pool
+        self.conflict = conflict
+        self.lanes = lanes
+        self.max_batch = max_batch
+        self._queue: deque[Pending] = deque()
+        self._busy = 0
+
+    async def append(self, stream_id: str, expected: int, rows: list[Row]) -> list[int]:
+        pending = Pending(stream_id, expected, rows)
+        self._queue.append(pending)
+        if self._busy < self.lanes:
+            self._busy += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await pending.done
+
+    def _next_batch(self) -> list[Pending]:
+        batch: list[Pending] = []
+        streams: set[str] = set()
+        later: list[Pending] = []
+        while self._queue and len(batch) < self.max_batch:
+            pending = self._queue.popleft()
+            (later if pending.stream_id in streams else batch).append(pending)
+            streams.add(pending.stream_id)
+        self._queue.extendleft(reversed(later))
+        return batch
+
+    async def _drain(self) -> None:
+        try:
+            while batch := self._next_batch():
+                await self._send(batch)
+        finally:
+            self._busy -= 1
+
+    async def _send(self, batch: list[Pending]) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                try:
+                    await insert(conn, batch, self.conflict)
+                except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):  # a race spoiled it
+                    for pending in batch:
+                        await self._send_alone(conn, pending)
+        except Exception as e:  # noqa: BLE001 - the callers, not this task, must see any failure
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(e)
+
+    async def _send_alone(self, conn: asyncpg.Connection, pending: Pending) -> None:
+        try:
+            await insert(conn, [pending], self.conflict)
+        except asyncpg.UniqueViolationError:
+            pending.done.set_exception(await self.conflict(conn, pending.stream_id, pending.expected))
