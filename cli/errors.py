@@ -25,9 +25,10 @@ def friendly_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
     except ValidationError as e:
         for problem in e.errors():
-            field = "_".join(str(part) for part in problem["loc"]).upper()
+            field = "_".join(str(part) for part in problem["loc"])
+            name = field if field.isupper() else f"AGENTLOG_{field.upper()}"  # aliases are the env names
             err.print(
-                f"[red]error:[/red] AGENTLOG_{field}={problem.get('input')!r}: {problem['msg']}",
+                f"[red]error:[/red] {name}={problem.get('input')!r}: {problem['msg']}",
                 highlight=False,
             )
         raise typer.Exit(2) from None

@@ -8,6 +8,7 @@ import signal
 import time
 
 import asyncpg
+import psycopg
 import typer
 from confluent_kafka import Producer
 
@@ -28,8 +29,9 @@ def migrate() -> None:
     settings = build(EventStoreSettings)
     try:
         applied = apply_migrations(settings.postgres_dsn, settings.db_schema)
-    except OSError as e:
-        err.print(f"[red]error:[/red] cannot reach Postgres: {e} (POSTGRES_DSN)", highlight=False)
+    except (OSError, psycopg.OperationalError) as e:
+        reason = str(e).strip().splitlines()[0]
+        err.print(f"[red]error:[/red] cannot reach Postgres: {reason} (set POSTGRES_DSN)", highlight=False)
         raise typer.Exit(2) from None
     out.print(f"[green]applied {len(applied)} migration(s)[/green] {' '.join(applied)}", highlight=False)
 
