@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import psycopg
-
 from tests.support.cli import agentlog
 
 
