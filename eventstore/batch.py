@@ -77,13 +77,16 @@ class GroupAppender:
         self.max_batch = max_batch
         self._queue: deque[Pending] = deque()
         self._busy = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # held so the loop cannot drop a running drain
 
     async def append(self, stream_id: str, expected: int, rows: list[Row]) -> list[int]:
         pending = Pending(stream_id, expected, rows)
         self._queue.append(pending)
         if self._busy < self.lanes:
             self._busy += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await pending.done
 
     def _next_batch(self) -> list[Pending]:

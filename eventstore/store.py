@@ -2,7 +2,8 @@
 
 An append is one INSERT ... SELECT over the events, guarded by "the stream's current version is
 the expected one"; two writers that both pass the guard collide on UNIQUE (stream_id, version)
-and the loser gets ConcurrencyConflict. Every event is encoded by the contracts codec before
+and the loser gets ConcurrencyConflict. Plain appends of concurrent commands on different streams
+share one such statement and one commit (eventstore/batch.py). Every event is encoded by the contracts codec before
 anything is written, so an event its registered schema refuses is never stored.
 """
 
@@ -50,6 +51,7 @@ class PostgresEventStore:
         self.codec = codec
         self.snapshot_every = snapshot_every
         self._notify_pending = False
+        self._notifier: asyncio.Task[None] | None = None
         self._group = GroupAppender(pool, self._conflict)
         # stream id -> (version, state, owning tenant) this process last saw: immutable states
         self._states: OrderedDict[str, tuple[int, object, str | None]] = OrderedDict()
@@ -266,7 +268,7 @@ class PostgresEventStore:
         """
         if not self._notify_pending:
             self._notify_pending = True
-            asyncio.get_running_loop().create_task(self._notify())
+            self._notifier = asyncio.get_running_loop().create_task(self._notify())  # held: not collected
 
     async def _notify(self) -> None:
         await asyncio.sleep(0.002)
