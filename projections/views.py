@@ -1,0 +1,230 @@
+"""The read models: for each event, the Redis operations that fold it into a view.
+
+Keys are `<prefix><view>:v<n>:...`; `n` is the view's key version, so a rebuild can fill a fresh
+copy while readers use the live one. Operations never depend on arrival order across topics:
+hashes keep the fields of their newest event (IFNEWER), sorted sets are keyed by version or time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from contracts.convert import to_plain
+from contracts.routing import (
+    BUDGET_EVENTS,
+    DELEGATION_TASKS,
+    INBOUND,
+    MODEL_PROFILES,
+    OUTBOUND,
+    TOOL_REQUESTS,
+    TOOL_RESULTS,
+)
+from domain.budget.events import BudgetExceeded, TokensConsumed
+from domain.delegation import events as delegation
+from domain.events import RecordedEvent
+from domain.model_profile.events import ModelProfileRemoved, ModelProfileSet
+from domain.session.events import AssistantReplyChunk, MessagePosted, SessionClosed, SessionStarted
+from domain.tool.events import ToolCompleted, ToolDenied, ToolFailed, ToolRequested
+from projections.apply import Op
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names of one view at one key version."""
+
+    prefix: str
+    view: str
+    version: int = 1
+
+    def __call__(self, *parts: object) -> str:
+        return f"{self.prefix}{self.view}:v{self.version}:" + ":".join(str(p) for p in parts)
+
+
+def _json(value: object) -> str:
+    return json.dumps(to_plain(value), default=str, separators=(",", ":"))
+
+
+def _millis(r: RecordedEvent) -> int:
+    return int(r.meta.occurred_at.timestamp() * 1000)
+
+
+def transcript(r: RecordedEvent, k: Keys) -> list[Op]:
+    """Messages of a session by stream version; chunks kept apart until the final message lands."""
+    e = r.event
+    if isinstance(e, MessagePosted):
+        message = {
+            "message_id": e.message_id,
+            "role": e.role,
+            "text": e.text,
+            "attachments": e.attachments,
+            "metadata": e.metadata,
+            "at": r.meta.occurred_at,
+            "version": r.meta.stream_version,
+        }
+        return [
+            ["ZADD", k("messages", e.session_id), r.meta.stream_version, _json(message)],
+            ["DEL", k("chunks", e.session_id, e.message_id)],
+        ]
+    if isinstance(e, AssistantReplyChunk):
+        return [["HSET", k("chunks", e.session_id, e.message_id), e.index, e.text]]
+    return []
+
+
+def sessions(r: RecordedEvent, k: Keys) -> list[Op]:
+    """Each tenant's sessions by last activity, with status and message count."""
+    e, at = r.event, _millis(r)
+    if not isinstance(e, SessionStarted | MessagePosted | SessionClosed):
+        return []
+    session = k("session", e.session_id)
+    ops: list[Op] = [
+        ["ZADD", k("by-tenant", r.meta.tenant_id), "GT", at, str(e.session_id)],
+        ["HSET", session, "tenant_id", r.meta.tenant_id],
+        ["IFNEWER", session, r.meta.stream_version, "", "last_activity", at],
+    ]
+    if isinstance(e, SessionStarted):
+        ops.append(["HSET", session, "persona_id", e.persona_id or "", "started_at", at])
+        ops.append(["HSETNX", session, "status", "open"])
+    elif isinstance(e, MessagePosted):
+        ops.append(["HINCRBY", session, "messages", 1])
+    else:
+        ops.append(["HSET", session, "status", "closed", "closed_at", at])
+    return ops
+
+
+def tools(r: RecordedEvent, k: Keys) -> list[Op]:
+    """Tool executions by request id (status and result) and per session."""
+    e = r.event
+    execution = k("execution", getattr(e, "request_id", ""))
+    if isinstance(e, ToolRequested):
+        ops: list[Op] = [
+            [
+                "HSET",
+                execution,
+                "tool_name",
+                e.tool_name,
+                "arguments_json",
+                e.arguments_json,
+                "session_id",
+                str(e.session_id or ""),
+                "tenant_id",
+                r.meta.tenant_id,
+            ],
+            ["IFNEWER", execution, r.meta.stream_version, "", "status", "requested"],
+        ]
+        if e.session_id:
+            ops.append(["ZADD", k("by-session", e.session_id), _millis(r), str(e.request_id)])
+        return ops
+    outcome = {ToolDenied: "denied", ToolCompleted: "completed", ToolFailed: "failed"}.get(type(e))
+    if outcome is None:
+        return []
+    if isinstance(e, ToolFailed) and e.timed_out:
+        outcome = "timed_out"
+    details = {k_: v for k_, v in to_plain(e).items() if k_ not in ("request_id", "tool_name")}
+    fields = [field for name, value in details.items() for field in (name, str(value))]
+    return [["IFNEWER", execution, r.meta.stream_version, "", "status", outcome, *fields]]
+
+
+def budgets(r: RecordedEvent, k: Keys) -> list[Op]:
+    """Usage per tenant, persona and day: used, limit, remaining (refusals counted)."""
+    e = r.event
+    if isinstance(e, TokensConsumed):
+        usage = k("usage", e.tenant_id, e.persona_id, e.day.isoformat())
+        return [
+            [
+                "IFNEWER",
+                usage,
+                r.meta.stream_version,
+                "",
+                "used",
+                e.used_after,
+                "limit",
+                e.limit,
+                "remaining",
+                max(e.limit - e.used_after, 0),
+            ],
+            ["SADD", k("days", e.tenant_id), f"{e.persona_id}:{e.day.isoformat()}"],
+        ]
+    if isinstance(e, BudgetExceeded):
+        usage = k("usage", e.tenant_id, e.persona_id, e.day.isoformat())
+        return [["HINCRBY", usage, "refused", 1], ["SADD", k("days", e.tenant_id), f"{e.persona_id}:{e.day}"]]
+    return []
+
+
+_TASK_STATUS = {
+    delegation.DelegationTaskCreated: "queued",
+    delegation.DelegationTaskStarted: "running",
+    delegation.DelegationTaskCompleted: "completed",
+    delegation.DelegationTaskFailed: "failed",
+}
+
+
+def delegation_tasks(r: RecordedEvent, k: Keys) -> list[Op]:
+    """Delegation tasks by id and by status (callback outcomes recorded on the task)."""
+    e = r.event
+    if not isinstance(e, delegation.DelegationEvent):
+        return []
+    task = k("task", e.task_id)
+    details = {name: str(value) for name, value in to_plain(e).items() if name != "task_id" and value is not None}
+    fields = [field for item in details.items() for field in item]
+    status = _TASK_STATUS.get(type(e))
+    if status is None:  # a callback outcome: recorded whatever the order, without touching the status
+        return [["HSET", task, *fields]] if fields else []
+    return [
+        ["HSET", task, "tenant_id", r.meta.tenant_id],
+        ["IFNEWER", task, r.meta.stream_version, k("status", ""), "status", status, *fields],
+    ]
+
+
+def model_profiles(r: RecordedEvent, k: Keys) -> list[Op]:
+    """The current profile per role and deployment mode (removed ones drop out of the index)."""
+    e = r.event
+    if isinstance(e, ModelProfileSet):
+        profile = k("profile", e.role, e.deployment_mode)
+        return [
+            [
+                "IFNEWER",
+                profile,
+                r.meta.stream_version,
+                k("status", ""),
+                "status",
+                "set",
+                "model",
+                e.model,
+                "base_url",
+                e.base_url,
+                "api_path",
+                e.api_path,
+                "temperature",
+                e.temperature,
+                "extras",
+                json.dumps(dict(e.extras)),
+            ]
+        ]
+    if isinstance(e, ModelProfileRemoved):
+        profile = k("profile", e.role, e.deployment_mode)
+        return [["IFNEWER", profile, r.meta.stream_version, k("status", ""), "status", "removed"]]
+    return []
+
+
+@dataclass(frozen=True)
+class View:
+    """A read model: its name, the topics it reads (before any prefix) and its fold."""
+
+    name: str
+    topics: tuple[str, ...]
+    fold: Callable[[RecordedEvent, Keys], list[Op]]
+
+
+VIEWS = {
+    view.name: view
+    for view in (
+        View("transcript", (INBOUND, OUTBOUND), transcript),
+        View("sessions", (INBOUND, OUTBOUND), sessions),
+        View("tools", (TOOL_REQUESTS, TOOL_RESULTS), tools),
+        View("budgets", (BUDGET_EVENTS,), budgets),
+        View("delegation", (DELEGATION_TASKS,), delegation_tasks),
+        View("model_profiles", (MODEL_PROFILES,), model_profiles),
+    )
+}
