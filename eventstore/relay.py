@@ -119,7 +119,11 @@ class Relay:
         return len(rows)
 
     def _produce(self, row: asyncpg.Record, delivered: Callable[[KafkaError | None, Message], None]) -> None:
-        headers = [("event_type", row["event_type"].encode()), ("event_id", str(row["event_id"]).encode())]
+        headers = [
+            ("event_type", row["event_type"].encode()),
+            ("event_id", str(row["event_id"]).encode()),
+            ("position", str(row["position"]).encode()),  # the store's global position: read-your-writes
+        ]
         while True:
             try:
                 self.producer.produce(

@@ -1,7 +1,8 @@
 """The exactly-once step: dedupe check, view change and stored offset in one atomic Redis script.
 
-Each projection keeps, per stream, a bitmap of the stream versions it has applied, and per
-Kafka partition the next offset to read. The script sets the event's bit; if it was already
+Each projection keeps, per stream, a bitmap of the stream versions it has applied and the
+highest event-store position applied (what read-your-writes waits for), and per Kafka partition
+the next offset to read. The script sets the event's bit; if it was already
 set (a redelivery or a replay) it only advances the offset; otherwise it runs the view
 operations and advances the offset, all atomically. Views are written so that the order of
 events from different topics does not matter (see IFNEWER), because one stream's events can
@@ -40,6 +41,10 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   if op[1] == 'IFNEWER' then ifnewer(op) else redis.call(unpack(op)) end
 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local stream, position = ARGV[5], tonumber(ARGV[6])
+if position > tonumber(redis.call('HGET', KEYS[3], stream) or '0') then
+  redis.call('HSET', KEYS[3], stream, position)
+end
 return 1
 """
 
@@ -52,6 +57,9 @@ class Delivery:
 
     applied_key: str  # the stream's bitmap of applied versions
     offsets_key: str  # the projection's next offset per "topic:partition"
+    positions_key: str  # the projection's highest applied store position per stream
+    stream_id: str
+    position: int
     version: int
     partition: str
     next_offset: int
@@ -70,8 +78,8 @@ class Applier:
         async with self.client.pipeline(transaction=False) as pipe:
             for d in deliveries:
                 await self.script(
-                    keys=[d.applied_key, d.offsets_key],
-                    args=[d.version, d.partition, d.next_offset, json.dumps(d.ops)],
+                    keys=[d.applied_key, d.offsets_key, d.positions_key],
+                    args=[d.version, d.partition, d.next_offset, json.dumps(d.ops), d.stream_id, d.position],
                     client=pipe,
                 )
             results = await pipe.execute()

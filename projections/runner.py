@@ -67,9 +67,13 @@ class ProjectionRunner:
 
     def _delivery(self, message: Message) -> Delivery:
         recorded = self.codec.decode(message.value() or b"")
+        headers = dict(message.headers() or [])
         return Delivery(
             applied_key=self.keys("applied", recorded.meta.stream_id),
             offsets_key=self.offsets_key,
+            positions_key=self.keys("positions"),
+            stream_id=recorded.meta.stream_id,
+            position=int(headers.get("position") or 0),
             version=recorded.meta.stream_version,
             partition=f"{message.topic()}:{message.partition()}",
             next_offset=(message.offset() or 0) + 1,

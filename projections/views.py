@@ -29,6 +29,8 @@ from domain.session.events import AssistantReplyChunk, MessagePosted, SessionClo
 from domain.tool.events import ToolCompleted, ToolDenied, ToolFailed, ToolRequested
 from projections.apply import Op
 
+LIVE_LENGTH = 1000  # entries kept per session's live stream (approximately)
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -51,8 +53,12 @@ def _millis(r: RecordedEvent) -> int:
 
 
 def transcript(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Messages of a session by stream version; chunks kept apart until the final message lands."""
-    e = r.event
+    """Messages of a session by stream version; chunks kept apart until the final message lands.
+
+    Every change is also added to the session's live Redis Stream, which SSE / WebSocket clients
+    tail and resume by entry id.
+    """
+    e, version = r.event, r.meta.stream_version
     if isinstance(e, MessagePosted):
         message = {
             "message_id": e.message_id,
@@ -61,15 +67,26 @@ def transcript(r: RecordedEvent, k: Keys) -> list[Op]:
             "attachments": e.attachments,
             "metadata": e.metadata,
             "at": r.meta.occurred_at,
-            "version": r.meta.stream_version,
+            "version": version,
         }
         return [
-            ["ZADD", k("messages", e.session_id), r.meta.stream_version, _json(message)],
+            ["ZADD", k("messages", e.session_id), version, _json(message)],
             ["DEL", k("chunks", e.session_id, e.message_id)],
+            _live(k, e.session_id, "message", message),
         ]
     if isinstance(e, AssistantReplyChunk):
-        return [["HSET", k("chunks", e.session_id, e.message_id), e.index, e.text]]
+        chunk = {"message_id": e.message_id, "index": e.index, "text": e.text, "version": version}
+        return [
+            ["HSET", k("chunks", e.session_id, e.message_id), e.index, e.text],
+            _live(k, e.session_id, "chunk", chunk),
+        ]
+    if isinstance(e, SessionClosed):
+        return [_live(k, e.session_id, "closed", {"reason": e.reason, "version": version})]
     return []
+
+
+def _live(k: Keys, session: object, kind: str, data: object) -> Op:
+    return ["XADD", k("live", session), "MAXLEN", "~", LIVE_LENGTH, "*", "kind", kind, "data", _json(data)]
 
 
 def sessions(r: RecordedEvent, k: Keys) -> list[Op]:

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 import pytest
 import redis
+import redis.asyncio as aioredis
 from confluent_kafka import Producer
 
 from domain.budget.commands import ConsumeTokens, SetBudgetLimit
@@ -24,6 +25,7 @@ from domain.tool.commands import CompleteTool, RequestTool
 from domain.tool.service import complete_tool, request_tool
 from eventstore.relay import Relay
 from eventstore.topics import ensure_topics
+from projections.queries import ViewBehind, caught_up
 from projections.runner import ProjectionRunner
 from projections.views import VIEWS, Keys
 
@@ -93,7 +95,7 @@ async def test_every_view_reflects_what_the_write_side_recorded(
         ctx(tenant),
         PostAssistantReply(session_id=session, tenant_id=tenant, message_id=reply, chunks=("Hel", "lo"), text="Hello"),
     )
-    await close_session(event_store, ctx(tenant), CloseSession(session_id=session, tenant_id=tenant))
+    closed = await close_session(event_store, ctx(tenant), CloseSession(session_id=session, tenant_id=tenant))
     await request_tool(
         event_store,
         ctx(tenant),
@@ -154,6 +156,17 @@ async def test_every_view_reflects_what_the_write_side_recorded(
         "remaining": "60",
         "_version": "",
     }
+    live = redis_client.xrange(k["transcript"]("live", session))
+    entries = sorted((json.loads(fields["data"])["version"], fields["kind"]) for _, fields in live)
+    assert entries == [(2, "message"), (3, "chunk"), (4, "chunk"), (5, "message"), (6, "closed")]
+    reply_entries = [json.loads(f["data"]) for _, f in live if json.loads(f["data"]).get("message_id") == str(reply)]
+    assert [e.get("text") for e in reply_entries] == ["Hel", "lo", "Hello"]  # one topic: chunks, then the reply
+    async_client = aioredis.Redis.from_url(servers.redis_url)
+    await caught_up(async_client, k["sessions"], str(session), closed.position)  # read-your-writes: already there
+    with pytest.raises(ViewBehind) as behind:
+        await caught_up(async_client, k["sessions"], str(session), closed.position + 10**9, timeout=0.2)
+    assert behind.value.applied == closed.position
+    await async_client.aclose()
     assert str(task) in redis_client.smembers(k["delegation"]("status", "running"))
     assert str(task) not in redis_client.smembers(k["delegation"]("status", "queued"))
 
