@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import contracts, stack, writeside
+from cli import contracts, projections, stack, writeside
 
 app = typer.Typer(
     help="agentlog: event-sourced backbone for AI-agent conversations.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(writeside.db, name="db")
+app.add_typer(projections.app, name="projections")
 app.command()(writeside.relay)
 
 

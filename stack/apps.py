@@ -1,4 +1,4 @@
-"""agentlog's own processes run beside the servers: for now the relay (event store -> Kafka)."""
+"""agentlog's own processes, run beside the servers: the relay and the projections."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from importlib import metadata
 from stack.server import Server
 
 
-class RelayProcess(Server):
-    """`agentlog relay` on the stack's event store and Kafka; healthy while it runs and checkpoints."""
+class AppProcess(Server):
+    """`agentlog <args>` on the stack's servers; healthy while it runs and once it logged `ready_text`."""
 
-    name = "relay"
+    args: tuple[str, ...] = ()
+    ready_text = ""
+    route = ""
 
     @property
     def port(self) -> int:
@@ -19,20 +21,33 @@ class RelayProcess(Server):
 
     @property
     def address(self) -> str:
-        return "postgres -> kafka"
+        return self.route
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "cli.main", "relay"]
+        return [sys.executable, "-m", "cli.main", *self.args]
 
     def environment(self) -> dict[str, str]:
         return {**self.settings.endpoints().as_env(), "AGENTLOG_TOPIC_PREFIX": self.settings.topic_prefix}
 
     def healthy(self) -> bool:
-        """Running, and past start-up (it logs its route once connected and the topics exist)."""
-        return self.pid() is not None and "relay 'main':" in self.log_file.read_text(errors="replace")
+        return self.pid() is not None and self.ready_text in self.log_file.read_text(errors="replace")
 
     def version(self) -> str:
         return metadata.version("agentlog")
+
+
+class RelayProcess(AppProcess):
+    name = "relay"
+    args = ("relay",)
+    ready_text = "relay 'main':"
+    route = "postgres -> kafka"
+
+
+class ProjectionsProcess(AppProcess):
+    name = "projections"
+    args = ("projections", "run")
+    ready_text = "projections running"
+    route = "kafka -> redis"
