@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import time
 from typing import Annotated
 
 import typer
@@ -12,6 +10,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from cli.console import err, out
 from cli.errors import build
+from cli.running import report_progress, stop_on_signals
 from contracts.codec import EventCodec
 from contracts.routing import Routing
 from projections.runner import ProjectionRunner
@@ -42,22 +41,11 @@ def run(
 
 
 async def _run(runners: list[ProjectionRunner]) -> None:
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     out.print(f"projections running: {', '.join(r.view.name for r in runners)}")
-    reporter = asyncio.create_task(_report(runners, stop))
-    await asyncio.gather(*(runner.run(stop) for runner in runners))
-    await reporter
-    out.print(f"projections stopped after applying {sum(r.applied for r in runners)} event(s)")
 
+    def applied() -> int:
+        return sum(r.applied for r in runners)
 
-async def _report(runners: list[ProjectionRunner], stop: asyncio.Event) -> None:
-    last, since = 0, time.monotonic()
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=10)
-        except TimeoutError:
-            applied, now = sum(r.applied for r in runners), time.monotonic()
-            out.print(f"applied {applied} ({(applied - last) / (now - since):.0f}/s)")
-            last, since = applied, now
+    await asyncio.gather(*(runner.run(stop) for runner in runners), report_progress(applied, "applied", stop))
+    out.print(f"projections stopped after applying {applied()} event(s)")

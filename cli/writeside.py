@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import time
 
 import asyncpg
 import psycopg
@@ -14,6 +11,7 @@ from confluent_kafka import Producer
 
 from cli.console import err, out
 from cli.errors import build
+from cli.running import report_progress, stop_on_signals
 from contracts.routing import Routing
 from eventstore.migrate import migrate as apply_migrations
 from eventstore.relay import Relay
@@ -45,9 +43,7 @@ def relay() -> None:
 
 
 async def _relay(settings: EventStoreSettings) -> None:
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     pool = await asyncpg.create_pool(
         settings.postgres_dsn, min_size=2, max_size=4, server_settings={"search_path": settings.db_schema}
     )
@@ -60,21 +56,8 @@ async def _relay(settings: EventStoreSettings) -> None:
         poll_interval=settings.relay_poll_interval,
     )
     out.print(f"relay {settings.relay_name!r}: {settings.db_schema} -> {settings.kafka_bootstrap_servers}")
-    reporter = asyncio.create_task(_report(relay))
     try:
-        await relay.run(stop)
+        await asyncio.gather(relay.run(stop), report_progress(lambda: relay.published, "published", stop))
     finally:
-        reporter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporter
         await pool.close()
     out.print(f"relay stopped after publishing {relay.published} event(s)")
-
-
-async def _report(relay: Relay) -> None:
-    last, since = 0, time.monotonic()
-    while True:
-        await asyncio.sleep(10)
-        now = time.monotonic()
-        out.print(f"published {relay.published} ({(relay.published - last) / (now - since):.0f}/s)")
-        last, since = relay.published, now

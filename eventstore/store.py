@@ -118,10 +118,8 @@ class PostgresEventStore:
     async def recall(self, context: CommandContext) -> AppendResult | None:
         if context.idempotency_key is None:
             return None
-        row = await self.pool.fetchrow(
-            "SELECT request_hash, result FROM command_results WHERE idempotency_key = $1", context.idempotency_key
-        )
-        return None if row is None else _stored_result(row, context)
+        async with self.pool.acquire() as conn:
+            return await _stored_result(conn, context)
 
     async def append(
         self,
@@ -233,12 +231,7 @@ class PostgresEventStore:
             context.idempotency_key,
             context.request_hash or "",
         )
-        if claimed:
-            return None
-        row = await conn.fetchrow(
-            "SELECT request_hash, result FROM command_results WHERE idempotency_key = $1", context.idempotency_key
-        )
-        return _stored_result(row, context)
+        return None if claimed else await _stored_result(conn, context)
 
     async def _after_append(
         self, result: AppendResult, stream_type: str, expected_version: int, state_after: object | None, tenant: str
@@ -290,7 +283,14 @@ def _result(stream_id: str, expected_version: int, positions: list[int], recorde
     )
 
 
-def _stored_result(row: asyncpg.Record, context: CommandContext) -> AppendResult:
+async def _stored_result(conn: asyncpg.Connection, context: CommandContext) -> AppendResult | None:
+    """The result recorded under the context's idempotency key (None if none); IdempotencyKeyReused
+    when the key was recorded for another request."""
+    row = await conn.fetchrow(
+        "SELECT request_hash, result FROM command_results WHERE idempotency_key = $1", context.idempotency_key
+    )
+    if row is None:
+        return None
     if row["request_hash"] != (context.request_hash or ""):
         raise IdempotencyKeyReused(context.idempotency_key or "")
     # a claimed key is only visible once its transaction committed, with its result

@@ -1,0 +1,30 @@
+"""What the long-running commands (relay, projections) share: stop on a signal, report progress."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+
+from cli.console import out
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or Ctrl-C, so the command can finish its batch and exit cleanly."""
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def report_progress(count: Callable[[], int], verb: str, stop: asyncio.Event, every: float = 10.0) -> None:
+    """Print `<verb> N (rate/s)` every `every` seconds until `stop` is set."""
+    last, since = 0, time.monotonic()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            done, now = count(), time.monotonic()
+            out.print(f"{verb} {done} ({(done - last) / (now - since):.0f}/s)")
+            last, since = done, now
