@@ -34,6 +34,18 @@ def describe(message: Message) -> str:
     return f"[p{message.partition()}@{message.offset()}] key={key[:40]!r} value={value[:80]!r}"
 
 
+def fresh_consumer(bootstrap_servers: str, purpose: str) -> Consumer:
+    """A consumer in a group of its own that commits nothing: reading leaves no trace for other tests."""
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"{purpose}-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+
+
 def wait_for_event(
     bootstrap_servers: str,
     topic: str,
@@ -44,14 +56,7 @@ def wait_for_event(
 
     Fails the test after `timeout` seconds, listing the records it saw, so a mismatch is visible.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"wait-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = fresh_consumer(bootstrap_servers, "wait")
     seen: list[str] = []
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
@@ -83,14 +88,7 @@ def read_until(bootstrap_servers: str, topics: list[str], wanted: set[str], time
     Returns the records whose `event_id` header is wanted, in the order each partition holds them
     (duplicates included). Fails the test, saying how many are missing, after `timeout` seconds.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"read-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = fresh_consumer(bootstrap_servers, "read")
     found: list[Message] = []
     missing = set(wanted)
     try:
