@@ -23,11 +23,11 @@ from bench.append import fresh_schema, ready_codec
 from bench.codec import TEXT
 from bench.common import Result, endpoints, median, out, write_results
 from contracts.codec import EventCodec
+from contracts.topics import ensure_topics
 from domain.events import CommandContext, DomainEvent, EventMetadata, RecordedEvent
 from domain.session.events import MessagePosted, Role, SessionStarted
 from eventstore.relay import Relay
 from eventstore.store import PostgresEventStore
-from eventstore.topics import ensure_topics
 
 SCHEMA = "bench_relay"
 TENANT = "bench-relay"

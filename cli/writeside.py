@@ -13,10 +13,10 @@ from cli.console import err, out
 from cli.errors import build
 from cli.running import report_progress, stop_on_signals
 from contracts.routing import Routing
+from contracts.topics import ensure_topics
 from eventstore.migrate import migrate as apply_migrations
 from eventstore.relay import Relay
 from eventstore.settings import EventStoreSettings
-from eventstore.topics import ensure_topics
 
 db = typer.Typer(help="The event store's database.", no_args_is_help=True)
 

@@ -1,10 +1,12 @@
 """Avro codecs in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body).
 
-Built on confluent-kafka's AvroSerializer / AvroDeserializer (fastavro underneath). Writers
-never register schemas: `resolve()` looks every subject up at start-up and fails fast,
-naming the subject, when the local schema is not registered. Readers decode with the
-writer's schema from the registry and resolve it into the local (current) schema, so an event
-written under an older version is read as the current one (Avro schema resolution).
+Encoding uses confluent-kafka's AvroSerializer (fastavro underneath). Writers never register
+schemas: `resolve()` looks every subject up at start-up and fails fast, naming the subject, when
+the local schema is not registered. Decoding reads the body with fastavro directly, for speed (it
+skips the deserializer's per-record overhead): the writer's schema is fetched from the registry
+(whose client caches it) and parsed once per schema id. A writer schema equal to the local one is
+read as it is; any other is resolved into the local (current) schema, so an event written under
+an older version is read as the current one (Avro schema resolution).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 from confluent_kafka.schema_registry import (
@@ -19,9 +22,10 @@ from confluent_kafka.schema_registry import (
     SchemaRegistryClient,
     topic_record_subject_name_strategy,
 )
-from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
+from fastavro import schemaless_reader
 from fastavro.schema import parse_schema
 from fastavro.validation import ValidationError, validate
 
@@ -53,6 +57,15 @@ class Encoded:
     event_type: str
 
 
+@dataclass(frozen=True)
+class _Writer:
+    """A registered schema as decoding needs it: its record name, parsed, and the schema to read into."""
+
+    name: str
+    schema: Any
+    reader: Any  # None when the writer schema is the local one: nothing to resolve
+
+
 class EventCodec:
     """Encodes recorded events for their topic and decodes any agentlog record back."""
 
@@ -68,10 +81,9 @@ class EventCodec:
         self._serializers = {
             name: AvroSerializer(registry, c.schema_str, conf=_SERIALIZER_CONF) for name, c in self.contracts.items()
         }
-        self._deserializers = {name: AvroDeserializer(registry, c.schema_str) for name, c in self.contracts.items()}
         self._parsed = {name: parse_schema(c.schema) for name, c in self.contracts.items()}
         self._logical = {name: list(logical_fields(c.schema)) for name, c in self.contracts.items()}
-        self._writer_names: dict[int, str] = {}
+        self._writers: dict[int, _Writer] = {}
         self.schema_ids: dict[str, int] = {}
 
     def resolve(self) -> dict[str, int]:
@@ -123,28 +135,39 @@ class EventCodec:
 
     def decode(self, value: bytes) -> RecordedEvent:
         """The recorded event a Kafka record carries, upcast to the current schema."""
-        name = self.writer_name(value)
-        deserializer = self._deserializers.get(name)
-        if deserializer is None:
-            raise UnknownEventType(name)
+        writer = self._writer(value)
+        if writer.name not in self._parsed:
+            raise UnknownEventType(writer.name)
+        body = BytesIO(value)
+        body.seek(_HEADER.size)
         try:
-            record = deserializer(value, None)
+            record = schemaless_reader(body, writer.schema, writer.reader)
         except (ValueError, TypeError, EOFError, IndexError, StopIteration) as e:
-            raise UndecodableRecord(f"{name} body does not decode: {e}") from e
-        return from_record(EVENT_TYPES[name], record)
+            raise UndecodableRecord(f"{writer.name} body does not decode: {e}") from e
+        assert isinstance(record, dict)
+        return from_record(EVENT_TYPES[writer.name], record)
 
     def writer_name(self, value: bytes) -> str:
         """The full record name of the schema the record was written with."""
+        return self._writer(value).name
+
+    def _writer(self, value: bytes) -> _Writer:
         if len(value) < _HEADER.size or value[0] != 0:
             raise UndecodableRecord("not in the Confluent wire format (no magic byte 0)")
         schema_id = _HEADER.unpack_from(value)[1]
-        name = self._writer_names.get(schema_id)
-        if name is None:
-            try:
-                writer = self.registry.get_schema(schema_id)
-            except SchemaRegistryError as e:
-                raise UndecodableRecord(f"schema id {schema_id} is unknown to the registry") from e
-            parsed = parse_schema(json.loads(writer.schema_str or "null"))
-            name = str(parsed["name"]) if isinstance(parsed, dict) else str(parsed)
-            self._writer_names[schema_id] = name
-        return name
+        writer = self._writers.get(schema_id)
+        if writer is None:
+            writer = self._writers[schema_id] = self._fetch(schema_id)
+        return writer
+
+    def _fetch(self, schema_id: int) -> _Writer:
+        try:
+            registered = self.registry.get_schema(schema_id)
+        except SchemaRegistryError as e:
+            raise UndecodableRecord(f"schema id {schema_id} is unknown to the registry") from e
+        parsed = parse_schema(json.loads(registered.schema_str or "null"))
+        name = str(parsed["name"]) if isinstance(parsed, dict) else str(parsed)
+        local = self._parsed.get(name)
+        # Exact equality of the parsed schemas, fastavro's own test for skipping resolution: a
+        # canonical form would also drop logical types and defaults, which change what is read.
+        return _Writer(name, parsed, None if parsed == local else local)

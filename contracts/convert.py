@@ -15,6 +15,10 @@ from uuid import UUID
 
 from domain.events import DomainEvent, EventMetadata, RecordedEvent
 
+Convert = Callable[[Any], Any]
+Build = Callable[[dict[str, Any]], Any]
+Fields = tuple[tuple[str, Convert], ...]
+
 
 def to_record(recorded: RecordedEvent) -> dict[str, Any]:
     """The Avro record of an event: its fields plus `meta`."""
@@ -26,7 +30,8 @@ def to_record(recorded: RecordedEvent) -> dict[str, Any]:
 def from_record(event_type: type[DomainEvent], record: Mapping[str, Any]) -> RecordedEvent:
     """The domain event (and metadata) a decoded Avro record describes."""
     fields = {key: value for key, value in record.items() if key != "meta"}
-    event = from_plain(event_type, fields)
+    kind: Any = event_type
+    event = _builder(kind)(fields)
     return RecordedEvent(meta=from_plain(EventMetadata, record["meta"]), event=event)
 
 
@@ -56,41 +61,96 @@ def _field_names(cls: Any) -> tuple[str, ...] | None:
     return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
 
 
-@cache
-def _hints(cls: Any) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def from_plain(cls: Any, values: Mapping[str, Any]) -> Any:
     """Rebuild dataclass `cls` from `to_plain` output (or JSON of it: ids, times, amounts as text)."""
-    hints = _hints(cls)
-    return cls(**{name: _convert(hints[name], value) for name, value in values.items()})
+    return _builder(cls)(dict(values.items()))  # items(): a value that is no mapping fails as before
 
 
-def _convert(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _convert(inner[0], value)
-    if origin in (tuple, frozenset):
-        item = typing.get_args(hint)[0]
-        return origin(_convert(item, entry) for entry in value)
-    if origin in (dict, Mapping):
-        return {key: _convert(typing.get_args(hint)[1], entry) for key, entry in value.items()}
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return from_plain(hint, value)
-    if isinstance(value, str) and hint in _FROM_TEXT:
-        return _FROM_TEXT[hint](value)
-    return value
-
-
+# Decoding runs for every field of every event, so the type hints are read once per class and
+# compiled into converters; a field whose value needs no conversion costs no call at all.
 _FROM_TEXT: dict[Any, Callable[[str], Any]] = {
     UUID: UUID,
     datetime: datetime.fromisoformat,
     date: date.fromisoformat,
     Decimal: Decimal,
 }
+
+
+@cache
+def _builder(cls: Any) -> Build:
+    """Builds `cls` from a dict of its fields (converted in place); an unknown name raises KeyError."""
+    hints = typing.get_type_hints(cls)
+    texts, others = _plan(hints)
+
+    def build(values: dict[str, Any]) -> Any:
+        for name, parse in texts:
+            if isinstance(value := values.get(name), str):
+                values[name] = parse(value)
+        for name, convert in others:
+            if (value := values.get(name)) is not None:
+                values[name] = convert(value)
+        try:
+            return cls(**values)
+        except TypeError:  # names are checked only on failure, as checking each call costs time
+            if unknown := [name for name in values if name not in hints]:
+                raise KeyError(unknown[0]) from None
+            raise
+
+    return build
+
+
+def _plan(hints: dict[str, Any]) -> tuple[Fields, Fields]:
+    """The fields parsed only when given as text, and the fields converted whenever not None."""
+    texts, others = [], []
+    for name, hint in hints.items():
+        # Ids, times and amounts arrive as objects from Avro and as text from JSON: parse only text.
+        if parse := _FROM_TEXT.get(_unwrap(hint)):
+            texts.append((name, parse))
+        elif convert := _converter(hint):
+            others.append((name, convert))
+    return tuple(texts), tuple(others)
+
+
+def _unwrap(hint: Any) -> Any:
+    """The hint an Optional or Union stands for: its first member that is not None."""
+    while typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def _converter(hint: Any) -> Convert | None:
+    """How to convert a value (not None) of this hint; None when it is used as it is."""
+    hint = _unwrap(hint)
+    origin = typing.get_origin(hint)
+    if origin in (tuple, frozenset):
+        return _collection(origin, _converter(typing.get_args(hint)[0]))
+    if origin in (dict, Mapping):
+        return _mapping(_converter(typing.get_args(hint)[1]))
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _nested(hint)
+    if hint in _FROM_TEXT:
+        return _text(_FROM_TEXT[hint])
+    return None
+
+
+def _collection(kind: Callable[[Any], Any], item: Convert | None) -> Convert:
+    if item is None:
+        return kind
+    return lambda value: kind([None if entry is None else item(entry) for entry in value])
+
+
+def _mapping(item: Convert | None) -> Convert:
+    if item is None:
+        return dict
+    return lambda value: {key: None if entry is None else item(entry) for key, entry in value.items()}
+
+
+def _nested(cls: Any) -> Convert:
+    # Looked up on use, not now: a dataclass may refer to itself.
+    return lambda value: from_plain(cls, value)
+
+
+def _text(parse: Callable[[str], Any]) -> Convert:
+    return lambda value: parse(value) if isinstance(value, str) else value

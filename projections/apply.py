@@ -2,11 +2,15 @@
 
 Each projection keeps, per stream, a bitmap of the stream versions it has applied and the
 highest event-store position applied (what read-your-writes waits for), and per Kafka partition
-the next offset to read. The script sets the event's bit; if it was already
-set (a redelivery or a replay) it only advances the offset; otherwise it runs the view
-operations and advances the offset, all atomically. Views are written so that the order of
-events from different topics does not matter (see IFNEWER), because one stream's events can
-arrive on two topics.
+the next offset to read. For each event of a batch the script checks the event's bit; if it is
+set (a redelivery or a replay) it only advances the offset; otherwise it checks that every key
+the event touches has the right type, runs the view operations, sets the bit and advances the
+offset. A batch is one script call, so it is applied atomically as a whole.
+
+An event whose operations cannot run (a key of the wrong type, say) stops the batch before any
+of its writes: the script returns how far it got and the error, and the caller retries or
+dead-letters that event. Views are written so that the order of events from different topics
+does not matter (see IFNEWER), because one stream's events can arrive on two topics.
 """
 
 from __future__ import annotations
@@ -17,10 +21,23 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-# Ops are Redis commands, plus IFNEWER key version index_prefix field value ...: set the hash's
-# fields only if `version` is newer than its `_version`; when it is and the hash has a `status`
-# that changes, move the id (the key's last segment) between the `index_prefix<status>` sets.
+# Ops are Redis commands, plus two of ours:
+#   IFNEWER key version index_prefix field value ...: set the hash's fields only if `version` is
+#     newer than its `_version`; when the hash's `status` changes, move the id (the key's last
+#     segment) between the `index_prefix<status>` sets.
+#   ONCE flag_key bit command ...: run the command only the first time `bit` is set in `flag_key`
+#     (live updates, whose dedupe must outlive a view's key version).
 _SCRIPT = """
+local TYPES = {HSET='hash', HSETNX='hash', HINCRBY='hash', IFNEWER='hash', ZADD='zset', SADD='set',
+  SREM='set', XADD='stream', ONCE='string'}
+local function wrongtype(op)
+  local want = TYPES[op[1]]
+  if want then
+    local have = redis.call('TYPE', op[2]).ok
+    if have ~= 'none' and have ~= want then return op[2] .. ' holds a ' .. have .. ', not a ' .. want end
+  end
+  if op[1] == 'ONCE' then return wrongtype({unpack(op, 4)}) end
+end
 local function ifnewer(op)
   local key, version, index = op[2], tonumber(op[3]), op[4]
   if version <= tonumber(redis.call('HGET', key, '_version') or '0') then return end
@@ -33,19 +50,36 @@ local function ifnewer(op)
     redis.call('SADD', index .. new, id)
   end
 end
-if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then
-  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-  return 0
+local function run(op)
+  if op[1] == 'IFNEWER' then ifnewer(op)
+  elseif op[1] == 'ONCE' then
+    if redis.call('SETBIT', op[2], op[3], 1) == 0 then run({unpack(op, 4)}) end
+  else redis.call(unpack(op)) end
 end
-for _, op in ipairs(cjson.decode(ARGV[4])) do
-  if op[1] == 'IFNEWER' then ifnewer(op) else redis.call(unpack(op)) end
+local offsets, positions, state = KEYS[1], KEYS[2], KEYS[3]
+local done, applied, top, newest = 0, 0, 0, 0
+for _, d in ipairs(cjson.decode(ARGV[1])) do
+  local bitmap, version, stream, position, partition, offset, at, ops = unpack(d)
+  if bitmap ~= '' and redis.call('GETBIT', bitmap, version) == 0 then
+    for _, op in ipairs(ops) do
+      local problem = wrongtype(op)
+      if problem then return {done, applied, problem} end
+    end
+    local ok, problem = pcall(function() for _, op in ipairs(ops) do run(op) end end)
+    if not ok then return {done, applied, tostring(problem.err or problem)} end
+    redis.call('SETBIT', bitmap, version, 1)
+    if position > tonumber(redis.call('HGET', positions, stream) or '0') then
+      redis.call('HSET', positions, stream, position)
+    end
+    top, newest, applied = math.max(top, position), math.max(newest, at), applied + 1
+  end
+  if partition ~= '' then redis.call('HSET', offsets, partition, offset) end
+  done = done + 1
 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-local stream, position = ARGV[5], tonumber(ARGV[6])
-if position > tonumber(redis.call('HGET', KEYS[3], stream) or '0') then
-  redis.call('HSET', KEYS[3], stream, position)
+for field, value in pairs({position = top, event_ms = newest}) do
+  if value > tonumber(redis.call('HGET', state, field) or '0') then redis.call('HSET', state, field, value) end
 end
-return 1
+return {done, applied, ''}
 """
 
 Op = Sequence[str | int | float]
@@ -53,34 +87,55 @@ Op = Sequence[str | int | float]
 
 @dataclass(frozen=True)
 class Delivery:
-    """Where an event came from and what it changes in one projection's view."""
+    """One event for one view: where it came from and what it changes.
 
-    applied_key: str  # the stream's bitmap of applied versions
-    offsets_key: str  # the projection's next offset per "topic:partition"
-    positions_key: str  # the projection's highest applied store position per stream
+    `bitmap` empty means "skip": only the offset advances (an event sent to the dead-letter topic).
+    `partition` empty means the event did not come from Kafka (a rebuild from the event store).
+    """
+
+    bitmap: str  # the stream's bitmap of applied versions
+    version: int
     stream_id: str
     position: int
-    version: int
-    partition: str
+    partition: str  # "topic:partition"
     next_offset: int
-    ops: list[Op]
+    event_ms: int
+    ops: Sequence[Op]
+
+    def packed(self) -> list[object]:
+        return [
+            self.bitmap,
+            self.version,
+            self.stream_id,
+            self.position,
+            self.partition,
+            self.next_offset,
+            self.event_ms,
+            self.ops,
+        ]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """How a batch went: `done` deliveries processed (in order), `applied` of them changed the view;
+    `error` (with done < len(batch)) says why delivery number `done` could not be applied."""
+
+    done: int
+    applied: int
+    error: str = ""
 
 
 class Applier:
-    """Runs deliveries through the script, many per round trip (each one atomic on its own)."""
+    """Runs batches of deliveries through the script, one round trip and one atomic step per batch."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self.script = client.register_script(_SCRIPT)
 
-    async def apply(self, deliveries: Sequence[Delivery]) -> list[bool]:
-        """Apply in order; True where the event changed the view, False for a duplicate."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for d in deliveries:
-                await self.script(
-                    keys=[d.applied_key, d.offsets_key, d.positions_key],
-                    args=[d.version, d.partition, d.next_offset, json.dumps(d.ops), d.stream_id, d.position],
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        return [result == 1 for result in results]
+    async def apply(self, keys: tuple[str, str, str], deliveries: Sequence[Delivery]) -> Applied:
+        """Apply in order; `keys` are the view's (offsets, positions, state) hashes."""
+        if not deliveries:
+            return Applied(0, 0)
+        payload = json.dumps([d.packed() for d in deliveries], separators=(",", ":"))
+        done, applied, error = await self.script(keys=list(keys), args=[payload])
+        return Applied(int(done), int(applied), error.decode() if isinstance(error, bytes) else str(error))

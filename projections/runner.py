@@ -1,28 +1,48 @@
-"""Runs one view as its own Kafka consumer group, folding every event exactly once into Redis.
+"""Runs one view live: its own Kafka consumer group folding every event exactly once into Redis.
 
 Offsets live in Redis next to the view (written by the same atomic step as each change), so a
-restarted runner resumes exactly where the view is, whatever Kafka's group offsets say.
+restarted runner resumes exactly where the view is, whatever Kafka's group offsets say. The
+runner follows the view's version pointer: when a rebuild switches readers to a new key version,
+the runner seeks to the offsets the rebuild recorded there and carries on in the new version.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import socket
+import time
+import uuid
 
+import httpx
 import redis
 import redis.asyncio as aioredis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from contracts.codec import EventCodec
-from contracts.errors import ContractError
-from projections.apply import Applier, Delivery
+from contracts.errors import RegistryUnavailable
+from projections import metrics
+from projections.apply import Applier
+from projections.deadletter import DeadLetters
+from projections.pipeline import Incoming, Projector
 from projections.views import Keys, View
 
 log = logging.getLogger("agentlog.projections")
 
+TICK = 0.5  # seconds between version checks, heartbeats and metric updates
+INFRA_ERRORS = (redis.RedisError, httpx.HTTPError, RegistryUnavailable, KafkaException, OSError)
+
+
+async def current_version(client: aioredis.Redis, keys: Keys) -> int:
+    """The key version readers use (1 for a view never rebuilt; recorded on first use)."""
+    await client.set(keys.shared("current"), 1, nx=True)
+    return int(await client.get(keys.shared("current")) or 1)
+
 
 class ProjectionRunner:
-    """Consumes a view's topics and applies each event through the exactly-once script."""
+    """Consumes a view's topics and applies each batch through the exactly-once script."""
 
     def __init__(
         self,
@@ -30,79 +50,136 @@ class ProjectionRunner:
         codec: EventCodec,
         redis_url: str,
         bootstrap_servers: str,
+        dead_letters: DeadLetters,
         *,
         prefix: str = "",
-        version: int = 1,
         batch: int = 2000,
+        retries: int = 3,
+        backoff: float = 0.2,
     ) -> None:
         self.view = view
         self.codec = codec
-        self.keys = Keys(prefix, view.name, version)
         self.redis_url = redis_url
         self.batch = batch
+        self.keys = Keys(prefix, view.name)
         self.topics = [codec.routing.prefix + topic for topic in view.topics]
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
-                "group.id": f"{codec.routing.prefix}agentlog-projection-{view.name}-v{version}",
+                "group.id": f"{codec.routing.prefix}agentlog-projection-{view.name}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
             }
         )
-        self.applied = 0
-        self.duplicates = 0
+        self.client = aioredis.Redis.from_url(redis_url)
+        self.projector = Projector(
+            view, codec, Applier(self.client), self.keys, dead_letters, retries=retries, backoff=backoff
+        )
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lag_events = 0
+        self.lag_seconds = 0.0
+        self._reported = (0, 0, 0)
 
     @property
-    def offsets_key(self) -> str:
-        return self.keys("offsets")
+    def applied(self) -> int:
+        return self.projector.applied
+
+    @property
+    def duplicates(self) -> int:
+        return self.projector.duplicates
+
+    @property
+    def version(self) -> int:
+        return self.projector.keys.version
 
     def _resume(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """On assignment, start each partition at the offset the view recorded (else the beginning)."""
         with redis.Redis.from_url(self.redis_url) as client:
-            stored = client.hgetall(self.offsets_key)
+            stored = client.hgetall(self.projector.keys("offsets"))
         for tp in partitions:
             offset = stored.get(f"{tp.topic}:{tp.partition}".encode())
             tp.offset = int(offset) if offset is not None else OFFSET_BEGINNING
         consumer.assign(partitions)
 
-    def _delivery(self, message: Message) -> Delivery:
-        recorded = self.codec.decode(message.value() or b"")
-        headers = dict(message.headers() or [])
-        return Delivery(
-            applied_key=self.keys("applied", recorded.meta.stream_id),
-            offsets_key=self.offsets_key,
-            positions_key=self.keys("positions"),
-            stream_id=recorded.meta.stream_id,
-            position=int(headers.get("position") or 0),
-            version=recorded.meta.stream_version,
-            partition=f"{message.topic()}:{message.partition()}",
-            next_offset=(message.offset() or 0) + 1,
-            ops=self.view.fold(recorded, self.keys),
-        )
+    def _fetch(self) -> list[Message]:
+        """What is already buffered, else wait briefly for the first record (never a full batch wait)."""
+        messages = self.consumer.consume(self.batch, 0)
+        if not messages:
+            first = self.consumer.poll(0.1)
+            messages = [first, *self.consumer.consume(self.batch - 1, 0)] if first is not None else []
+        for m in messages:
+            if m.error():
+                log.warning("%s: consumer error: %s", self.view.name, m.error())
+        return [m for m in messages if not m.error()]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume and apply until `stop` is set."""
+        """Consume and apply until `stop` is set; server outages are waited out, batch retried."""
+        self.projector.keys = self.keys.at(await current_version(self.client, self.keys))
         self.consumer.subscribe(self.topics, on_assign=self._resume)
-        client = aioredis.Redis.from_url(self.redis_url)
-        applier = Applier(client)
+        last_tick = 0.0
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(self.consumer.consume, self.batch, 0.2)
-                deliveries = [self._delivery(m) for m in messages if not m.error() and self._decodable(m)]
-                if deliveries:
-                    results = await applier.apply(deliveries)
-                    self.applied += sum(results)
-                    self.duplicates += len(results) - sum(results)
+                batch = [Incoming.from_message(m) for m in await asyncio.to_thread(self._fetch)]
+                await self._apply(batch, stop)
+                if batch:
+                    self.lag_seconds = max(0.0, time.time() - batch[0].timestamp_ms / 1000)
+                if time.monotonic() - last_tick >= TICK:
+                    await self._tick()
+                    last_tick = time.monotonic()
         finally:
             await asyncio.to_thread(self.consumer.close)
-            await client.aclose()
+            await self.client.hdel(self.keys.shared("runners"), self.instance)
+            await self.client.aclose()
 
-    def _decodable(self, message: Message) -> bool:
+    async def _apply(self, batch: list[Incoming], stop: asyncio.Event) -> None:
+        delay = 0.5
+        while batch and not stop.is_set():
+            try:
+                await self.projector.project(batch)
+                return
+            except INFRA_ERRORS as e:
+                log.warning("%s: %s; retrying the batch in %.1f s", self.view.name, e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _tick(self) -> None:
+        """Follow the version pointer, then publish lag, counters and a heartbeat."""
         try:
-            self.codec.writer_name(message.value() or b"")
-        except ContractError as e:
-            log.error(
-                "skipping undecodable record %s:%s@%s: %s", message.topic(), message.partition(), message.offset(), e
+            version = int(await self.client.get(self.keys.shared("current")) or 1)
+            if version != self.version:
+                await self._switch(version)
+            self._measure()
+            await self.client.hset(
+                self.keys.shared("runners"),
+                self.instance,
+                json.dumps({"version": self.version, "applied": self.applied, "at": time.time()}),
             )
-            return False
-        return True
+        except INFRA_ERRORS as e:
+            log.warning("%s: status update failed: %s", self.view.name, e)
+
+    async def _switch(self, version: int) -> None:
+        """Readers moved to `version` (a rebuild finished): continue there from its recorded offsets."""
+        self.projector.keys = self.keys.at(version)
+        stored = await self.client.hgetall(self.projector.keys("offsets"))
+        for tp in await asyncio.to_thread(self.consumer.assignment):
+            offset = stored.get(f"{tp.topic}:{tp.partition}".encode())
+            tp.offset = int(offset) if offset is not None else OFFSET_BEGINNING
+            await asyncio.to_thread(self.consumer.seek, tp)
+        log.info("%s: now writing key version %d", self.view.name, version)
+
+    def _measure(self) -> None:
+        name = self.view.name
+        assigned = self.consumer.position(self.consumer.assignment())
+        highs = [self.consumer.get_watermark_offsets(tp, cached=True) for tp in assigned]
+        pairs = zip(assigned, highs, strict=True)
+        self.lag_events = sum(high - tp.offset for tp, (_, high) in pairs if 0 <= tp.offset < high)
+        if not self.lag_events:
+            self.lag_seconds = 0.0
+        now = (self.projector.applied, self.projector.duplicates, self.projector.dead_lettered)
+        for outcome, new, old in zip(("applied", "duplicate", "dead_lettered"), now, self._reported, strict=True):
+            metrics.EVENTS.labels(name, outcome).inc(new - old)
+        self._reported = now
+        metrics.POSITION.labels(name).set(self.projector.position)
+        metrics.LAG_EVENTS.labels(name).set(self.lag_events)
+        metrics.LAG_SECONDS.labels(name).set(self.lag_seconds)
+        metrics.VERSION.labels(name).set(self.version)

@@ -9,12 +9,19 @@ from contracts.settings import LOCAL_REGISTRY
 
 
 class ProjectionSettings(BaseSettings):
-    """REDIS_URL, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, AGENTLOG_TOPIC_PREFIX, AGENTLOG_REDIS_PREFIX."""
+    """REDIS_URL, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, POSTGRES_DSN (rebuilds from the store),
+    and AGENTLOG_TOPIC_PREFIX, AGENTLOG_REDIS_PREFIX, AGENTLOG_DB_SCHEMA, AGENTLOG_PROJECTION_*."""
 
     model_config = SettingsConfigDict(env_prefix="AGENTLOG_", extra="ignore", populate_by_name=True)
 
     redis_url: str = Field(default="redis://127.0.0.1:16379/0", validation_alias="REDIS_URL")
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:19092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     schema_registry_url: str = Field(default=LOCAL_REGISTRY, validation_alias="SCHEMA_REGISTRY_URL")
+    postgres_dsn: str = Field(default="postgresql://postgres@127.0.0.1:15432/agentlog", validation_alias="POSTGRES_DSN")
+    db_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]*$")
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     redis_prefix: str = Field(default="agentlog:", pattern=r"^[A-Za-z0-9._:-]*$")
+    projection_batch: int = Field(default=2000, ge=1, le=100_000, description="events per Redis round trip")
+    projection_retries: int = Field(default=3, ge=0, le=20, description="retries of a poison event")
+    projection_backoff: float = Field(default=0.2, ge=0, le=60, description="first retry delay, doubled each time")
+    projection_metrics_port: int = Field(default=19100, ge=0, le=65535, description="/metrics port, 0: none")

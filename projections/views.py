@@ -1,8 +1,10 @@
 """The read models: for each event, the Redis operations that fold it into a view.
 
 Keys are `<prefix><view>:v<n>:...`; `n` is the view's key version, so a rebuild can fill a fresh
-copy while readers use the live one. Operations never depend on arrival order across topics:
-hashes keep the fields of their newest event (IFNEWER), sorted sets are keyed by version or time.
+copy while readers use the live one (`<prefix><view>:current` names the version readers use).
+Live updates (a session's Redis Stream) are outside the versions: a rebuild does not resend them.
+Operations never depend on arrival order across topics: hashes keep the fields of their newest
+event (IFNEWER), sorted sets are keyed by version or time.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ class Keys:
     def __call__(self, *parts: object) -> str:
         return f"{self.prefix}{self.view}:v{self.version}:" + ":".join(str(p) for p in parts)
 
+    def shared(self, *parts: object) -> str:
+        """A key of the view outside its versions (the version pointer, live streams, runner status)."""
+        return f"{self.prefix}{self.view}:" + ":".join(str(p) for p in parts)
+
+    def at(self, version: int) -> Keys:
+        return Keys(self.prefix, self.view, version)
+
 
 def _json(value: object) -> str:
     return json.dumps(to_plain(value), default=str, separators=(",", ":"))
@@ -52,41 +61,46 @@ def _millis(r: RecordedEvent) -> int:
     return int(r.meta.occurred_at.timestamp() * 1000)
 
 
-def transcript(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Messages of a session by stream version; chunks kept apart until the final message lands.
+def _message(r: RecordedEvent, e: MessagePosted) -> dict[str, object]:
+    return {
+        "message_id": e.message_id,
+        "role": e.role,
+        "text": e.text,
+        "attachments": e.attachments,
+        "metadata": e.metadata,
+        "at": r.meta.occurred_at,
+        "version": r.meta.stream_version,
+    }
 
-    Every change is also added to the session's live Redis Stream, which SSE / WebSocket clients
-    tail and resume by entry id.
-    """
-    e, version = r.event, r.meta.stream_version
+
+def transcript(r: RecordedEvent, k: Keys) -> list[Op]:
+    """Messages of a session by stream version; chunks kept apart until the final message lands."""
+    e = r.event
     if isinstance(e, MessagePosted):
-        message = {
-            "message_id": e.message_id,
-            "role": e.role,
-            "text": e.text,
-            "attachments": e.attachments,
-            "metadata": e.metadata,
-            "at": r.meta.occurred_at,
-            "version": version,
-        }
         return [
-            ["ZADD", k("messages", e.session_id), version, _json(message)],
+            ["ZADD", k("messages", e.session_id), r.meta.stream_version, _json(_message(r, e))],
             ["DEL", k("chunks", e.session_id, e.message_id)],
-            _live(k, e.session_id, "message", message),
         ]
     if isinstance(e, AssistantReplyChunk):
-        chunk = {"message_id": e.message_id, "index": e.index, "text": e.text, "version": version}
-        return [
-            ["HSET", k("chunks", e.session_id, e.message_id), e.index, e.text],
-            _live(k, e.session_id, "chunk", chunk),
-        ]
-    if isinstance(e, SessionClosed):
-        return [_live(k, e.session_id, "closed", {"reason": e.reason, "version": version})]
+        return [["HSET", k("chunks", e.session_id, e.message_id), e.index, e.text]]
     return []
 
 
-def _live(k: Keys, session: object, kind: str, data: object) -> Op:
-    return ["XADD", k("live", session), "MAXLEN", "~", LIVE_LENGTH, "*", "kind", kind, "data", _json(data)]
+def transcript_live(r: RecordedEvent, k: Keys) -> list[Op]:
+    """Each transcript change, once, on the session's live Redis Stream (SSE / WebSocket clients
+    tail it and resume by entry id); sent only by the live projection, never by a rebuild."""
+    e, version = r.event, r.meta.stream_version
+    if isinstance(e, MessagePosted):
+        kind, data = "message", _message(r, e)
+    elif isinstance(e, AssistantReplyChunk):
+        kind, data = "chunk", {"message_id": e.message_id, "index": e.index, "text": e.text, "version": version}
+    elif isinstance(e, SessionClosed):
+        kind, data = "closed", {"reason": e.reason, "version": version}
+    else:
+        return []
+    stream = k.shared("live", e.session_id)
+    xadd: list[str | int | float] = ["XADD", stream, "MAXLEN", "~", LIVE_LENGTH, "*", "kind", kind, "data", _json(data)]
+    return [["ONCE", k.shared("live-sent", e.session_id), version, *xadd]]
 
 
 def sessions(r: RecordedEvent, k: Keys) -> list[Op]:
@@ -178,7 +192,7 @@ _TASK_STATUS = {
 
 
 def delegation_tasks(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Delegation tasks by id and by status (callback outcomes recorded on the task)."""
+    """Delegation tasks by id and, per tenant, by status (callback outcomes recorded on the task)."""
     e = r.event
     if not isinstance(e, delegation.DelegationEvent):
         return []
@@ -190,21 +204,27 @@ def delegation_tasks(r: RecordedEvent, k: Keys) -> list[Op]:
         return [["HSET", task, *fields]] if fields else []
     return [
         ["HSET", task, "tenant_id", r.meta.tenant_id],
-        ["IFNEWER", task, r.meta.stream_version, k("status", ""), "status", status, *fields],
+        ["IFNEWER", task, r.meta.stream_version, k("status", r.meta.tenant_id, ""), "status", status, *fields],
     ]
 
 
 def model_profiles(r: RecordedEvent, k: Keys) -> list[Op]:
-    """The current profile per role and deployment mode (removed ones drop out of the index)."""
+    """The current profile per role and deployment mode, and the set of those that are set.
+
+    A profile's events share one stream, hence one partition: they arrive in order.
+    """
     e = r.event
     if isinstance(e, ModelProfileSet):
         profile = k("profile", e.role, e.deployment_mode)
         return [
+            ["SADD", k("all"), f"{e.role}:{e.deployment_mode}"],
             [
                 "IFNEWER",
                 profile,
                 r.meta.stream_version,
-                k("status", ""),
+                "",
+                "tenant_id",
+                r.meta.tenant_id,
                 "status",
                 "set",
                 "model",
@@ -214,30 +234,42 @@ def model_profiles(r: RecordedEvent, k: Keys) -> list[Op]:
                 "api_path",
                 e.api_path,
                 "temperature",
-                e.temperature,
+                str(e.temperature),  # as text: Lua would print the double with 17 digits
                 "extras",
                 json.dumps(dict(e.extras)),
-            ]
+            ],
         ]
     if isinstance(e, ModelProfileRemoved):
         profile = k("profile", e.role, e.deployment_mode)
-        return [["IFNEWER", profile, r.meta.stream_version, k("status", ""), "status", "removed"]]
+        return [
+            ["SREM", k("all"), f"{e.role}:{e.deployment_mode}"],
+            ["IFNEWER", profile, r.meta.stream_version, "", "status", "removed"],
+        ]
+    return []
+
+
+Fold = Callable[[RecordedEvent, Keys], list[Op]]
+
+
+def _nothing(_r: RecordedEvent, _k: Keys) -> list[Op]:
     return []
 
 
 @dataclass(frozen=True)
 class View:
-    """A read model: its name, the topics it reads (before any prefix) and its fold."""
+    """A read model: its name, the topics it reads (before any prefix), its fold, and the live
+    updates it publishes (only while running live, not in a rebuild)."""
 
     name: str
     topics: tuple[str, ...]
-    fold: Callable[[RecordedEvent, Keys], list[Op]]
+    fold: Fold
+    live: Fold = _nothing
 
 
 VIEWS = {
     view.name: view
     for view in (
-        View("transcript", (INBOUND, OUTBOUND), transcript),
+        View("transcript", (INBOUND, OUTBOUND), transcript, transcript_live),
         View("sessions", (INBOUND, OUTBOUND), sessions),
         View("tools", (TOOL_REQUESTS, TOOL_RESULTS), tools),
         View("budgets", (BUDGET_EVENTS,), budgets),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,9 +130,10 @@ def subject_prefix(registry: SchemaRegistryClient, unique: str) -> Iterator[str]
             registry.delete_subject(subject, permanent=True)
 
 
-@pytest.fixture(scope="session")
-def codec(servers: Endpoints, registry: SchemaRegistryClient) -> Iterator[EventCodec]:
-    """A codec whose subjects (under a session-unique topic prefix) are registered and resolved."""
+@contextmanager
+def registered_codec(servers: Endpoints, registry: SchemaRegistryClient) -> Iterator[EventCodec]:
+    """A codec under a fresh topic prefix, its subjects registered and resolved; subjects and topics
+    (the dead-letter ones too) are deleted afterwards."""
     routing = Routing(prefix=f"s{uuid.uuid4().hex[:8]}.")
     contracts_registry.register(registry, contracts_registry.check(registry, routing))
     codec = EventCodec(registry, routing)
@@ -141,7 +143,23 @@ def codec(servers: Endpoints, registry: SchemaRegistryClient) -> Iterator[EventC
         if subject.startswith(routing.prefix):
             registry.delete_subject(subject)
             registry.delete_subject(subject, permanent=True)
-    kafka_support.delete_topics(AdminClient({"bootstrap.servers": servers.kafka_bootstrap_servers}), routing.topics())
+    admin = AdminClient({"bootstrap.servers": servers.kafka_bootstrap_servers})
+    topics = admin.list_topics(timeout=10).topics
+    kafka_support.delete_topics(admin, [t for t in topics if t.startswith(routing.prefix)])
+
+
+@pytest.fixture(scope="session")
+def codec(servers: Endpoints, registry: SchemaRegistryClient) -> Iterator[EventCodec]:
+    """A codec shared by the session's tests (topics under a session-unique prefix)."""
+    with registered_codec(servers, registry) as codec:
+        yield codec
+
+
+@pytest.fixture
+def own_codec(servers: Endpoints, registry: SchemaRegistryClient) -> Iterator[EventCodec]:
+    """A codec with topics of this test's own: for tests that put records other tests must not see."""
+    with registered_codec(servers, registry) as codec:
+        yield codec
 
 
 @pytest.fixture

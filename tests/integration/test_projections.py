@@ -1,70 +1,30 @@
-"""Projections on real Kafka and Redis, fed by the real write side: views, exactly-once, restarts."""
+"""Projections on real Kafka and Redis, fed by the real write side: every view, exactly once, restarts."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import date
 
-import asyncpg
 import pytest
 import redis
 import redis.asyncio as aioredis
-from confluent_kafka import Producer
 
+from contracts.topics import ensure_topics
 from domain.budget.commands import ConsumeTokens, SetBudgetLimit
 from domain.budget.service import consume_tokens, set_budget_limit
-from domain.delegation.commands import CreateDelegationTask, StartDelegationTask
-from domain.delegation.service import create_task, start_task
-from domain.events import CommandContext
+from domain.delegation.commands import CompleteDelegationTask, CreateDelegationTask, StartDelegationTask
+from domain.delegation.service import complete_task, create_task, start_task
+from domain.model_profile.commands import RemoveModelProfile, SetModelProfile
+from domain.model_profile.service import remove_model_profile, set_model_profile
 from domain.session.commands import CloseSession, PostAssistantReply, PostUserMessage, StartSession
-from domain.session.service import StartWithMessage, close_session, post_reply, post_user, start_with_message
+from domain.session.service import StartWithMessage, close_session, post_reply, start_with_message
 from domain.tool.commands import CompleteTool, RequestTool
 from domain.tool.service import complete_tool, request_tool
-from eventstore.relay import Relay
-from eventstore.topics import ensure_topics
-from projections.queries import ViewBehind, caught_up
-from projections.runner import ProjectionRunner
-from projections.views import VIEWS, Keys
-
-
-def ctx(tenant: str) -> CommandContext:
-    return CommandContext(tenant_id=tenant, correlation_id=uuid.uuid4(), occurred_at=datetime.now(UTC))
-
-
-async def publish(event_store, pg_schema, servers) -> None:
-    """Run the relay until every event of this test's store is on Kafka."""
-    pool = await asyncpg.create_pool(
-        pg_schema.dsn, min_size=1, max_size=2, server_settings={"search_path": pg_schema.name}
-    )
-    relay = Relay(pool, Producer(Relay.producer_config(servers.kafka_bootstrap_servers)))
-    try:
-        while await relay.publish_batch():
-            pass
-        assert relay.published == await event_store.pool.fetchval("SELECT count(*) FROM events")
-    finally:
-        await pool.close()
-
-
-async def project(names, codec, servers, prefix: str, until, timeout: float = 30.0) -> list[ProjectionRunner]:
-    """Run the named views until `until(runners)` holds (polled), then stop them."""
-    runners = [
-        ProjectionRunner(VIEWS[n], codec, servers.redis_url, servers.kafka_bootstrap_servers, prefix=prefix)
-        for n in names
-    ]
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(r.run(stop)) for r in runners]
-    deadline = time.monotonic() + timeout
-    try:
-        while not until(runners):
-            assert time.monotonic() < deadline, "the views did not catch up"
-            await asyncio.sleep(0.1)
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-    return runners
+from projections.queries import ReadModels, ViewBehind
+from projections.views import Keys
+from tests.support.projections import ctx, project, publish, session_with_messages
 
 
 @pytest.fixture
@@ -77,11 +37,19 @@ def topics(servers, codec) -> None:
     ensure_topics(servers.kafka_bootstrap_servers, codec.routing.topics(), 3)
 
 
+@pytest.fixture
+async def reads(servers, redis_prefix):
+    client = aioredis.Redis.from_url(servers.redis_url, decode_responses=True)
+    yield ReadModels(client, redis_prefix)
+    await client.aclose()
+
+
 async def test_every_view_reflects_what_the_write_side_recorded(
-    event_store, pg_schema, servers, codec, topics, redis_prefix, redis_client, tenant
+    event_store, pg_schema, servers, codec, topics, redis_prefix, redis_client, reads, tenant
 ):
     session, request, task, day = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), date(2026, 11, 24)
     first, reply = uuid.uuid4(), uuid.uuid4()
+    role = f"planner-{tenant}"
     await start_with_message(
         event_store,
         ctx(tenant),
@@ -112,114 +80,162 @@ async def test_every_view_reflects_what_the_write_side_recorded(
     )
     await create_task(event_store, ctx(tenant), CreateDelegationTask(task_id=task, title="t", instructions="i"))
     await start_task(event_store, ctx(tenant), StartDelegationTask(task_id=task, worker="w1"))
-    await publish(event_store, pg_schema, servers)
+    await complete_task(event_store, ctx(tenant), CompleteDelegationTask(task_id=task, result="done"))
+    for mode in ("cloud", "local"):
+        await set_model_profile(
+            event_store,
+            ctx(tenant),
+            SetModelProfile(
+                role=role,
+                deployment_mode=mode,
+                model="m1",
+                base_url="http://llm",
+                api_path="/v1/chat",
+                temperature=0.2,
+                extras={"k": "v"},
+            ),
+        )
+    await remove_model_profile(event_store, ctx(tenant), RemoveModelProfile(role=role, deployment_mode="local"))
+    await publish(event_store, pg_schema.dsn, pg_schema.name, servers)
 
-    k = {name: Keys(redis_prefix, name) for name in VIEWS}
-    await project(
-        ["transcript", "sessions", "tools", "budgets", "delegation"],
+    k = Keys(redis_prefix, "model_profiles")
+    runners = await project(
+        ["transcript", "sessions", "tools", "budgets", "delegation", "model_profiles"],
         codec,
         servers,
         redis_prefix,
         until=lambda _: (
-            redis_client.hget(k["delegation"]("task", task), "status") == "running"
-            and redis_client.hget(k["sessions"]("session", session), "status") == "closed"
-            and redis_client.hget(k["budgets"]("usage", tenant, "helper", day.isoformat()), "used") == "40"
-            and redis_client.hget(k["tools"]("execution", request), "status") == "completed"
-            and redis_client.zcard(k["transcript"]("messages", session)) == 2
+            redis_client.hget(Keys(redis_prefix, "delegation")("task", task), "status") == "completed"
+            and redis_client.hget(Keys(redis_prefix, "sessions")("session", session), "status") == "closed"
+            and redis_client.hget(Keys(redis_prefix, "budgets")("usage", tenant, "helper", day), "used") == "40"
+            and redis_client.hget(Keys(redis_prefix, "tools")("execution", request), "status") == "completed"
+            and redis_client.zcard(Keys(redis_prefix, "transcript")("messages", session)) == 2
+            and redis_client.hget(k("profile", role, "local"), "status") == "removed"
+            and redis_client.hget(k("profile", role, "cloud"), "status") == "set"
         ),
     )
 
-    messages = [json.loads(m) for m in redis_client.zrange(k["transcript"]("messages", session), 0, -1)]
-    assert [(m["role"], m["text"]) for m in messages] == [("user", "hi"), ("assistant", "Hello")]
-    assert not redis_client.exists(k["transcript"]("chunks", session, reply))  # merged into the final text
-    assert redis_client.hgetall(k["sessions"]("session", session)) | {
-        "last_activity": "",
-        "started_at": "",
-        "closed_at": "",
-        "_version": "",
-    } == {
+    assert sum(r.projector.dead_lettered for r in runners) == 0
+    messages = await reads.messages(session)
+    assert [(m["role"], m["text"], m["version"]) for m in messages] == [("user", "hi", 2), ("assistant", "Hello", 5)]
+    assert await reads.reply_in_progress(session, reply) == ""  # chunks merged into the final text
+    row = await reads.session(session) or {}
+    times = {name: row.pop(name) for name in ("started_at", "last_activity", "closed_at")}
+    assert row == {"tenant_id": tenant, "persona_id": "helper", "status": "closed", "messages": "2"}
+    assert all(value.isdigit() for value in times.values())  # epoch milliseconds
+    assert [sid for sid, _ in await reads.sessions(tenant)] == [str(session)]
+    execution = await reads.tool_execution(request)
+    assert execution is not None
+    assert execution["status"] == "completed"
+    assert (execution["result_json"], execution["session_id"]) == ('{"n":1}', str(session))
+    assert await reads.tool_executions(session) == [str(request)]
+    assert await reads.budget_usage(tenant) == [
+        {"persona_id": "helper", "day": "2026-11-24", "used": 40, "limit": 100, "remaining": 60}
+    ]
+    assert (await reads.task(task) or {})["result"] == "done"
+    assert await reads.tasks(tenant, "completed") == {str(task)}
+    assert await reads.tasks(tenant, "running") == set()  # moved out of the earlier status
+    assert await reads.model_profile(role, "cloud") == {
         "tenant_id": tenant,
-        "persona_id": "helper",
-        "status": "closed",
-        "messages": "2",
-        "last_activity": "",
-        "started_at": "",
-        "closed_at": "",
-        "_version": "",
+        "status": "set",
+        "model": "m1",
+        "base_url": "http://llm",
+        "api_path": "/v1/chat",
+        "temperature": "0.2",
+        "extras": '{"k": "v"}',
     }
-    assert redis_client.zrange(k["sessions"]("by-tenant", tenant), 0, -1) == [str(session)]
-    assert redis_client.hget(k["tools"]("execution", request), "result_json") == '{"n":1}'
-    assert redis_client.zrange(k["tools"]("by-session", session), 0, -1) == [str(request)]
-    assert redis_client.hgetall(k["budgets"]("usage", tenant, "helper", day.isoformat())) | {"_version": ""} == {
-        "used": "40",
-        "limit": "100",
-        "remaining": "60",
-        "_version": "",
-    }
-    live = redis_client.xrange(k["transcript"]("live", session))
-    entries = sorted((json.loads(fields["data"])["version"], fields["kind"]) for _, fields in live)
-    assert entries == [(2, "message"), (3, "chunk"), (4, "chunk"), (5, "message"), (6, "closed")]
-    reply_entries = [json.loads(f["data"]) for _, f in live if json.loads(f["data"]).get("message_id") == str(reply)]
-    assert [e.get("text") for e in reply_entries] == ["Hel", "lo", "Hello"]  # one topic: chunks, then the reply
-    async_client = aioredis.Redis.from_url(servers.redis_url)
-    await caught_up(async_client, k["sessions"], str(session), closed.position)  # read-your-writes: already there
+    assert await reads.model_profile(role, "local") is None
+    assert f"{role}:cloud" in await reads.model_profiles()
+    assert f"{role}:local" not in await reads.model_profiles()
+
+    live = await reads.live(session)
+    assert sorted(data["version"] for _, _, data in live) == [2, 3, 4, 5, 6]  # two topics: their order may vary
+    outbound = [(kind, data.get("text")) for _, kind, data in live if data.get("message_id") == str(reply)]
+    assert outbound == [("chunk", "Hel"), ("chunk", "lo"), ("message", "Hello")]  # one topic: in order
+    after_second = await reads.live(session, after=live[1][0])
+    assert [entry for entry, _, _ in after_second] == [entry for entry, _, _ in live[2:]]  # resumable from an id
+
+    await reads.wait_for("sessions", str(session), closed.position)  # read-your-writes: already there
     with pytest.raises(ViewBehind) as behind:
-        await caught_up(async_client, k["sessions"], str(session), closed.position + 10**9, timeout=0.2)
+        await reads.wait_for("sessions", str(session), closed.position + 10**9, timeout=0.2)
     assert behind.value.applied == closed.position
-    await async_client.aclose()
-    assert str(task) in redis_client.smembers(k["delegation"]("status", "running"))
-    assert str(task) not in redis_client.smembers(k["delegation"]("status", "queued"))
 
 
-def snapshot(client: redis.Redis, prefix: str, stream: uuid.UUID) -> dict[bytes, object]:
+def snapshot(client: redis.Redis, prefix: str, stream: uuid.UUID) -> dict:
     """Every key of one stream under the prefix (its view entries and its applied-versions bitmap)."""
+    readers: dict[str, Callable[[bytes], object]] = {
+        "hash": client.hgetall,
+        "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+        "set": client.smembers,
+        "string": client.get,
+        "stream": lambda k: [fields for _, fields in client.xrange(k) or []],
+    }
     found: dict[bytes, object] = {}
     for key in client.scan_iter(match=f"{prefix}*{stream}*"):
         kind = client.type(key)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        found[key] = {
-            "hash": client.hgetall,
-            "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
-            "set": client.smembers,
-            "string": client.get,
-        }[kind](key)
+        found[key] = readers[kind.decode() if isinstance(kind, bytes) else str(kind)](key)
     return found
 
 
-async def test_redelivered_events_change_nothing_and_a_restart_resumes(
+async def test_redelivered_events_change_nothing(
     event_store, pg_schema, servers, codec, topics, redis_prefix, redis_client, tenant
 ):
-    session = uuid.uuid4()
-    await start_with_message(
-        event_store,
-        ctx(tenant),
-        StartWithMessage(
-            start=StartSession(session_id=session, tenant_id=tenant),
-            message=PostUserMessage(session_id=session, tenant_id=tenant, message_id=uuid.uuid4(), text="m0"),
-        ),
-    )
-    for i in range(1, 30):
-        await post_user(
-            event_store,
-            ctx(tenant),
-            PostUserMessage(session_id=session, tenant_id=tenant, message_id=uuid.uuid4(), text=f"m{i}"),
-        )
-    await publish(event_store, pg_schema, servers)
+    session = await session_with_messages(event_store, tenant, 30)
+    await publish(event_store, pg_schema.dsn, pg_schema.name, servers)
     k = Keys(redis_prefix, "sessions")
     raw = redis.Redis.from_url(servers.redis_url)
 
     await project(
-        ["sessions"],
+        ["sessions", "transcript"],
         codec,
         servers,
         redis_prefix,
         until=lambda _: redis_client.hget(k("session", session), "messages") == "30",
     )
     before = snapshot(raw, redis_prefix, session)
-    redis_client.delete(k("offsets"))  # forget where the view was: every event is delivered again
+    for view in ("sessions", "transcript"):
+        redis_client.delete(Keys(redis_prefix, view)("offsets"))  # forget where the views were: all again
 
-    [again] = await project(["sessions"], codec, servers, redis_prefix, until=lambda rs: rs[0].duplicates >= 30)
+    runners = await project(
+        ["sessions", "transcript"], codec, servers, redis_prefix, until=lambda rs: min(r.duplicates for r in rs) >= 31
+    )
 
-    assert snapshot(raw, redis_prefix, session) == before
+    assert snapshot(raw, redis_prefix, session) == before  # counts, transcript and live stream unchanged
     assert redis_client.hget(k("session", session), "messages") == "30"
-    assert again.duplicates >= 30
+    assert all(r.duplicates >= 31 for r in runners)
+
+
+async def test_a_runner_stopped_mid_stream_resumes_without_loss_or_double_counting(
+    event_store, pg_schema, servers, codec, topics, redis_prefix, redis_client, reads, tenant
+):
+    session = await session_with_messages(event_store, tenant, 120)
+    assert await publish(event_store, pg_schema.dsn, pg_schema.name, servers, only=50) == 50
+    k = Keys(redis_prefix, "sessions")
+
+    await project(
+        ["sessions", "transcript"],
+        codec,
+        servers,
+        redis_prefix,
+        batch=7,
+        until=lambda _: redis_client.hget(k("session", session), "messages") == "49",
+    )
+    partway = int(redis_client.hget(k("session", session), "messages") or 0)
+    await publish(event_store, pg_schema.dsn, pg_schema.name, servers)
+    await project(
+        ["sessions", "transcript"],
+        codec,
+        servers,
+        redis_prefix,
+        batch=7,
+        until=lambda _: (
+            redis_client.hget(k("session", session), "messages") == "120"
+            and redis_client.zcard(Keys(redis_prefix, "transcript")("messages", session)) == 120
+        ),
+    )
+
+    assert partway < 120  # it really stopped part way
+    await asyncio.sleep(0.5)  # anything applied twice would show up now
+    assert redis_client.hget(k("session", session), "messages") == "120"
+    assert [m["text"] for m in await reads.messages(session, limit=500)] == [f"m{i}" for i in range(120)]
+    assert len(await reads.live(session, count=1000)) == 120  # each update streamed once

@@ -15,11 +15,11 @@ import asyncpg
 import pytest
 from confluent_kafka import Producer
 
+from contracts.topics import ensure_topics
 from domain.errors import ConcurrencyConflict
 from domain.events import CommandContext
 from domain.session.events import MessagePosted, Role, SessionStarted
 from eventstore.relay import Relay
-from eventstore.topics import ensure_topics
 from stack import Stack
 from tests.support.cli import AGENTLOG
 from tests.support.kafka import header, read_until

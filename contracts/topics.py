@@ -1,16 +1,19 @@
-"""Create the Kafka topics the routing table names, with the configured partition count."""
+"""Create the Kafka topics the routing table names (and dead-letter topics), kept forever."""
 
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+# Event topics are a log to rebuild views from: Kafka's default 7-day retention would lose history.
+KEEP_FOREVER = {"retention.ms": "-1"}
+
 
 def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics that do not exist yet (infinite retention); returns the names created."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     existing = set(admin.list_topics(timeout=15).topics)
-    wanted = [NewTopic(topic, partitions, 1) for topic in topics if topic not in existing]
+    wanted = [NewTopic(topic, partitions, 1, config=KEEP_FOREVER) for topic in topics if topic not in existing]
     created = []
     for topic, future in admin.create_topics(wanted, operation_timeout=15).items() if wanted else []:
         try:

@@ -1,0 +1,182 @@
+"""Decode, fold and apply: the steps every event takes into a view, whatever its source.
+
+A poison event (one that does not decode, or whose fold or Redis change fails) is retried a few
+times with backoff and then sent to the view's dead-letter topic with the error in its headers;
+its offset is then recorded as done, so one bad event never stops the view. Failures of the
+servers themselves (Redis or the registry unreachable) are not poison: they propagate, and the
+caller retries the whole batch, which is safe because applying is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from confluent_kafka import Message
+
+from contracts.codec import EventCodec
+from contracts.errors import ContractError, RegistryUnavailable
+from projections.apply import Applier, Delivery
+from projections.views import Keys, View
+
+if TYPE_CHECKING:
+    from projections.deadletter import DeadLetters
+
+log = logging.getLogger("agentlog.projections")
+
+FROM_STORE = -1  # the partition of an event read from the event store, not from Kafka
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An event as read from Kafka (or from the event store, with partition FROM_STORE)."""
+
+    value: bytes
+    key: bytes
+    topic: str
+    partition: int
+    offset: int
+    position: int
+    timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def from_message(cls, m: Message) -> Incoming:
+        headers = headers_of(m)
+        position = next((value for name, value in headers if name == "position"), b"0")
+        return cls(
+            value=m.value() or b"",
+            key=m.key() or b"",
+            topic=m.topic() or "",
+            partition=m.partition() or 0,
+            offset=m.offset() or 0,
+            position=int(position or 0),
+            timestamp_ms=m.timestamp()[1],
+            headers=headers,
+        )
+
+    @property
+    def source(self) -> str:
+        if self.partition == FROM_STORE:
+            return f"store@{self.position}"
+        return f"{self.topic}:{self.partition}@{self.offset}"
+
+
+def headers_of(m: Message) -> tuple[tuple[str, bytes], ...]:
+    """A record's headers as (name, bytes) pairs."""
+    pairs = cast(list[tuple[str, bytes | str | None]], m.headers() or [])
+    return tuple((name, value.encode() if isinstance(value, str) else value or b"") for name, value in pairs)
+
+
+class Poison(Exception):
+    """An event that cannot be applied to the view (the reason is the message)."""
+
+
+class Projector:
+    """Folds batches of events into one view at one key version, exactly once, poison set aside."""
+
+    def __init__(
+        self,
+        view: View,
+        codec: EventCodec,
+        applier: Applier,
+        keys: Keys,
+        dead_letters: DeadLetters,
+        *,
+        live: bool = True,
+        offsets: bool = True,
+        retries: int = 3,
+        backoff: float = 0.2,
+    ) -> None:
+        self.view = view
+        self.codec = codec
+        self.applier = applier
+        self.keys = keys
+        self.dead_letters = dead_letters
+        self.live = live
+        self.offsets = offsets  # False: replayed events, whose offsets the view is already past
+        self.retries = retries
+        self.backoff = backoff
+        self.applied = self.duplicates = self.dead_lettered = 0
+        self.position = 0  # the highest event-store position processed
+
+    @property
+    def hashes(self) -> tuple[str, str, str]:
+        return self.keys("offsets"), self.keys("positions"), self.keys("state")
+
+    async def project(self, batch: Sequence[Incoming]) -> None:
+        """Apply the batch in order; returns once every event is applied, a duplicate, or dead-lettered."""
+        if not batch:
+            return
+        start = 0
+        while start < len(batch):
+            deliveries: list[Delivery] = []
+            problem = ""
+            for item in batch[start:]:
+                try:
+                    deliveries.append(self.delivery(item))
+                except Poison as e:
+                    problem = str(e)
+                    break
+            result = await self.applier.apply(self.hashes, deliveries)
+            self._count(result.applied, result.done - result.applied)
+            start += result.done
+            if result.error or problem:
+                await self._set_aside(batch[start], result.error or problem)
+                start += 1
+        self.position = max(self.position, *(item.position for item in batch))
+
+    def delivery(self, item: Incoming) -> Delivery:
+        """What the event changes in the view; Poison when it does not decode or the fold fails."""
+        try:
+            recorded = self.codec.decode(item.value)
+        except RegistryUnavailable:
+            raise
+        except ContractError as e:
+            raise Poison(f"{type(e).__name__}: {e}") from e
+        try:
+            ops = self.view.fold(recorded, self.keys)
+            if self.live:
+                ops += self.view.live(recorded, self.keys)
+        except Exception as e:  # a fold that breaks on one event must not stop the view
+            raise Poison(f"{type(e).__name__} in the {self.view.name} fold: {e}") from e
+        meta = recorded.meta
+        return Delivery(
+            bitmap=self.keys("applied", meta.stream_id),
+            version=meta.stream_version,
+            stream_id=meta.stream_id,
+            position=item.position,
+            partition=self._partition(item),
+            next_offset=item.offset + 1,
+            event_ms=int(meta.occurred_at.timestamp() * 1000),
+            ops=ops,
+        )
+
+    def _partition(self, item: Incoming) -> str:
+        return f"{item.topic}:{item.partition}" if self.offsets and item.partition != FROM_STORE else ""
+
+    async def _set_aside(self, item: Incoming, error: str) -> None:
+        """Retry a poison event with backoff; if it still fails, dead-letter it and move past it."""
+        for attempt in range(1, self.retries + 1):
+            await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                result = await self.applier.apply(self.hashes, [self.delivery(item)])
+            except Poison as e:
+                error = str(e)
+                continue
+            if not result.error:
+                self._count(result.applied, 1 - result.applied)
+                return
+            error = result.error
+        log.error("%s: dead-lettering %s after %d attempt(s): %s", self.view.name, item.source, self.retries + 1, error)
+        await self.dead_letters.send(item, self.view.name, error, self.retries + 1)
+        skip = Delivery("", 0, "", 0, self._partition(item), item.offset + 1, 0, ())
+        await self.applier.apply(self.hashes, [skip])
+        self.dead_lettered += 1
+
+    def _count(self, applied: int, duplicates: int) -> None:
+        self.applied += applied
+        self.duplicates += duplicates

@@ -1,0 +1,220 @@
+"""Rebuild a view without downtime: fill a fresh key version from the beginning, then switch readers.
+
+1. Take the view's rebuild lock; the new key version is the current one plus one.
+2. Source `kafka`: read every partition of the view's topics from the beginning. Source `store`:
+   note Kafka's end offsets first, fold the whole event store (by position), then read Kafka from
+   the noted offsets: every event before them was committed to the store before the store was
+   read, every event after is read from Kafka, and the bitmaps drop what both sources carried.
+3. Once Kafka is read up to its (moving) end, point readers at the new version in one SET. Live
+   runners see the switch within a tick and continue in the new version from its offsets.
+4. After the live runners moved, delete the old version's keys (unless asked to keep them).
+
+The live view serves readers throughout; live updates (SSE streams) are never resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from contracts.codec import EventCodec
+from projections.apply import Applier
+from projections.deadletter import DeadLetters
+from projections.pipeline import FROM_STORE, Incoming, Projector
+from projections.runner import TICK, current_version
+from projections.views import Keys, View
+
+Progress = Callable[[int, int], None]  # (events done, events in all so far)
+LOCK_SECONDS = 60
+
+
+class RebuildInProgress(Exception):
+    """Another rebuild of the view holds its lock; wait for it or delete the lock key if it died."""
+
+    def __init__(self, view: str, lock_key: str) -> None:
+        super().__init__(f"a rebuild of {view!r} is already running (lock {lock_key!r})")
+        self.view = view
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a rebuild did: the versions, how many events it read and how fast."""
+
+    view: str
+    old_version: int
+    new_version: int
+    events: int
+    seconds: float
+    dropped_old: bool
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class StoreSource:
+    """The event store to rebuild from: a Postgres DSN and the schema holding `events`."""
+
+    dsn: str
+    schema: str = "public"
+
+
+class Rebuild:
+    """One rebuild of one view (see the module docstring for the steps)."""
+
+    def __init__(
+        self,
+        view: View,
+        codec: EventCodec,
+        client: aioredis.Redis,
+        bootstrap_servers: str,
+        dead_letters: DeadLetters,
+        *,
+        prefix: str = "",
+        store: StoreSource | None = None,
+        keep_old: bool = False,
+        batch: int = 5000,
+        progress: Progress = lambda _done, _total: None,
+    ) -> None:
+        self.view = view
+        self.codec = codec
+        self.client = client
+        self.bootstrap_servers = bootstrap_servers
+        self.dead_letters = dead_letters
+        self.keys = Keys(prefix, view.name)
+        self.store = store
+        self.keep_old = keep_old
+        self.batch = batch
+        self.progress = progress
+        self.done = self.total = 0
+        self._lock = uuid.uuid4().hex
+
+    async def run(self) -> Rebuilt:
+        lock = self.keys.shared("rebuilding")
+        if not await self.client.set(lock, self._lock, nx=True, ex=LOCK_SECONDS):
+            raise RebuildInProgress(self.view.name, lock)
+        began = time.monotonic()
+        consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": "agentlog-rebuild"})
+        try:
+            old = await current_version(self.client, self.keys)
+            target = self.keys.at(old + 1)
+            await drop_version(self.client, target)  # leftovers of an interrupted rebuild
+            projector = Projector(self.view, self.codec, Applier(self.client), target, self.dead_letters, live=False)
+            partitions = await asyncio.to_thread(self._partitions, consumer, self.store is not None)
+            if self.store is not None:
+                await self._from_store(projector, self.store)
+            await self._from_kafka(consumer, projector, partitions)
+            await self.client.set(self.keys.shared("current"), target.version)
+            if not self.keep_old:
+                await self._wait_for_runners(target.version)
+                await drop_version(self.client, self.keys.at(old))
+            return Rebuilt(self.view.name, old, target.version, self.done, time.monotonic() - began, not self.keep_old)
+        finally:
+            await asyncio.to_thread(consumer.close)
+            if await self.client.get(lock) == self._lock.encode():
+                await self.client.delete(lock)
+
+    def _partitions(self, consumer: Consumer, at_end: bool) -> list[TopicPartition]:
+        """Every partition of the view's topics, at its end offset (`at_end`) or its beginning."""
+        topics = [self.codec.routing.prefix + topic for topic in self.view.topics]
+        metadata = consumer.list_topics(timeout=10).topics
+        found = [TopicPartition(t, p) for t in topics if t in metadata for p in metadata[t].partitions]
+        for tp in found:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            tp.offset = high if at_end else OFFSET_BEGINNING
+            self.total += 0 if at_end else high - low
+        return found
+
+    async def _advance(self, projector: Projector, batch: list[Incoming]) -> None:
+        await projector.project(batch)
+        self.done += len(batch)
+        self.progress(self.done, max(self.total, self.done))
+        await self.client.set(self.keys.shared("rebuilding"), self._lock, xx=True, ex=LOCK_SECONDS)
+
+    async def _from_store(self, projector: Projector, store: StoreSource) -> None:
+        conn = await asyncpg.connect(store.dsn, server_settings={"search_path": store.schema})
+        topics = [self.codec.routing.prefix + topic for topic in self.view.topics]
+        try:
+            self.total += await conn.fetchval("SELECT count(*) FROM events WHERE topic = ANY($1)", topics)
+            after = 0
+            while rows := await conn.fetch(
+                "SELECT position, topic, stream_id, payload, recorded_at FROM events "
+                "WHERE topic = ANY($1) AND position > $2 ORDER BY position LIMIT $3",
+                topics,
+                after,
+                self.batch,
+            ):
+                after = rows[-1]["position"]
+                await self._advance(projector, [_from_row(row) for row in rows])
+        finally:
+            await conn.close()
+
+    async def _from_kafka(self, consumer: Consumer, projector: Projector, partitions: list[TopicPartition]) -> None:
+        """Read from `partitions` (at their start offsets) until every one is at its end offset."""
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        while True:
+            messages = await asyncio.to_thread(consumer.consume, self.batch, 0.5)
+            batch = [Incoming.from_message(m) for m in messages if not m.error()]
+            await self._advance(projector, batch)
+            waiting = await asyncio.to_thread(self._waiting, consumer)
+            self.total = self.done + waiting
+            if not waiting:
+                return
+
+    @staticmethod
+    def _waiting(consumer: Consumer) -> int:
+        """Events between the consumer's positions and the partitions' end offsets (asked of the broker)."""
+        waiting = 0
+        for tp in consumer.position(consumer.assignment()):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            waiting += high - (tp.offset if tp.offset >= 0 else low)
+        return waiting
+
+    async def _wait_for_runners(self, version: int, timeout: float = 30.0) -> None:
+        """Until every live runner of the view writes `version` (they check every TICK), then a tick more
+        for readers that resolved the old version just before the switch."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runners = [json.loads(v) for v in (await self.client.hgetall(self.keys.shared("runners"))).values()]
+            alive = [r for r in runners if r["at"] > time.time() - 10 * TICK]
+            if all(r["version"] == version for r in alive):
+                break
+            await asyncio.sleep(TICK / 2)
+        await asyncio.sleep(2 * TICK)
+
+
+def _from_row(row: asyncpg.Record) -> Incoming:
+    return Incoming(
+        value=row["payload"],
+        key=row["stream_id"].encode(),
+        topic=row["topic"],
+        partition=FROM_STORE,
+        offset=-1,
+        position=row["position"],
+        timestamp_ms=int(row["recorded_at"].timestamp() * 1000),
+    )
+
+
+async def drop_version(client: aioredis.Redis, keys: Keys) -> int:
+    """Delete every key of one key version of a view; returns how many."""
+    dropped = 0
+    batch: list[bytes] = []
+    async for key in client.scan_iter(match=keys("*"), count=1000):
+        batch.append(key)
+        if len(batch) >= 500:
+            dropped += await client.unlink(*batch)
+            batch.clear()
+    if batch:
+        dropped += await client.unlink(*batch)
+    return dropped

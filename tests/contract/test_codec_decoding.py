@@ -1,0 +1,97 @@
+"""Decoding against the real registry: older writer versions upcast, broken records refused by kind."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from confluent_kafka.schema_registry import Schema
+from fastavro import parse_schema, schemaless_writer
+
+from contracts import registry as workflow
+from contracts.codec import EventCodec
+from contracts.convert import to_record
+from contracts.errors import UndecodableRecord, UnknownEventType
+from contracts.routing import Routing
+from contracts.schemas import event_contracts
+from domain.events import EventMetadata, RecordedEvent
+from domain.session.events import MessagePosted, Role
+
+POSTED = MessagePosted.type_name()
+
+
+def _message(**extra) -> RecordedEvent:
+    session = uuid.uuid4()
+    meta = EventMetadata(
+        event_id=uuid.uuid4(),
+        stream_id=str(session),
+        stream_type="session",
+        stream_version=1,
+        tenant_id="acme",
+        occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        correlation_id=uuid.uuid4(),
+    )
+    event = MessagePosted(session_id=session, message_id=uuid.uuid4(), role=Role.USER, text="hello", **extra)
+    return RecordedEvent(meta=meta, event=event)
+
+
+def _wire(schema_id: int, schema: dict, record: dict) -> bytes:
+    body = io.BytesIO()
+    schemaless_writer(body, parse_schema(schema), record)
+    return struct.pack(">bI", 0, schema_id) + body.getvalue()
+
+
+def test_one_codec_reads_records_of_an_older_and_the_current_version_alike(registry, subject_prefix):
+    routing = Routing(prefix=subject_prefix)
+    subject = routing.subject(routing.prefix + "conversation.inbound", POSTED)
+    v1 = json.loads(event_contracts()[POSTED].schema_str)
+    v1["fields"] = [f for f in v1["fields"] if f["name"] != "metadata"]
+    v1_id = registry.register_schema(subject, Schema(json.dumps(v1), "AVRO"))
+    old = _message()
+    stored_under_v1 = _wire(v1_id, v1, {k: v for k, v in to_record(old).items() if k != "metadata"})
+    workflow.register(registry, workflow.check(registry, routing))  # the current schema becomes v2
+    codec = EventCodec(registry, routing)
+    codec.resolve()
+    current = _message(metadata={"client": "web"})
+    stored_under_v2 = codec.encode(current).value
+
+    assert [codec.decode(v) for v in (stored_under_v1, stored_under_v2, stored_under_v1)] == [old, current, old]
+    assert codec.writer_name(stored_under_v1) == codec.writer_name(stored_under_v2) == POSTED
+
+
+def test_a_truncated_body_is_undecodable_naming_the_event_type(codec):
+    value = codec.encode(_message(metadata={"client": "web"})).value
+
+    for cut in (value[:-3], value[: len(value) // 2], value[:5]):
+        with pytest.raises(UndecodableRecord, match=f"{POSTED} body does not decode"):
+            codec.decode(cut)
+
+
+@pytest.mark.parametrize("value", [b"", b"\x00\x00", b"\x01\x00\x00\x00\x01\x02", b"plain text"])
+def test_a_record_not_in_the_confluent_wire_format_is_undecodable(codec, value):
+    with pytest.raises(UndecodableRecord, match="wire format"):
+        codec.decode(value)
+
+
+def test_a_schema_id_unknown_to_the_registry_is_undecodable(codec):
+    with pytest.raises(UndecodableRecord, match="unknown to the registry"):
+        codec.decode(struct.pack(">bI", 0, 2**31 - 1) + b"\x02a")
+
+
+def test_a_schema_without_a_local_contract_is_an_unknown_event_type(codec, registry, subject_prefix):
+    schema = {
+        "type": "record",
+        "name": "Stranger",
+        "namespace": "agentlog.test",
+        "fields": [{"name": "x", "type": "string"}],
+    }
+    schema_id = registry.register_schema(f"{subject_prefix}strangers-value", Schema(json.dumps(schema), "AVRO"))
+
+    with pytest.raises(UnknownEventType) as unknown:
+        codec.decode(_wire(schema_id, schema, {"x": "a"}))
+
+    assert unknown.value.event_type == "agentlog.test.Stranger"

@@ -1,0 +1,103 @@
+"""Helpers for read-side tests: write through the real command services, relay, run the views."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+import asyncpg
+from confluent_kafka import Producer
+
+from contracts.codec import EventCodec
+from domain.events import CommandContext
+from domain.session.commands import PostUserMessage, StartSession
+from domain.session.service import StartWithMessage, post_user, start_with_message
+from eventstore.relay import Relay
+from eventstore.store import PostgresEventStore
+from projections.deadletter import DeadLetters
+from projections.runner import ProjectionRunner
+from projections.views import VIEWS
+from stack import Endpoints
+
+
+def ctx(tenant: str) -> CommandContext:
+    return CommandContext(tenant_id=tenant, correlation_id=uuid.uuid4(), occurred_at=datetime.now(UTC))
+
+
+async def publish(store: PostgresEventStore, dsn: str, schema: str, servers: Endpoints, only: int = 0) -> int:
+    """Run the relay until every event of the store is on Kafka (or just the next `only` events)."""
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, server_settings={"search_path": schema})
+    producer = Producer(Relay.producer_config(servers.kafka_bootstrap_servers))
+    relay = Relay(pool, producer, batch_size=only or 5000)
+    try:
+        if only:
+            return await relay.publish_batch()
+        while await relay.publish_batch():
+            pass
+        last = await store.pool.fetchval("SELECT coalesce(max(position), 0) FROM events")
+        assert (await relay.checkpoint()).position == last  # nothing left behind
+        return relay.published
+    finally:
+        await pool.close()
+
+
+def dead_letters(servers: Endpoints, codec: EventCodec) -> DeadLetters:
+    return DeadLetters(Producer({"bootstrap.servers": servers.kafka_bootstrap_servers}), codec.routing.prefix)
+
+
+def runners(names: Iterable[str], codec: EventCodec, servers: Endpoints, prefix: str, **options) -> list:
+    letters = dead_letters(servers, codec)
+    return [
+        ProjectionRunner(
+            VIEWS[n], codec, servers.redis_url, servers.kafka_bootstrap_servers, letters, prefix=prefix, **options
+        )
+        for n in names
+    ]
+
+
+async def run_until(
+    running: list[ProjectionRunner], until: Callable[[list[ProjectionRunner]], bool], timeout: float = 30.0
+) -> list[ProjectionRunner]:
+    """Run the runners until `until(runners)` holds (polled), then stop them."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(r.run(stop)) for r in running]
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(running):
+            assert time.monotonic() < deadline, "the views did not catch up"
+            for task in tasks:
+                if task.done():
+                    task.result()  # a runner that died: show why
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    return running
+
+
+async def project(names, codec, servers, prefix: str, until, timeout: float = 30.0, **options):
+    """Run the named views until `until(runners)` holds, then stop them."""
+    return await run_until(runners(names, codec, servers, prefix, **options), until, timeout)
+
+
+async def session_with_messages(store: PostgresEventStore, tenant: str, count: int) -> uuid.UUID:
+    """A session with `count` user messages m0..m{count-1}, written through the command services."""
+    session = uuid.uuid4()
+    await start_with_message(
+        store,
+        ctx(tenant),
+        StartWithMessage(
+            start=StartSession(session_id=session, tenant_id=tenant),
+            message=PostUserMessage(session_id=session, tenant_id=tenant, message_id=uuid.uuid4(), text="m0"),
+        ),
+    )
+    for i in range(1, count):
+        await post_user(
+            store,
+            ctx(tenant),
+            PostUserMessage(session_id=session, tenant_id=tenant, message_id=uuid.uuid4(), text=f"m{i}"),
+        )
+    return session
