@@ -5,7 +5,7 @@
    note Kafka's end offsets first, fold the whole event store (by position), then read Kafka from
    the noted offsets: every event before them was committed to the store before the store was
    read, every event after is read from Kafka, and the bitmaps drop what both sources carried.
-3. Once Kafka is read up to its (moving) end, point readers at the new version in one SET. Live
+3. Once Kafka is read up to (nearly) its moving end, point readers at the new version in one SET. Live
    runners see the switch within a tick and continue in the new version from its offsets.
 4. After the live runners moved, delete the old version's keys (unless asked to keep them).
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from contracts.codec import EventCodec
 from projections.apply import Applier
@@ -34,6 +34,9 @@ from projections.views import Keys, View
 
 Progress = Callable[[int, int], None]  # (events done, events in all so far)
 LOCK_SECONDS = 60
+# Close enough to Kafka's end to switch: while writes go on, the end moves and "0 left" may never
+# be seen; the live runner applies the rest from the new version's offsets right after the switch.
+CAUGHT_UP = 500
 
 
 class RebuildInProgress(Exception):
@@ -124,14 +127,13 @@ class Rebuild:
                 await self.client.delete(lock)
 
     def _partitions(self, consumer: Consumer, at_end: bool) -> list[TopicPartition]:
-        """Every partition of the view's topics, at its end offset (`at_end`) or its beginning."""
+        """Every partition of the view's topics, at its end offset (`at_end`) or its first one."""
         topics = [self.codec.routing.prefix + topic for topic in self.view.topics]
         metadata = consumer.list_topics(timeout=10).topics
         found = [TopicPartition(t, p) for t in topics if t in metadata for p in metadata[t].partitions]
         for tp in found:
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            tp.offset = high if at_end else OFFSET_BEGINNING
-            self.total += 0 if at_end else high - low
+            tp.offset = high if at_end else low
         return found
 
     async def _advance(self, projector: Projector, batch: list[Incoming]) -> None:
@@ -159,27 +161,29 @@ class Rebuild:
             await conn.close()
 
     async def _from_kafka(self, consumer: Consumer, projector: Projector, partitions: list[TopicPartition]) -> None:
-        """Read from `partitions` (at their start offsets) until every one is at its end offset."""
+        """Read from `partitions` (at their start offsets) in passes: each pass reads up to the end offsets
+        seen when it began. While writes go on the end keeps moving, but each pass is shorter than the one
+        before; once a pass had at most CAUGHT_UP events, the live runner can take over from there."""
         if not partitions:
             return
         consumer.assign(partitions)
+        reached = {(tp.topic, tp.partition): tp.offset for tp in partitions}
         while True:
-            messages = await asyncio.to_thread(consumer.consume, self.batch, 0.5)
-            batch = [Incoming.from_message(m) for m in messages if not m.error()]
-            await self._advance(projector, batch)
-            waiting = await asyncio.to_thread(self._waiting, consumer)
-            self.total = self.done + waiting
-            if not waiting:
+            ends = await asyncio.to_thread(self._ends, consumer, partitions)
+            tail = sum(max(end - reached[key], 0) for key, end in ends.items())
+            self.total = self.done + tail
+            while any(reached[key] < end for key, end in ends.items()):
+                messages = await asyncio.to_thread(consumer.consume, self.batch, 0.5)
+                for m in messages:
+                    reached[(m.topic() or "", m.partition() or 0)] = (m.offset() or 0) + 1
+                await self._advance(projector, [Incoming.from_message(m) for m in messages if not m.error()])
+            if tail <= CAUGHT_UP:
                 return
 
     @staticmethod
-    def _waiting(consumer: Consumer) -> int:
-        """Events between the consumer's positions and the partitions' end offsets (asked of the broker)."""
-        waiting = 0
-        for tp in consumer.position(consumer.assignment()):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            waiting += high - (tp.offset if tp.offset >= 0 else low)
-        return waiting
+    def _ends(consumer: Consumer, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        """Each partition's end offset, asked of the broker."""
+        return {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
 
     async def _wait_for_runners(self, version: int, timeout: float = 30.0) -> None:
         """Until every live runner of the view writes `version` (they check every TICK), then a tick more
