@@ -76,15 +76,15 @@ def run(names: NamesArg = None) -> None:
         )
         for view in views
     ]
-    if settings.projection_metrics_port:
+    if settings.projections_metrics_port:
         try:
-            start_http_server(settings.projection_metrics_port, addr="127.0.0.1")
+            start_http_server(settings.projections_metrics_port, addr="127.0.0.1")
         except OSError as e:
-            port = settings.projection_metrics_port
+            port = settings.projections_metrics_port
             err.print(f"[red]error:[/red] cannot serve metrics on port {port}: {e.strerror}", highlight=False)
-            err.print("[dim]fix:[/dim] set AGENTLOG_PROJECTION_METRICS_PORT to a free port, or 0 for none")
+            err.print("[dim]fix:[/dim] set AGENTLOG_PROJECTIONS_METRICS_PORT to a free port, or 0 for none")
             raise typer.Exit(2) from None
-    asyncio.run(_run(runners, settings.projection_metrics_port))
+    asyncio.run(_run(runners, settings.projections_metrics_port))
 
 
 async def _run(runners: list[ProjectionRunner], metrics_port: int) -> None:

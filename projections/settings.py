@@ -24,4 +24,4 @@ class ProjectionSettings(BaseSettings):
     projection_batch: int = Field(default=2000, ge=1, le=100_000, description="events per Redis round trip")
     projection_retries: int = Field(default=3, ge=0, le=20, description="retries of a poison event")
     projection_backoff: float = Field(default=0.2, ge=0, le=60, description="first retry delay, doubled each time")
-    projection_metrics_port: int = Field(default=19100, ge=0, le=65535, description="/metrics port, 0: none")
+    projections_metrics_port: int = Field(default=19100, ge=0, le=65535, description="/metrics port, 0: none")

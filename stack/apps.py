@@ -50,4 +50,17 @@ class ProjectionsProcess(AppProcess):
     name = "projections"
     args = ("projections", "run")
     ready_text = "projections running"
-    route = "kafka -> redis"
+
+    @property
+    def more_ports(self) -> dict[str, int]:
+        return {"PROJECTIONS_METRICS": self.settings.projections_metrics_port}
+
+    @property
+    def address(self) -> str:
+        return f"kafka -> redis, http://127.0.0.1:{self.settings.projections_metrics_port}/metrics"
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **super().environment(),
+            "AGENTLOG_PROJECTIONS_METRICS_PORT": str(self.settings.projections_metrics_port),
+        }

@@ -1,4 +1,4 @@
-"""`agentlog db migrate` and `agentlog projections run` as an operator runs them."""
+"""`agentlog db migrate` as an operator runs it."""
 
 from __future__ import annotations
 
@@ -36,10 +36,3 @@ def test_an_unreachable_database_is_one_line():
     assert done.returncode == 2
     assert "cannot reach Postgres" in done.stderr
     assert "Traceback" not in done.stderr
-
-
-def test_an_unknown_projection_is_named_with_the_choices():
-    done = agentlog("projections", "run", "transcript", "gossip")
-    assert done.returncode == 2
-    assert "unknown view(s) gossip" in done.stderr
-    assert "transcript, sessions, tools, budgets, delegation, model_profiles" in done.stderr

@@ -29,7 +29,15 @@ def private_env():
     # under the repository's .agentlog: the postgres user must be able to reach the data folder
     home = REPO_ROOT / ".agentlog" / f"e2e-{uuid.uuid4().hex[:8]}"
     env = {"AGENTLOG_HOME": str(home)}
-    for name in ("POSTGRES", "REDIS", "KAFKA", "KAFKA_CONTROLLER", "REGISTRY", "REGISTRY_MANAGEMENT"):
+    for name in (
+        "POSTGRES",
+        "REDIS",
+        "KAFKA",
+        "KAFKA_CONTROLLER",
+        "REGISTRY",
+        "REGISTRY_MANAGEMENT",
+        "PROJECTIONS_METRICS",
+    ):
         env[f"AGENTLOG_{name}_PORT"] = str(free_port())
     yield env
     agentlog("stack", "down", env=env)

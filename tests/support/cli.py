@@ -10,15 +10,17 @@ from pathlib import Path
 AGENTLOG = Path(sys.executable).with_name("agentlog")
 
 
-def agentlog(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`agentlog ARGS` with this environment minus AGENTLOG_* settings, plus env.
-
-    The rest of the environment is kept so coverage follows the child process.
-    """
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment minus AGENTLOG_* settings, plus env (the rest is kept so coverage follows)."""
     base = {key: value for key, value in os.environ.items() if not key.startswith("AGENTLOG_")}
+    return {**base, **(env or {})}
+
+
+def agentlog(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`agentlog ARGS` with this environment minus AGENTLOG_* settings, plus env."""
     return subprocess.run(
         [str(AGENTLOG), *args],
-        env={**base, **(env or {})},
+        env=child_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
