@@ -28,23 +28,6 @@ from tests.support.cli import agentlog
 from tests.support.projections import ctx, dead_letters, project, publish, runners, session_with_messages
 
 
-@pytest.fixture
-def tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def topics(servers, codec) -> None:
-    ensure_topics(servers.kafka_bootstrap_servers, codec.routing.topics(), 3)
-
-
-@pytest.fixture
-async def reads(servers, redis_prefix):
-    client = aioredis.Redis.from_url(servers.redis_url, decode_responses=True)
-    yield ReadModels(client, redis_prefix)
-    await client.aclose()
-
-
 def cli_env(servers, codec, redis_prefix: str, **more: str) -> dict[str, str]:
     """The environment `agentlog projections ...` needs to work on this test's topics and keys."""
     return {

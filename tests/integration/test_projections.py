@@ -9,9 +9,7 @@ from datetime import date
 
 import pytest
 import redis
-import redis.asyncio as aioredis
 
-from contracts.topics import ensure_topics
 from domain.budget.commands import ConsumeTokens, SetBudgetLimit
 from domain.budget.service import consume_tokens, set_budget_limit
 from domain.delegation.commands import CompleteDelegationTask, CreateDelegationTask, StartDelegationTask
@@ -22,26 +20,9 @@ from domain.session.commands import CloseSession, PostAssistantReply, PostUserMe
 from domain.session.service import StartWithMessage, close_session, post_reply, start_with_message
 from domain.tool.commands import CompleteTool, RequestTool
 from domain.tool.service import complete_tool, request_tool
-from projections.queries import ReadModels, ViewBehind
+from projections.queries import ViewBehind
 from projections.views import Keys
 from tests.support.projections import ctx, project, publish, session_with_messages
-
-
-@pytest.fixture
-def tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def topics(servers, codec) -> None:
-    ensure_topics(servers.kafka_bootstrap_servers, codec.routing.topics(), 3)
-
-
-@pytest.fixture
-async def reads(servers, redis_prefix):
-    client = aioredis.Redis.from_url(servers.redis_url, decode_responses=True)
-    yield ReadModels(client, redis_prefix)
-    await client.aclose()
 
 
 async def test_every_view_reflects_what_the_write_side_recorded(

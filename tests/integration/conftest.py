@@ -1,0 +1,30 @@
+"""Fixtures of the read-side tests: a tenant, the session's topics, read models under this test's prefix."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+
+from contracts.topics import ensure_topics
+from projections.queries import ReadModels
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def topics(servers, codec) -> None:
+    """The shared codec's topics, with three partitions each."""
+    ensure_topics(servers.kafka_bootstrap_servers, codec.routing.topics(), 3)
+
+
+@pytest.fixture
+async def reads(servers, redis_prefix):
+    """Read-model queries over this test's Redis key prefix."""
+    client = aioredis.Redis.from_url(servers.redis_url, decode_responses=True)
+    yield ReadModels(client, redis_prefix)
+    await client.aclose()
