@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import date
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -63,12 +64,18 @@ class ReadModels:
         """tenant_id, persona_id, status, messages, started_at / last_activity / closed_at (epoch ms)."""
         return await self._hash("sessions", "session", session_id)
 
-    async def sessions(self, tenant: str, limit: int = 50, before: int | None = None) -> list[tuple[str, int]]:
-        """(session id, last activity in epoch ms), newest first; page on with `before` = the last one's time."""
-        top = f"({before}" if before is not None else "+inf"
+    async def sessions(
+        self, tenant: str, limit: int = 50, after: tuple[int, str] | None = None
+    ) -> list[tuple[str, int]]:
+        """(session id, last activity in epoch ms), newest first; `after` = the previous page's last pair."""
         keys = await self.keys("sessions")
-        found = await self.client.zrevrangebyscore(keys("by-tenant", tenant), top, "-inf", 0, limit, withscores=True)
-        return [(member, int(score)) for member, score in found]
+        top = after[0] if after else "+inf"
+        # ties on the time are ordered by id, descending: skip those up to and including `after`
+        found = await self.client.zrevrangebyscore(keys("by-tenant", tenant), top, "-inf", 0, limit + 50, True)
+        rows = [(member, int(score)) for member, score in found]
+        if after:
+            rows = [(m, t) for m, t in rows if t < after[0] or m < after[1]]
+        return rows[:limit]
 
     async def messages(self, session_id: object, after_version: int = 0, limit: int = 100) -> list[Row]:
         """The session's messages in order (role, text, attachments, metadata, at, version)."""
@@ -97,6 +104,11 @@ class ReadModels:
     async def tool_executions(self, session_id: object) -> list[str]:
         """Request ids of the session's tool executions, oldest first."""
         return list(await self.client.zrange((await self.keys("tools"))("by-session", session_id), 0, -1))
+
+    async def usage(self, tenant: str, persona: str, day: date) -> Row | None:
+        """One persona's usage on one day: used, limit, remaining, refused (None before any use)."""
+        usage = await self.client.hgetall((await self.keys("budgets"))("usage", tenant, persona, day.isoformat()))
+        return {k: int(v) for k, v in usage.items() if k != "_version"} or None
 
     async def budget_usage(self, tenant: str) -> list[Row]:
         """Per persona and day: used, limit, remaining, refused."""

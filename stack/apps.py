@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from importlib import metadata
 
+from stack import process
 from stack.server import Server
 
 
@@ -64,3 +65,23 @@ class ProjectionsProcess(AppProcess):
             **super().environment(),
             "AGENTLOG_PROJECTIONS_METRICS_PORT": str(self.settings.projections_metrics_port),
         }
+
+
+class ApiProcess(AppProcess):
+    name = "api"
+    args = ("api",)
+    ready_text = "agentlog API on"
+
+    @property
+    def port(self) -> int:
+        return self.settings.api_port
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "AGENTLOG_API_PORT": str(self.settings.api_port)}
+
+    def healthy(self) -> bool:
+        return super().healthy() and process.port_open(self.port)

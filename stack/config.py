@@ -25,6 +25,7 @@ class StackSettings(BaseSettings):
     registry_port: int = Field(default=18081, ge=1024, le=65535)
     registry_management_port: int = Field(default=18082, ge=1024, le=65535)
     projections_metrics_port: int = Field(default=19100, ge=1024, le=65535, description="the projections' /metrics")
+    api_port: int = Field(default=18000, ge=1024, le=65535, description="the REST API")
     kafka_version: str = "4.1.1"
     log4j_version: str = "2.25.3"
     registry_version: str = "3.3.3"

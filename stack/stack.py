@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from stack.apps import ProjectionsProcess, RelayProcess
+from stack.apps import ApiProcess, ProjectionsProcess, RelayProcess
 from stack.config import Endpoints, StackSettings
 from stack.errors import StackError
 from stack.kafka import Kafka
@@ -30,6 +30,7 @@ class Stack:
                 Registry(self.settings),
                 RelayProcess(self.settings),
                 ProjectionsProcess(self.settings),
+                ApiProcess(self.settings),
             )
         }
 
@@ -68,8 +69,8 @@ class Stack:
     def _phases(self) -> list[list[Server]]:
         """Postgres first (the registry keeps its schemas there), then the other servers side by side,
         then agentlog's own processes, which need them all."""
-        postgres, redis, kafka, registry, relay, projections = self.servers.values()
-        return [[postgres], [redis, kafka, registry], [relay, projections]]
+        postgres, redis, kafka, registry, relay, projections, api = self.servers.values()
+        return [[postgres], [redis, kafka, registry], [relay, projections, api]]
 
     @staticmethod
     def _launch(server: Server, started: list[str], progress: Progress) -> None:

@@ -22,6 +22,7 @@ from eventstore.migrate import migrate
 from eventstore.store import PostgresEventStore
 from stack import Endpoints
 from tests.support import kafka as kafka_support
+from tests.support.api import RunningApi, running_api
 from tests.support.servers import session_servers
 
 TIERS = ("unit", "integration", "contract", "e2e", "performance")
@@ -169,3 +170,10 @@ async def event_store(pg_schema: PgSchema, codec: EventCodec) -> AsyncIterator[P
     store = await PostgresEventStore.connect(pg_schema.dsn, codec, schema=pg_schema.name, snapshot_every=5)
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="session")
+def api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
+    """The REST API on a real uvicorn server, with the relay and every projection behind it."""
+    with running_api(servers, codec) as running:
+        yield running

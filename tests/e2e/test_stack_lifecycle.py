@@ -15,7 +15,7 @@ from tests.support.cli import agentlog
 from tests.support.servers import mode
 
 pytestmark = pytest.mark.skipif(mode() != "native", reason="the lifecycle test drives the native launcher")
-SERVERS = ("postgres", "redis", "kafka", "registry", "relay", "projections")
+SERVERS = ("postgres", "redis", "kafka", "registry", "relay", "projections", "api")
 
 
 def free_port() -> int:
@@ -52,13 +52,13 @@ def pids(env: dict[str, str]) -> dict[str, int]:
 def test_up_is_idempotent_status_is_healthy_and_down_leaves_no_process(private_env):
     first = agentlog("stack", "up", env=private_env)
     assert first.returncode == 0, first.stderr
-    assert "started postgres, redis, kafka, registry, relay, projections" in first.stdout
+    assert "started postgres, redis, kafka, registry, relay, projections, api" in first.stdout
     started = pids(private_env)
 
     status = agentlog("stack", "status", env=private_env)
     assert status.returncode == 0, status.stdout
     rows = [line for line in status.stdout.splitlines() if any(s in line for s in SERVERS)]
-    assert len(rows) == 6
+    assert len(rows) == 7
     assert all("healthy" in row and private_env["AGENTLOG_HOME"] not in row for row in rows)
     assert f"127.0.0.1:{private_env['AGENTLOG_KAFKA_PORT']}" in status.stdout
 
@@ -69,7 +69,7 @@ def test_up_is_idempotent_status_is_healthy_and_down_leaves_no_process(private_e
 
     down = agentlog("stack", "down", env=private_env)
     assert down.returncode == 0
-    assert "stopped projections, relay, registry, kafka, redis, postgres" in down.stdout
+    assert "stopped api, projections, relay, registry, kafka, redis, postgres" in down.stdout
     assert not [name for name, pid in started.items() if process.alive(pid)]
     assert agentlog("stack", "status", env=private_env).returncode == 1
 
@@ -86,4 +86,4 @@ def test_a_failed_up_names_the_cause_and_stops_what_it_started(private_env):
     run = Path(private_env["AGENTLOG_HOME"]) / "run"
     assert list(run.glob("*.pid")) == []
     status = agentlog("stack", "status", env=private_env)
-    assert status.stdout.count("stopped") == 6
+    assert status.stdout.count("stopped") == 7

@@ -1,0 +1,175 @@
+"""Every error as `application/problem+json` (RFC 9457): one table maps domain errors to statuses.
+
+A body names the problem `type`, a `title`, the `status`, a `detail` saying what was wrong and,
+where one value was at fault, the `field`. Validation problems list every field in `errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from contracts.errors import ContractError, EventRejected
+from domain.budget.errors import BudgetExhausted
+from domain.errors import (
+    ConcurrencyConflict,
+    DomainError,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    NotFound,
+    StateConflict,
+)
+from projections.queries import ViewBehind
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("agentlog.api")
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="where the value was, e.g. `message` or `metadata.lang`")
+    message: str
+
+
+class Problem(BaseModel):
+    """An error response body (RFC 9457 problem details)."""
+
+    type: str = Field(description="a URI naming the kind of problem", examples=["urn:agentlog:problem:not-found"])
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["session 0b7c... not found"])
+    field: str | None = Field(default=None, description="the request value at fault, when there is one")
+    errors: list[FieldProblem] | None = Field(default=None, description="every invalid value (422 only)")
+
+
+class ApiError(Exception):
+    """An error the API itself raises (authentication, scopes, sizes, missing read models)."""
+
+    def __init__(
+        self, status: int, kind: str, detail: str, *, field: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.kind, self.detail, self.field = status, kind, detail, field
+        self.headers = dict(headers or {})
+
+
+TITLES = {
+    400: "Malformed request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "View behind",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many tokens",
+    500: "Internal error",
+}
+
+
+def problem(
+    status: int,
+    kind: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"urn:agentlog:problem:{kind}", "title": TITLES.get(status, "Error")}
+    body |= {"status": status, "detail": detail}
+    body |= {"field": field} if field else {}
+    body |= {"errors": errors} if errors is not None else {}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+def seconds_to_midnight(now: datetime | None = None) -> int:
+    """Until the next UTC day, when daily token budgets start again."""
+    now = now or datetime.now(UTC)
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(int((tomorrow - now).total_seconds()), 1)
+
+
+def from_domain(e: DomainError | ContractError | ViewBehind) -> JSONResponse:
+    """The one table: each domain error's status, problem type and offending field."""
+    match e:
+        case NotFound():
+            return problem(404, "not-found", str(e))
+        case IdempotencyKeyReused():
+            return problem(422, "idempotency-key-reused", str(e), field="Idempotency-Key")
+        case InvalidCommand():
+            return problem(422, "invalid-value", e.reason, field=e.field)
+        case ConcurrencyConflict():
+            return problem(409, "concurrency-conflict", f"{e}; retry the request")
+        case StateConflict():
+            return problem(409, "state-conflict", e.reason)
+        case BudgetExhausted():
+            return problem(429, "budget-exhausted", str(e), headers={"Retry-After": str(seconds_to_midnight())})
+        case ViewBehind():
+            return problem(
+                412, "view-behind", f"{e}; retry shortly", field="min_position", headers={"Retry-After": "1"}
+            )
+        case EventRejected():
+            return problem(422, "event-rejected", str(e))
+    log.error("unmapped domain error: %r", e)
+    return problem(422, "rejected", str(e))
+
+
+def _validation(e: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": ".".join(str(p) for p in err["loc"] if p != "body") or "body", "message": err["msg"]}
+        for err in e.errors()
+    ]
+    if any(err["type"] == "json_invalid" for err in e.errors()):
+        return problem(400, "malformed-json", "the body is not valid JSON: " + errors[0]["message"], field="body")
+    detail = "; ".join(f"{err['field']}: {err['message']}" for err in errors)
+    return problem(422, "validation", detail, field=errors[0]["field"] if errors else None, errors=errors)
+
+
+def install(app: FastAPI) -> None:
+    """Route every error through `problem`, never a stack trace."""
+
+    async def on_domain(_r: Request, e: Exception) -> JSONResponse:
+        assert isinstance(e, DomainError | ContractError | ViewBehind)
+        return from_domain(e)
+
+    async def on_api(_r: Request, e: Exception) -> JSONResponse:
+        assert isinstance(e, ApiError)
+        return problem(e.status, e.kind, e.detail, field=e.field, headers=e.headers)
+
+    async def on_validation(_r: Request, e: Exception) -> JSONResponse:
+        assert isinstance(e, RequestValidationError)
+        return _validation(e)
+
+    async def on_http(_r: Request, e: Exception) -> JSONResponse:
+        assert isinstance(e, HTTPException)
+        kind = TITLES.get(e.status_code, "error").lower().replace(" ", "-")
+        return problem(e.status_code, kind, str(e.detail), headers=e.headers)
+
+    async def on_bug(request: Request, e: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=e)
+        return problem(500, "internal-error", "the server failed to handle the request; it has been logged")
+
+    for kind in (DomainError, ContractError, ViewBehind):
+        app.add_exception_handler(kind, on_domain)
+    app.add_exception_handler(ApiError, on_api)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_bug)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error responses an operation can give."""
+    return {
+        status: {"model": Problem, "description": TITLES[status], "content": {PROBLEM_JSON: {}}}
+        for status in sorted({401, 422, *statuses})
+    }

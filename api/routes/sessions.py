@@ -1,0 +1,212 @@
+"""Sessions: post a message (starting the session when needed), list, read, close, raw events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query
+from pydantic import AnyUrl, BaseModel, Field
+
+from api.deps import CallerDep, ContextDep, MinPosition, ServicesDep
+from api.errors import ApiError, responses, seconds_to_midnight
+from api.schemas import Metadata, Name, Page, Recorded, Strict, from_millis, recorded
+from api.session_events import RawEvent, raw_events
+from domain.session.commands import CloseSession, PostUserMessage, StartSession
+from domain.session.events import Attachment
+from domain.session.service import StartWithMessage, close_session, post_user, start_with_message
+
+router = APIRouter(tags=["sessions"])
+SessionId = Annotated[UUID, Path(description="the session's id")]
+
+
+class AttachmentIn(Strict):
+    name: str = Field(min_length=1, max_length=500)
+    media_type: str = Field(min_length=3, max_length=200, pattern=r"^[\w.+-]+/[\w.+-]+$", examples=["image/png"])
+    url: AnyUrl
+    size_bytes: int | None = Field(default=None, ge=0)
+
+
+class MessageIn(Strict):
+    session_id: UUID | None = Field(default=None, description="omit to start a new session")
+    persona_id: Name | None = Field(default=None, description="the persona a new session talks to")
+    message: str = Field(min_length=1, max_length=32_000, examples=["What changed in the Q3 report?"])
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class MessageAccepted(Recorded):
+    session_id: UUID
+
+
+class SessionOut(BaseModel):
+    session_id: UUID
+    persona_id: str | None
+    status: str = Field(examples=["open"])
+    messages: int
+    started_at: datetime | None
+    last_activity: datetime | None
+    closed_at: datetime | None
+
+
+class SessionPage(Page):
+    items: list[SessionOut]
+
+
+class MessageOut(BaseModel):
+    message_id: UUID
+    role: str = Field(examples=["user"])
+    text: str
+    attachments: list[dict[str, Any]]
+    metadata: dict[str, str]
+    at: datetime
+    version: int = Field(description="the message's version in the session's stream")
+
+
+class MessagePage(Page):
+    items: list[MessageOut]
+
+
+class CloseIn(Strict):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class SessionClosedOut(Recorded):
+    session_id: UUID
+
+
+def _session(row: dict[str, str], session_id: str) -> SessionOut:
+    return SessionOut(
+        session_id=UUID(session_id),
+        persona_id=row.get("persona_id") or None,
+        status=row.get("status", "open"),
+        messages=int(row.get("messages", 0)),
+        started_at=from_millis(row.get("started_at")),
+        last_activity=from_millis(row.get("last_activity")),
+        closed_at=from_millis(row.get("closed_at")),
+    )
+
+
+async def _owned(svc: ServicesDep, who: CallerDep, session_id: UUID, min_position: int | None) -> dict[str, str]:
+    """The session's view row when it is the caller's (after waiting for `min_position`), else 404."""
+    if min_position:
+        await svc.reads.wait_for("sessions", str(session_id), min_position, svc.settings.api_read_wait)
+    row = await svc.reads.session(session_id)
+    if row is None or row.get("tenant_id") != who.tenant_id:
+        raise ApiError(404, "not-found", f"session {session_id} not found")
+    return row
+
+
+@router.post(
+    "/session/message",
+    status_code=202,
+    response_model=MessageAccepted,
+    summary="Post a user message, starting a session when no id is given",
+    responses=responses(400, 404, 409, 413, 429),
+)
+async def post_message(body: MessageIn, svc: ServicesDep, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
+    persona = body.persona_id
+    if body.session_id is not None:
+        persona = (await svc.reads.session(body.session_id) or {}).get("persona_id") or persona
+    await _within_budget(svc, who.tenant_id, persona)
+    session = body.session_id or uuid.uuid4()
+    message = PostUserMessage(
+        session_id=session,
+        tenant_id=who.tenant_id,
+        message_id=uuid.uuid4(),
+        text=body.message,
+        attachments=tuple(Attachment(**a.model_dump(mode="json")) for a in body.attachments),
+        metadata=body.metadata,
+    )
+    if body.session_id is None:
+        start = StartSession(session_id=session, tenant_id=who.tenant_id, persona_id=body.persona_id)
+        result = await start_with_message(svc.store, ctx, StartWithMessage(start=start, message=message))
+    else:
+        result = await post_user(svc.store, ctx, message)
+    return {"session_id": result.stream_id, **recorded(result)}
+
+
+async def _within_budget(svc: ServicesDep, tenant: str, persona: str | None) -> None:
+    """429 when the persona's token budget for today is used up (answered again tomorrow, UTC)."""
+    if not persona:
+        return
+    usage = await svc.reads.usage(tenant, persona, datetime.now(UTC).date())
+    if usage and usage.get("remaining", 1) <= 0:
+        raise ApiError(
+            429,
+            "budget-exhausted",
+            f"the token budget of persona {persona!r} for {date.today().isoformat()} is used up",
+            headers={"Retry-After": str(seconds_to_midnight())},
+        )
+
+
+@router.get("/sessions", response_model=SessionPage, summary="The caller's sessions, most recently active first")
+async def list_sessions(
+    svc: ServicesDep,
+    who: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=100, pattern=r"^\d+:[0-9a-f-]{36}$")] = None,
+) -> dict[str, object]:
+    after = (int(cursor.split(":", 1)[0]), cursor.split(":", 1)[1]) if cursor else None
+    found = await svc.reads.sessions(who.tenant_id, limit, after)
+    items = [_session(await svc.reads.session(sid) or {}, sid) for sid, _ in found]
+    last = f"{found[-1][1]}:{found[-1][0]}" if len(found) == limit else None
+    return {"items": items, "next_cursor": last}
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut, summary="One session", responses=responses(404, 412))
+async def get_session(
+    session_id: SessionId, svc: ServicesDep, who: CallerDep, min_position: MinPosition = None
+) -> SessionOut:
+    return _session(await _owned(svc, who, session_id, min_position), str(session_id))
+
+
+@router.get(
+    "/sessions/{session_id}/messages",
+    response_model=MessagePage,
+    summary="A session's messages in order",
+    responses=responses(404, 412),
+)
+async def list_messages(
+    session_id: SessionId,
+    svc: ServicesDep,
+    who: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,12}$", description="the last message's version")] = None,
+    min_position: MinPosition = None,
+) -> dict[str, object]:
+    await _owned(svc, who, session_id, min_position)
+    items = await svc.reads.messages(session_id, int(cursor or 0), limit)
+    return {"items": items, "next_cursor": str(items[-1]["version"]) if len(items) == limit else None}
+
+
+@router.get(
+    "/sessions/{session_id}/events",
+    response_model=list[RawEvent],
+    summary="A session's raw events, with event type and schema version",
+    responses=responses(404),
+)
+async def list_events(session_id: SessionId, svc: ServicesDep, who: CallerDep) -> list[RawEvent]:
+    events = await raw_events(svc.store, str(session_id), who.tenant_id)
+    if not events:
+        raise ApiError(404, "not-found", f"session {session_id} not found")
+    return events
+
+
+@router.post(
+    "/sessions/{session_id}/close",
+    status_code=202,
+    response_model=SessionClosedOut,
+    summary="Close a session",
+    responses=responses(400, 404, 409, 413),
+)
+async def close(
+    session_id: SessionId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: CloseIn | None = None
+) -> dict[str, object]:
+    reason = body.reason if body else None
+    result = await close_session(
+        svc.store, ctx, CloseSession(session_id=session_id, tenant_id=who.tenant_id, reason=reason)
+    )
+    return {"session_id": session_id, **recorded(result)}

@@ -1,0 +1,93 @@
+"""`agentlog api` (serve the REST API) and `agentlog tenants create | keys add | keys revoke`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import asyncpg
+import typer
+import uvicorn
+
+from api.app import create_app
+from api.settings import ApiSettings
+from api.tenants import TenantError, Tenants
+from cli.console import err, out
+from cli.errors import build
+
+T = TypeVar("T")
+tenants = typer.Typer(help="Tenants and their API keys.", no_args_is_help=True)
+keys = typer.Typer(help="API keys of a tenant (stored hashed; shown once).", no_args_is_help=True)
+tenants.add_typer(keys, name="keys")
+
+
+def api() -> None:
+    """Serve the REST API until stopped (SIGTERM or Ctrl-C); OpenAPI at /docs and /openapi.json."""
+    settings = build(ApiSettings)
+    out.print(f"agentlog API on http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs)", highlight=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _with_tenants(work: Callable[[Tenants], Awaitable[T]]) -> T:
+    """Run `work` on the tenant records; unreachable or unmigrated databases are one line."""
+    settings = build(ApiSettings)
+
+    async def run() -> T:
+        pool = await asyncpg.create_pool(
+            settings.postgres_dsn, min_size=1, max_size=2, server_settings={"search_path": settings.db_schema}
+        )
+        try:
+            return await work(Tenants(pool))
+        finally:
+            await pool.close()
+
+    try:
+        return asyncio.run(run())
+    except TenantError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    except asyncpg.UndefinedTableError:
+        err.print("[red]error:[/red] no tenant tables in the database; run `agentlog db migrate` first")
+        raise typer.Exit(2) from None
+    except (OSError, asyncpg.PostgresError) as e:
+        err.print(f"[red]error:[/red] cannot reach Postgres: {e} (set POSTGRES_DSN)", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@tenants.command()
+def create(
+    tenant_id: Annotated[str, typer.Argument(help="the tenant's id, e.g. acme")],
+    name: Annotated[str, typer.Option(help="a display name")] = "",
+) -> None:
+    """Create a tenant."""
+    _with_tenants(lambda t: t.create(tenant_id, name))
+    out.print(f"[green]created tenant[/green] {tenant_id}", highlight=False)
+
+
+@keys.command("add")
+def add_key(
+    tenant_id: Annotated[str, typer.Argument(help="the tenant the key speaks for")],
+    scope: Annotated[list[str] | None, typer.Option(help="a scope to grant (repeatable): admin")] = None,
+    label: Annotated[str, typer.Option(help="a note on what the key is for")] = "",
+) -> None:
+    """Make an API key; it is printed once and only its hash is kept."""
+    key_id, key = _with_tenants(lambda t: t.add_key(tenant_id, scope or [], label))
+    err.print(
+        f"key {key_id} for {tenant_id} (scopes: {', '.join(scope or []) or 'none'}); keep it, it is not shown again:"
+    )
+    out.print(key, highlight=False)
+
+
+@keys.command("revoke")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="the key's id (the part after alk_)")]) -> None:
+    """Revoke an API key; requests with it are refused within seconds."""
+    tenant = _with_tenants(lambda t: t.revoke(key_id))
+    out.print(f"[green]revoked key[/green] {key_id} of {tenant}", highlight=False)

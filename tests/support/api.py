@@ -1,0 +1,157 @@
+"""The whole system for API tests: a real uvicorn server, the relay and every projection, on real servers.
+
+Everything runs in background threads of the test process (so coverage sees it), on a Postgres
+schema, topic prefix and Redis key prefix of the test session's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+import psycopg
+import redis
+import uvicorn
+from confluent_kafka import Producer
+
+from api.app import create_app
+from api.settings import ApiSettings
+from api.tenants import Tenants
+from contracts.codec import EventCodec
+from contracts.topics import ensure_topics
+from eventstore.migrate import migrate
+from eventstore.relay import Relay
+from projections.deadletter import dlq_topic
+from projections.views import VIEWS
+from stack import Endpoints
+from tests.support.projections import runners
+
+JWT_SECRET = "test-secret-of-32-characters-or-more!"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningApi:
+    """A running API: its URL, its settings, and a way to make tenants with keys."""
+
+    url: str
+    settings: ApiSettings
+    loop: asyncio.AbstractEventLoop
+    tenants: Tenants
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def tenant(self, *scopes: str) -> tuple[str, dict[str, str]]:
+        """A new tenant and the headers of an API key for it with `scopes`."""
+        tenant = f"t{uuid.uuid4().hex[:10]}"
+
+        async def make() -> str:
+            await self.tenants.create(tenant)
+            return (await self.tenants.add_key(tenant, list(scopes)))[1]
+
+        key = asyncio.run_coroutine_threadsafe(make(), self.loop).result(10)
+        return tenant, {"X-API-Key": key}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="api-test-loop", daemon=True).start()
+    return loop
+
+
+async def _pipeline(settings: ApiSettings, servers: Endpoints, codec: EventCodec, stop: asyncio.Event) -> None:
+    """Relay the schema's events to Kafka and fold them into every view until `stop`."""
+    pool = await asyncpg.create_pool(settings.postgres_dsn, server_settings={"search_path": settings.db_schema})
+    relay = Relay(pool, Producer(Relay.producer_config(servers.kafka_bootstrap_servers)), poll_interval=0.05)
+    views = runners(VIEWS, codec, servers, settings.redis_prefix)
+    try:
+        await asyncio.gather(relay.run(stop), *(v.run(stop) for v in views))
+    finally:
+        await pool.close()
+
+
+@contextmanager
+def running_api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
+    unique = uuid.uuid4().hex[:8]
+    schema, prefix = f"api_{unique}", f"api:{unique}:"
+    migrate(servers.postgres_dsn, schema)
+    ensure_topics(servers.kafka_bootstrap_servers, codec.routing.topics(), 3)
+    ensure_topics(servers.kafka_bootstrap_servers, [dlq_topic(codec.routing.prefix, v) for v in VIEWS], 1)
+    settings = ApiSettings(
+        postgres_dsn=servers.postgres_dsn,
+        redis_url=servers.redis_url,
+        schema_registry_url=servers.schema_registry_url,
+        kafka_bootstrap_servers=servers.kafka_bootstrap_servers,
+        db_schema=schema,
+        topic_prefix=codec.routing.prefix,
+        redis_prefix=prefix,
+        api_port=free_port(),
+        api_max_body=64 * 1024,
+        jwt_secret=JWT_SECRET,
+    )
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=settings.api_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="api-test-server", daemon=True)
+    thread.start()
+    loop = _background_loop()
+    stop = asyncio.Event()
+    pipeline = asyncio.run_coroutine_threadsafe(_pipeline(settings, servers, codec, stop), loop)
+
+    async def connect() -> asyncpg.Pool:
+        return await asyncpg.create_pool(servers.postgres_dsn, server_settings={"search_path": schema})
+
+    pool = asyncio.run_coroutine_threadsafe(connect(), loop).result(10)
+    url = f"http://127.0.0.1:{settings.api_port}"
+    _wait_until_up(url)
+    try:
+        yield RunningApi(url, settings, loop, Tenants(pool))
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        loop.call_soon_threadsafe(stop.set)
+        pipeline.result(30)
+        asyncio.run_coroutine_threadsafe(pool.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        with redis.Redis.from_url(servers.redis_url) as client:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+
+
+def _wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the API at {url} did not come up within {timeout} s")
+
+
+def eventually(check, timeout: float = 15.0, every: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll `check()` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(every)
