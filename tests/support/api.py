@@ -146,7 +146,7 @@ def _wait_until_up(url: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"the API at {url} did not come up within {timeout} s")
 
 
-def eventually(check, timeout: float = 15.0, every: float = 0.05):  # type: ignore[no-untyped-def]
+def eventually(check, timeout: float = 15.0, every: float = 0.05):
     """Poll `check()` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
