@@ -12,7 +12,7 @@ def test_migrate_applies_each_migration_once(pg_schema):
     again = agentlog("db", "migrate", env=env)
 
     assert first.returncode == 0, first.stderr
-    assert "applied 1 migration(s) 001_event_store.sql" in first.stdout
+    assert "applied 2 migration(s) 001_event_store.sql 002_tenants.sql" in first.stdout
     assert "applied 0 migration(s)" in again.stdout
     with pg_schema.connect() as conn:
         tables = {
@@ -22,6 +22,7 @@ def test_migrate_applies_each_migration_once(pg_schema):
             )
         }
     assert {"events", "command_results", "snapshots", "relay_checkpoints", "schema_migrations"} <= tables
+    assert {"tenants", "api_keys"} <= tables
 
 
 def test_a_bad_schema_name_is_refused_naming_the_setting():
