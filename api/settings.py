@@ -26,6 +26,7 @@ class ApiSettings(BaseSettings):
     redis_prefix: str = Field(default="agentlog:", pattern=r"^[A-Za-z0-9._:-]*$")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=18000, ge=1, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
     api_max_body: int = Field(default=1_048_576, ge=1024, description="largest request body in bytes")
     api_read_wait: float = Field(default=2.0, ge=0, le=30, description="longest wait for a view to catch up")
     api_pool_size: int = Field(default=16, ge=1, le=256)

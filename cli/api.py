@@ -26,8 +26,12 @@ def api() -> None:
     """Serve the REST API until stopped (SIGTERM or Ctrl-C); OpenAPI at /docs and /openapi.json."""
     settings = build(ApiSettings)
     out.print(f"agentlog API on http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs)", highlight=False)
+    # several workers need an import string: each process builds the app from the same environment
+    app = create_app(settings) if settings.api_workers == 1 else "api.app:create_app"
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=settings.api_workers > 1,
+        workers=settings.api_workers,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
