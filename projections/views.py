@@ -158,29 +158,24 @@ def tools(r: RecordedEvent, k: Keys) -> list[Op]:
 
 
 def budgets(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Usage per tenant, persona and day: used, limit, remaining (refusals counted)."""
+    """Usage per tenant, persona and day: used, limit, remaining, and refusals."""
     e = r.event
+    if not isinstance(e, TokensConsumed | BudgetExceeded):
+        return []
+    usage = k("usage", e.tenant_id, e.persona_id, e.day.isoformat())
+    index: Op = ["SADD", k("days", e.tenant_id), f"{e.persona_id}:{e.day.isoformat()}"]
     if isinstance(e, TokensConsumed):
-        usage = k("usage", e.tenant_id, e.persona_id, e.day.isoformat())
-        return [
-            [
-                "IFNEWER",
-                usage,
-                r.meta.stream_version,
-                "",
-                "used",
-                e.used_after,
-                "limit",
-                e.limit,
-                "remaining",
-                max(e.limit - e.used_after, 0),
-            ],
-            ["SADD", k("days", e.tenant_id), f"{e.persona_id}:{e.day.isoformat()}"],
-        ]
-    if isinstance(e, BudgetExceeded):
-        usage = k("usage", e.tenant_id, e.persona_id, e.day.isoformat())
-        return [["HINCRBY", usage, "refused", 1], ["SADD", k("days", e.tenant_id), f"{e.persona_id}:{e.day}"]]
-    return []
+        remaining = max(e.limit - e.used_after, 0)
+        fields: list[str | int | float] = ["used", e.used_after, "limit", e.limit, "remaining", remaining]
+        return [["IFNEWER", usage, r.meta.stream_version, "", *fields], index]
+    # a refusal changes no balance, but says what the limit and the remainder were
+    fields = ["limit", e.limit, "remaining", e.remaining]
+    return [
+        ["HINCRBY", usage, "refused", 1],
+        ["HSETNX", usage, "used", e.limit - e.remaining],
+        ["IFNEWER", usage, r.meta.stream_version, "", *fields],
+        index,
+    ]
 
 
 _TASK_STATUS = {
@@ -197,11 +192,17 @@ def delegation_tasks(r: RecordedEvent, k: Keys) -> list[Op]:
     if not isinstance(e, delegation.DelegationEvent):
         return []
     task = k("task", e.task_id)
-    details = {name: str(value) for name, value in to_plain(e).items() if name != "task_id" and value is not None}
-    fields = [field for item in details.items() for field in item]
     status = _TASK_STATUS.get(type(e))
-    if status is None:  # a callback outcome: recorded whatever the order, without touching the status
-        return [["HSET", task, *fields]] if fields else []
+    # a callback outcome's fields are kept apart (`callback_error`, not the task's own `error`)
+    prefix = "" if status else "callback_"
+    details = {
+        n if n.startswith("callback_") else prefix + n: str(v)
+        for n, v in to_plain(e).items()
+        if n != "task_id" and v is not None
+    }
+    fields = [field for item in details.items() for field in item]
+    if status is None:  # one stream, one partition: callback outcomes arrive after the task's events
+        return [["HSET", task, *fields]]
     return [
         ["HSET", task, "tenant_id", r.meta.tenant_id],
         ["IFNEWER", task, r.meta.stream_version, k("status", r.meta.tenant_id, ""), "status", status, *fields],

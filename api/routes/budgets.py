@@ -1,7 +1,90 @@
-"""Budgets: routes (to be filled)."""
+"""Budgets: set a tenant's daily token limits (admin), read the caller's usage per persona and day."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+
+from api.deps import AdminDep, CallerDep, ContextDep, ServicesDep
+from api.errors import ApiError, responses
+from api.schemas import Name, Recorded, Strict, recorded
+from api.tenants import TENANT_ID
+from domain.budget.commands import SetBudgetLimit
+from domain.budget.service import set_budget_limit
 
 router = APIRouter(tags=["budgets"])
+TenantId = Annotated[
+    str, Path(pattern=TENANT_ID.pattern, description="the tenant whose limits to set", examples=["acme"])
+]
+
+
+class LimitIn(Strict):
+    daily_tokens: int = Field(
+        ge=0, le=2**62, description="tokens per UTC day; 0 refuses every charge", examples=[50_000]
+    )
+    persona_id: Name | None = Field(default=None, description="omit to set the tenant's default", examples=["helper"])
+
+
+class LimitSet(Recorded):
+    tenant_id: str = Field(examples=["acme"])
+    persona_id: str | None = Field(description="null: the tenant's default")
+    daily_tokens: int = Field(examples=[50_000])
+
+
+class UsageOut(BaseModel):
+    persona_id: str = Field(examples=["helper"])
+    day: date = Field(description="the UTC day")
+    used: int = Field(description="tokens charged that day", examples=[1200])
+    limit: int | None = Field(description="the limit of the last charge; null before any charge", examples=[50_000])
+    remaining: int | None = Field(description="tokens left after the last charge; null before any", examples=[48_800])
+    refused: int = Field(description="charges refused because they would pass the limit", examples=[0])
+
+
+class UsageList(BaseModel):
+    items: list[UsageOut]
+
+
+@router.put(
+    "/budgets/{tenant}/limits",
+    response_model=LimitSet,
+    summary="Set the caller's tenant's daily token limit, for one persona or as its default (admin)",
+    responses=responses(400, 403, 404, 409, 413),
+)
+async def set_limit(
+    tenant: TenantId, body: LimitIn, svc: ServicesDep, who: AdminDep, ctx: ContextDep
+) -> dict[str, object]:
+    if tenant != who.tenant_id:  # a tenant's admin manages its own tenant; others' are not visible
+        raise ApiError(404, "not-found", f"tenant {tenant} not found")
+    limit = SetBudgetLimit(tenant_id=tenant, persona_id=body.persona_id, daily_tokens=body.daily_tokens)
+    result = await set_budget_limit(svc.store, ctx, limit)
+    return {"tenant_id": tenant, "persona_id": body.persona_id, "daily_tokens": body.daily_tokens, **recorded(result)}
+
+
+@router.get(
+    "/budgets",
+    response_model=UsageList,
+    summary="The caller's token usage per persona and UTC day",
+    responses=responses(),
+)
+async def list_usage(
+    svc: ServicesDep,
+    who: CallerDep,
+    day: Annotated[date | None, Query(description="only this UTC day")] = None,
+) -> dict[str, object]:
+    rows = await svc.reads.budget_usage(who.tenant_id)
+    items = [
+        UsageOut(
+            persona_id=row["persona_id"],
+            day=row["day"],
+            used=row.get("used", 0),
+            limit=row.get("limit"),
+            remaining=row.get("remaining"),
+            refused=row.get("refused", 0),
+        )
+        for row in rows
+        if day is None or row["day"] == day.isoformat()
+    ]
+    return {"items": items}

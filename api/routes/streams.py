@@ -1,7 +1,225 @@
-"""Streams: routes (to be filled)."""
+"""Live transcript updates: Server-Sent Events and a WebSocket over the session's live Redis Stream.
+
+Both tail `ReadModels.live` from an entry id (the start of the live stream unless the client
+resumes), pass each update on with its entry id, and end after the session's `closed` update
+and any earlier update that arrived after it (each update's data carries its `version`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, suppress
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response, WebSocket
+from fastapi.responses import StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+
+from api.auth import Caller
+from api.deps import CallerDep, Services, ServicesDep
+from api.errors import PROBLEM_JSON, ApiError, responses
+from projections.queries import ReadModels
 
 router = APIRouter(tags=["sessions"])
+
+KEEP_ALIVE = 15.0  # seconds of silence before an SSE comment line, so proxies keep the connection open
+BLOCK_MS = 1000  # how long one read waits for updates: also how soon a client that left is noticed
+ENTRY_ID = r"^\d{1,19}-\d{1,19}$"  # a Redis Stream entry id; 19 digits always fit its 64-bit parts
+START = "0-0"
+CLOSE_REASON_BYTES = 123  # the most a WebSocket close frame's reason can hold
+SETTLE = 2.0  # seconds to wait, after `closed`, for earlier updates still on their way
+
+Update = tuple[str, str, Any]  # (entry id, kind, data)
+SessionId = Annotated[UUID, Path(description="the session's id")]
+ResumeId = Annotated[
+    str | None,
+    Query(pattern=ENTRY_ID, description="resume after this event id (for clients that reconnect by hand)"),
+]
+ResumeHeader = Annotated[
+    str | None,
+    Header(alias="Last-Event-ID", pattern=ENTRY_ID, description="resume after this event id (wins over the query)"),
+]
+
+EXAMPLE = (
+    "id: 1764000000000-0\nevent: message\n"
+    'data: {"message_id":"0b7c...","role":"user","text":"Hi","attachments":[],"metadata":{},'
+    '"at":"2026-11-24T10:00:00Z","version":2}\n\n'
+    'id: 1764000000412-0\nevent: chunk\ndata: {"message_id":"5e1a...","index":0,"text":"Hel","version":3}\n\n'
+    ": keep-alive\n\n"
+    'id: 1764000090000-0\nevent: closed\ndata: {"reason":"done","version":6}\n\n'
+)
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Events `message`, `chunk` and `closed`, each with its `id`; a `: keep-alive` comment "
+        f"after {KEEP_ALIVE:.0f} s of silence; the stream ends after `closed`",
+        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EXAMPLE}},
+    },
+    204: {"description": "the client resumed after the session's `closed` event: nothing more will come"},
+}
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses(...)` with the Problem schema under problem+json, not under this route's media type."""
+    ref = {"schema": {"$ref": "#/components/schemas/Problem"}}  # registered by every route's 401 / 422
+    return {
+        status: {"description": doc["description"], "content": {PROBLEM_JSON: ref}}
+        for status, doc in responses(*statuses).items()
+    }
+
+
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+async def _owned(reads: ReadModels, who: Caller, session_id: UUID) -> None:
+    """404 unless the session's view row is the caller's (same rule as the session routes)."""
+    row = await reads.session(session_id)
+    if row is None or row.get("tenant_id") != who.tenant_id:
+        raise ApiError(404, "not-found", f"session {session_id} not found")
+
+
+async def _ended_at(reads: ReadModels, session_id: UUID, after: str) -> bool:
+    """Whether entry `after` is the session's `closed` update, so a client resuming there has seen all."""
+    if after == START:
+        return False
+    ms, seq = (int(part) for part in after.split("-"))
+    before = f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**64 - 1}"  # reads are exclusive: start just before
+    found = await reads.live(session_id, before, count=1)
+    return bool(found) and found[0][0] == after and found[0][1] == "closed"
+
+
+async def _tail(
+    reads: ReadModels, session_id: UUID, after: str, gone: Callable[[], Awaitable[bool]]
+) -> AsyncGenerator[list[Update], None]:
+    """Batches of updates after `after` (empty when BLOCK_MS passed quietly) up to and including
+    `closed`; stops early once `gone()` says the client left."""
+    while not await gone():
+        updates = await reads.live(session_id, after, block_ms=BLOCK_MS)
+        ends = next((i for i, (_, kind, _) in enumerate(updates) if kind == "closed"), None)
+        yield updates if ends is None else updates[: ends + 1]
+        if ends is not None:
+            entry, _, data = updates[ends]
+            yield await _stragglers(reads, session_id, entry, int(data.get("version", 0)))
+            return
+        after = updates[-1][0] if updates else after
+
+
+async def _stragglers(reads: ReadModels, session_id: UUID, closed: str, version: int) -> list[Update]:
+    """Updates of versions before `closed` that reached the live stream after it: replies travel on
+    the outbound topic, the closing on the inbound one, so the closing can overtake a reply's end.
+    Wait (bounded) until the transcript view applied every version up to the closing, then read them."""
+    deadline = time.monotonic() + SETTLE
+    while not await reads.applied_through("transcript", str(session_id), version) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    late: list[Update] = await reads.live(session_id, closed)
+    return late
+
+
+def _event(entry: str, kind: str, data: Any) -> str:
+    return f"id: {entry}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
+
+
+async def _events(request: Request, reads: ReadModels, session_id: UUID, after: str) -> AsyncIterator[str]:
+    quiet_since = time.monotonic()
+    async with aclosing(_tail(reads, session_id, after, request.is_disconnected)) as batches:
+        async for updates in batches:
+            for update in updates:
+                yield _event(*update)
+            if updates:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= KEEP_ALIVE:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+
+
+@router.get(
+    "/sessions/{session_id}/stream",
+    response_class=EventStream,
+    summary="Live transcript updates as Server-Sent Events",
+    description="The session's recent transcript (messages, reply chunks, closing), then live updates. "
+    "Resume with `Last-Event-ID` (EventSource sends it when it reconnects) or `last_event_id`.",
+    responses={**STREAM_DOC, **_problems(404)},
+)
+async def stream(
+    session_id: SessionId,
+    request: Request,
+    svc: ServicesDep,
+    who: CallerDep,
+    last_event_id: ResumeId = None,
+    last_event_id_header: ResumeHeader = None,
+) -> Response:
+    await _owned(svc.reads, who, session_id)
+    after = last_event_id_header or last_event_id or START
+    if await _ended_at(svc.reads, session_id, after):
+        return Response(status_code=204)  # tells EventSource to stop reconnecting
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering either
+    return EventStream(_events(request, svc.reads, session_id, after), headers=headers)
+
+
+async def _socket_caller(svc: Services, ws: WebSocket) -> Caller:
+    """Credentials from the handshake: headers, else `api_key` / `access_token` query parameters
+    (browsers cannot set headers on a WebSocket)."""
+    token = ws.query_params.get("access_token")
+    authorization = ws.headers.get("authorization") or (f"Bearer {token}" if token else None)
+    return await svc.auth.caller(authorization, ws.headers.get("x-api-key") or ws.query_params.get("api_key"))
+
+
+async def _socket_start(svc: Services, ws: WebSocket, session_id: str) -> tuple[UUID, str]:
+    """The session and the entry to start after; ApiError (401, 404, 422) when the socket must close."""
+    who = await _socket_caller(svc, ws)
+    try:
+        session = UUID(session_id)
+    except ValueError as e:
+        raise ApiError(404, "not-found", f"session {session_id} not found") from e
+    await _owned(svc.reads, who, session)
+    after = ws.query_params.get("last_event_id") or START
+    if not re.fullmatch(ENTRY_ID, after):
+        raise ApiError(422, "invalid-value", "last_event_id must be an event id such as 1764000000000-0")
+    return session, after
+
+
+async def _until_gone(ws: WebSocket) -> None:
+    """Returns when the client disconnects; what it sends is ignored."""
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _relay(ws: WebSocket, reads: ReadModels, session: UUID, after: str) -> bool:
+    """Send updates until `closed` (True) or until the client leaves (False)."""
+    watcher = asyncio.create_task(_until_gone(ws))
+
+    async def gone() -> bool:
+        return watcher.done()
+
+    try:
+        async with aclosing(_tail(reads, session, after, gone)) as batches:
+            async for updates in batches:
+                for entry, kind, data in updates:
+                    await ws.send_json({"id": entry, "kind": kind, "data": data})
+        return not watcher.done()
+    except WebSocketDisconnect:
+        return False
+    finally:
+        watcher.cancel()
+
+
+@router.websocket("/sessions/{session_id}/ws")
+async def live_socket(websocket: WebSocket, session_id: str) -> None:
+    """The same updates as the SSE stream, as JSON messages `{"id", "kind", "data"}`; closes with
+    4000 + the HTTP status on refusal (4401 credentials, 4404 session, 4422 bad `last_event_id`),
+    and with 1000 after `closed`."""
+    svc: Services = websocket.app.state.services
+    await websocket.accept()  # before closing, so the client sees the code rather than a failed handshake
+    try:
+        session, after = await _socket_start(svc, websocket, session_id)
+    except ApiError as e:
+        await websocket.close(4000 + e.status, e.detail.encode()[:CLOSE_REASON_BYTES].decode(errors="ignore"))
+        return
+    if await _ended_at(svc.reads, session, after) or await _relay(websocket, svc.reads, session, after):
+        with suppress(WebSocketDisconnect):  # the client may leave at the same moment
+            await websocket.close(1000, "session closed")

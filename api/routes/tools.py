@@ -1,7 +1,117 @@
-"""Tools: routes (to be filled)."""
+"""Tools: request an invocation (recorded for the tool executor), read an execution's status and outcome."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import uuid
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Path
+from pydantic import AfterValidator, BaseModel, Field
+
+from api.deps import CallerDep, ContextDep, MinPosition, ServicesDep
+from api.errors import ApiError, responses
+from api.schemas import Recorded, Strict, recorded
+from domain.tool.aggregate import stream_id
+from domain.tool.commands import RequestTool
+from domain.tool.service import request_tool
 
 router = APIRouter(tags=["tools"])
+ToolName = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,100}$", description="the tool's name", examples=["search"])]
+RequestId = Annotated[UUID, Path(description="the `request_id` the invocation answered with")]
+Status = Literal["requested", "completed", "failed", "timed_out", "denied"]
+
+
+def _strict_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Refuse NaN and Infinity: Python's parser accepts them, but they are not JSON and could not be served back."""
+    json.dumps(value, allow_nan=False)  # ValueError -> 422
+    return value
+
+
+Arguments = Annotated[dict[str, Any], AfterValidator(_strict_json)]
+
+
+class InvocationIn(Strict):
+    arguments: Arguments = Field(
+        default_factory=dict, description="the tool's arguments, any JSON object", examples=[{"query": "Q3 revenue"}]
+    )
+    session_id: UUID | None = Field(default=None, description="the session the call belongs to, if any")
+    timeout_ms: int = Field(
+        default=30_000, ge=1, le=600_000, description="how long the executor may take", examples=[5000]
+    )
+
+
+class InvocationAccepted(Recorded):
+    request_id: UUID = Field(description="the execution's id: read it at `/v1/tool-executions/{request_id}`")
+
+
+class ToolExecutionOut(BaseModel):
+    request_id: UUID
+    tool_name: str = Field(examples=["search"])
+    arguments: Any = Field(description="the arguments as requested (JSON)", examples=[{"query": "Q3 revenue"}])
+    session_id: UUID | None
+    status: Status = Field(description="`requested` until the executor records the one outcome")
+    result: Any = Field(default=None, description="the tool's result (JSON) when completed", examples=[{"hits": 3}])
+    error: str | None = Field(
+        default=None, description="why it failed or timed out", examples=["timed out after 30000 ms"]
+    )
+    reason: str | None = Field(
+        default=None, description="why policy denied it", examples=["not allowed for this persona"]
+    )
+    policy: str | None = Field(default=None, description="the policy rule that denied it", examples=["allow-list"])
+    duration_ms: int | None = Field(default=None, description="how long the call took", examples=[412])
+    timed_out: bool | None = Field(default=None, description="set on a failure: whether it was a timeout")
+
+
+def _execution(row: dict[str, str], request_id: UUID) -> ToolExecutionOut:
+    """A view row (every value text, see projections.views.tools) as the response."""
+    return ToolExecutionOut(
+        request_id=request_id,
+        tool_name=row.get("tool_name", ""),
+        arguments=json.loads(row.get("arguments_json") or "{}"),
+        session_id=UUID(row["session_id"]) if row.get("session_id") else None,
+        status=row.get("status", "requested"),  # type: ignore[arg-type]  # the view writes only Status values
+        result=json.loads(row["result_json"]) if row.get("result_json") else None,
+        error=row.get("error"),
+        reason=row.get("reason"),
+        policy=row.get("policy"),
+        duration_ms=int(row["duration_ms"]) if row.get("duration_ms") else None,
+        timed_out=row["timed_out"] == "True" if "timed_out" in row else None,
+    )
+
+
+@router.post(
+    "/tools/{name}/invocations",
+    status_code=202,
+    response_model=InvocationAccepted,
+    summary="Request a tool invocation; the tool executor records its outcome",
+    responses=responses(400, 413),
+)
+async def invoke(name: ToolName, body: InvocationIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
+    request = RequestTool(
+        request_id=uuid.uuid4(),
+        tool_name=name,
+        arguments_json=json.dumps(body.arguments),
+        session_id=body.session_id,
+        timeout_ms=body.timeout_ms,
+    )
+    result = await request_tool(svc.store, ctx, request)
+    return {"request_id": result.stream_id, **recorded(result)}
+
+
+@router.get(
+    "/tool-executions/{request_id}",
+    response_model=ToolExecutionOut,
+    summary="A tool execution: its status and, once recorded, its outcome",
+    responses=responses(404, 412),
+)
+async def get_execution(
+    request_id: RequestId, svc: ServicesDep, who: CallerDep, min_position: MinPosition = None
+) -> ToolExecutionOut:
+    if min_position:
+        await svc.reads.wait_for("tools", stream_id(request_id), min_position, svc.settings.api_read_wait)
+    row = await svc.reads.tool_execution(request_id)
+    if row is None or row.get("tenant_id") != who.tenant_id:
+        raise ApiError(404, "not-found", f"tool execution {request_id} not found")
+    return _execution(row, request_id)

@@ -26,7 +26,9 @@ start_session = command(DECIDER, lambda c: stream_id(c.session_id), start, retri
 post_user = command(DECIDER, lambda c: stream_id(c.session_id), post_user_message)
 post_system = command(DECIDER, lambda c: stream_id(c.session_id), post_system_message)
 post_reply = command(DECIDER, lambda c: stream_id(c.session_id), post_assistant_reply)
-close_session = command(DECIDER, lambda c: stream_id(c.session_id), close, retries=0)
+# re-deciding a close on a newer state is safe (it checks the session is still open); another
+# process (the conversation worker) appending replies makes this process's remembered state stale
+close_session = command(DECIDER, lambda c: stream_id(c.session_id), close)
 
 
 @dataclass(frozen=True, kw_only=True)
