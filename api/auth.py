@@ -80,5 +80,13 @@ class Authenticator:
         tenant = claims.get("tenant") or claims.get("tenant_id")
         if not isinstance(tenant, str) or not tenant:
             raise unauthorized("the bearer token has no 'tenant' claim")
-        scopes = claims.get("scopes") or str(claims.get("scope", "")).split()
-        return Caller(tenant, frozenset(str(s) for s in scopes), f"jwt:{claims.get('sub', '?')}")
+        return Caller(tenant, _scopes(claims.get("scopes") or claims.get("scope")), f"jwt:{claims.get('sub', '?')}")
+
+
+def _scopes(claim: object) -> frozenset[str]:
+    """A scope claim as a set: a space-separated string or a list (identity providers send either form)."""
+    if isinstance(claim, str):
+        return frozenset(claim.split())
+    if isinstance(claim, list):
+        return frozenset(str(s) for s in claim)
+    return frozenset()

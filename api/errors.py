@@ -30,6 +30,7 @@ from domain.errors import (
 from projections.queries import ViewBehind
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
 log = logging.getLogger("agentlog.api")
 
 
@@ -58,6 +59,14 @@ class ApiError(Exception):
         super().__init__(detail)
         self.status, self.kind, self.detail, self.field = status, kind, detail, field
         self.headers = dict(headers or {})
+
+
+class HttpProblem(HTTPException):
+    """An ApiError for where only an HTTPException gets through (FastAPI turns others into 400 while reading a body)."""
+
+    def __init__(self, status: int, kind: str, detail: str, *, field: str | None = None) -> None:
+        super().__init__(status, detail)
+        self.kind, self.field = kind, field
 
 
 TITLES = {
@@ -152,6 +161,8 @@ def install(app: FastAPI) -> None:
 
     async def on_http(_r: Request, e: Exception) -> JSONResponse:
         assert isinstance(e, HTTPException)
+        if isinstance(e, HttpProblem):
+            return problem(e.status_code, e.kind, str(e.detail), field=e.field, headers=e.headers)
         kind = TITLES.get(e.status_code, "error").lower().replace(" ", "-")
         return problem(e.status_code, kind, str(e.detail), headers=e.headers)
 
@@ -165,11 +176,38 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(Exception, on_bug)
+    _document(app)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error responses an operation can give."""
     return {
-        status: {"model": Problem, "description": TITLES[status], "content": {PROBLEM_JSON: {}}}
+        status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}}
         for status in sorted({401, 422, *statuses})
     }
+
+
+def _document(app: FastAPI) -> None:
+    """Make /openapi.json say what `install` does: every 4xx body is problem+json with the Problem schema.
+
+    Left alone, FastAPI documents its own 422 body (HTTPValidationError, application/json) on every
+    route with parameters, and puts a response `model` under the route's media type, not problem+json.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas |= problem_schema.pop("$defs", {}) | {"Problem": problem_schema}
+            for item in document.get("paths", {}).values():
+                for operation in item.values():
+                    for status, response in operation.get("responses", {}).items():
+                        if status.startswith("4"):
+                            response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PROBLEM_JSON
+from api.errors import HttpProblem, problem
 
 REQUESTS = Counter("agentlog_http_requests", "HTTP requests by route and status", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -21,11 +19,13 @@ LATENCY = Histogram(
 )
 
 
-class BodyTooLarge(HTTPException):
+class BodyTooLarge(HttpProblem):
     """Raised while reading a body that grows past the limit; FastAPI passes HTTP errors through."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the body is larger than {limit} bytes (AGENTLOG_API_MAX_BODY)")
+        super().__init__(
+            413, "too-large", f"the body is larger than {limit} bytes (AGENTLOG_API_MAX_BODY)", field="body"
+        )
 
 
 class RequestGuard:
@@ -43,7 +43,7 @@ class RequestGuard:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body:
-            await self._too_large(send)
+            await self._too_large(scope, receive, send)
             self._record(scope, 413, began)
             return
         seen = 0
@@ -66,21 +66,13 @@ class RequestGuard:
             await self.app(scope, limited, sending)
         except BodyTooLarge:
             status = 413
-            await self._too_large(send)
+            await self._too_large(scope, receive, send)
         self._record(scope, status, began)
 
-    async def _too_large(self, send: Send) -> None:
-        body = {
-            "type": "urn:agentlog:problem:too-large",
-            "title": "Request too large",
-            "status": 413,
-            "detail": f"the body is larger than {self.max_body} bytes (AGENTLOG_API_MAX_BODY)",
-            "field": "body",
-        }
-        raw = json.dumps(body).encode()
-        headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(raw)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": raw})
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The same problem as a BodyTooLarge raised while FastAPI reads the body gets from api/errors.py."""
+        e = BodyTooLarge(self.max_body)
+        await problem(e.status_code, e.kind, e.detail, field=e.field)(scope, receive, send)
 
     @staticmethod
     def _record(scope: Scope, status: int, began: float) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from contracts.convert import to_plain
 from contracts.routing import (
@@ -53,8 +54,13 @@ class Keys:
         return Keys(self.prefix, self.view, version)
 
 
+def _text(value: object) -> str:
+    """JSON for what json cannot write itself: times in ISO 8601, ids and amounts as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _json(value: object) -> str:
-    return json.dumps(to_plain(value), default=str, separators=(",", ":"))
+    return json.dumps(to_plain(value), default=_text, separators=(",", ":"))
 
 
 def _millis(r: RecordedEvent) -> int:
