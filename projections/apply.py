@@ -30,11 +30,13 @@ import redis.asyncio as aioredis
 _SCRIPT = """
 local TYPES = {HSET='hash', HSETNX='hash', HINCRBY='hash', IFNEWER='hash', ZADD='zset', SADD='set',
   SREM='set', XADD='stream', ONCE='string'}
+local known = {}  -- key -> type already checked in this batch
 local function wrongtype(op)
-  local want = TYPES[op[1]]
-  if want then
-    local have = redis.call('TYPE', op[2]).ok
-    if have ~= 'none' and have ~= want then return op[2] .. ' holds a ' .. have .. ', not a ' .. want end
+  local want, key = TYPES[op[1]], op[2]
+  if want and known[key] ~= want then
+    local have = redis.call('TYPE', key).ok
+    if have ~= 'none' and have ~= want then return key .. ' holds a ' .. have .. ', not a ' .. want end
+    known[key] = want
   end
   if op[1] == 'ONCE' then return wrongtype({unpack(op, 4)}) end
 end
@@ -56,29 +58,45 @@ local function run(op)
     if redis.call('SETBIT', op[2], op[3], 1) == 0 then run({unpack(op, 4)}) end
   else redis.call(unpack(op)) end
 end
+local function problem(ops)
+  for _, op in ipairs(ops) do
+    local wrong = wrongtype(op)
+    if wrong then return wrong end
+  end
+  local ok, err = pcall(function() for _, op in ipairs(ops) do run(op) end end)
+  if not ok then return tostring(err.err or err) end
+end
+-- offsets, positions and the view's state are written once per batch, for what was processed
 local offsets, positions, state = KEYS[1], KEYS[2], KEYS[3]
-local done, applied, top, newest = 0, 0, 0, 0
-for _, d in ipairs(cjson.decode(ARGV[1])) do
-  local bitmap, version, stream, position, partition, offset, at, ops = unpack(d)
-  if bitmap ~= '' and redis.call('GETBIT', bitmap, version) == 0 then
-    for _, op in ipairs(ops) do
-      local problem = wrongtype(op)
-      if problem then return {done, applied, problem} end
-    end
-    local ok, problem = pcall(function() for _, op in ipairs(ops) do run(op) end end)
-    if not ok then return {done, applied, tostring(problem.err or problem)} end
-    redis.call('SETBIT', bitmap, version, 1)
+local nexts, tops, top, newest = {}, {}, 0, 0
+local function flush()
+  for partition, offset in pairs(nexts) do redis.call('HSET', offsets, partition, offset) end
+  for stream, position in pairs(tops) do
     if position > tonumber(redis.call('HGET', positions, stream) or '0') then
       redis.call('HSET', positions, stream, position)
     end
+  end
+  for field, value in pairs({position = top, event_ms = newest}) do
+    if value > tonumber(redis.call('HGET', state, field) or '0') then redis.call('HSET', state, field, value) end
+  end
+end
+local done, applied = 0, 0
+for _, d in ipairs(cjson.decode(ARGV[1])) do
+  local bitmap, version, stream, position, partition, offset, at, ops = unpack(d)
+  if bitmap ~= '' and redis.call('SETBIT', bitmap, version, 1) == 0 then
+    local wrong = problem(ops)
+    if wrong then
+      redis.call('SETBIT', bitmap, version, 0)  -- not applied after all
+      flush()
+      return {done, applied, wrong}
+    end
+    if position > (tops[stream] or 0) then tops[stream] = position end
     top, newest, applied = math.max(top, position), math.max(newest, at), applied + 1
   end
-  if partition ~= '' then redis.call('HSET', offsets, partition, offset) end
+  if partition ~= '' then nexts[partition] = offset end
   done = done + 1
 end
-for field, value in pairs({position = top, event_ms = newest}) do
-  if value > tonumber(redis.call('HGET', state, field) or '0') then redis.call('HSET', state, field, value) end
-end
+flush()
 return {done, applied, ''}
 """
 

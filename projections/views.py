@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from contracts.convert import to_plain
 from contracts.routing import (
@@ -54,29 +53,31 @@ class Keys:
         return Keys(self.prefix, self.view, version)
 
 
-def _text(value: object) -> str:
-    """JSON for what json cannot write itself: times in ISO 8601, ids and amounts as text."""
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-def _json(value: object) -> str:
-    return json.dumps(to_plain(value), default=_text, separators=(",", ":"))
-
-
 def _millis(r: RecordedEvent) -> int:
     return int(r.meta.occurred_at.timestamp() * 1000)
 
 
-def _message(r: RecordedEvent, e: MessagePosted) -> dict[str, object]:
-    return {
-        "message_id": e.message_id,
-        "role": e.role,
-        "text": e.text,
-        "attachments": e.attachments,
-        "metadata": e.metadata,
-        "at": r.meta.occurred_at,
-        "version": r.meta.stream_version,
-    }
+_last_message: list[object] = [None, ""]  # (event, its JSON): the transcript and its live update share it
+
+
+def _message(r: RecordedEvent, e: MessagePosted) -> str:
+    """A message as JSON, built from plain values so json's C encoder does all the work."""
+    if _last_message[0] is r:
+        return str(_last_message[1])
+    text = json.dumps(
+        {
+            "message_id": str(e.message_id),
+            "role": e.role.value,
+            "text": e.text,
+            "attachments": [to_plain(a) for a in e.attachments],
+            "metadata": dict(e.metadata),
+            "at": r.meta.occurred_at.isoformat(),
+            "version": r.meta.stream_version,
+        },
+        separators=(",", ":"),
+    )
+    _last_message[:] = [r, text]
+    return text
 
 
 def transcript(r: RecordedEvent, k: Keys) -> list[Op]:
@@ -84,7 +85,7 @@ def transcript(r: RecordedEvent, k: Keys) -> list[Op]:
     e = r.event
     if isinstance(e, MessagePosted):
         return [
-            ["ZADD", k("messages", e.session_id), r.meta.stream_version, _json(_message(r, e))],
+            ["ZADD", k("messages", e.session_id), r.meta.stream_version, _message(r, e)],
             ["DEL", k("chunks", e.session_id, e.message_id)],
         ]
     if isinstance(e, AssistantReplyChunk):
@@ -99,13 +100,14 @@ def transcript_live(r: RecordedEvent, k: Keys) -> list[Op]:
     if isinstance(e, MessagePosted):
         kind, data = "message", _message(r, e)
     elif isinstance(e, AssistantReplyChunk):
-        kind, data = "chunk", {"message_id": e.message_id, "index": e.index, "text": e.text, "version": version}
+        chunk = {"message_id": str(e.message_id), "index": e.index, "text": e.text, "version": version}
+        kind, data = "chunk", json.dumps(chunk, separators=(",", ":"))
     elif isinstance(e, SessionClosed):
-        kind, data = "closed", {"reason": e.reason, "version": version}
+        kind, data = "closed", json.dumps({"reason": e.reason, "version": version}, separators=(",", ":"))
     else:
         return []
     stream = k.shared("live", e.session_id)
-    xadd: list[str | int | float] = ["XADD", stream, "MAXLEN", "~", LIVE_LENGTH, "*", "kind", kind, "data", _json(data)]
+    xadd: list[str | int | float] = ["XADD", stream, "MAXLEN", "~", LIVE_LENGTH, "*", "kind", kind, "data", data]
     return [["ONCE", k.shared("live-sent", e.session_id), version, *xadd]]
 
 
