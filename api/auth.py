@@ -14,7 +14,7 @@ import jwt
 
 from api.errors import ApiError
 from api.settings import ApiSettings
-from api.tenants import PREFIX, Tenants
+from api.tenants import PREFIX, TENANT_ID, Tenants
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="agentlog"'}
 
@@ -80,6 +80,8 @@ class Authenticator:
         tenant = claims.get("tenant") or claims.get("tenant_id")
         if not isinstance(tenant, str) or not tenant:
             raise unauthorized("the bearer token has no 'tenant' claim")
+        if not TENANT_ID.fullmatch(tenant):  # as API-key tenants: ids with ':' would share idempotency keys
+            raise unauthorized("the bearer token's 'tenant' claim is not a tenant id (2-63 of a-z, 0-9, '.', '_', '-')")
         return Caller(tenant, _scopes(claims.get("scopes") or claims.get("scope")), f"jwt:{claims.get('sub', '?')}")
 
 

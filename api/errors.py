@@ -196,18 +196,19 @@ def _document(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = build()
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas |= problem_schema.pop("$defs", {}) | {"Problem": problem_schema}
-            for item in document.get("paths", {}).values():
-                for operation in item.values():
-                    for status, response in operation.get("responses", {}).items():
-                        if status.startswith("4"):
-                            response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
-            for unused in ("HTTPValidationError", "ValidationError"):
-                schemas.pop(unused, None)
-        return app.openapi_schema
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()  # FastAPI keeps this very dict as app.openapi_schema
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas |= problem_schema.pop("$defs", {}) | {"Problem": problem_schema}
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status.startswith("4"):
+                        response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]

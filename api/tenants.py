@@ -20,6 +20,7 @@ PREFIX = "alk_"
 _KEY = re.compile(r"^alk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 SCOPES = ("admin",)
+CACHE_SIZE = 10_000
 
 
 class TenantError(Exception):
@@ -48,7 +49,7 @@ class Tenants:
         self._cache: dict[str, tuple[float, tuple[bytes, KeyOwner] | None]] = {}  # key id -> (until, row)
 
     async def create(self, tenant_id: str, name: str = "") -> None:
-        if not TENANT_ID.match(tenant_id):
+        if not TENANT_ID.fullmatch(tenant_id):  # `$` alone would let a trailing newline through
             raise TenantError(f"tenant id {tenant_id!r}: use 2-63 of a-z, 0-9, '.', '_', '-', starting alphanumeric")
         created = await self.pool.fetchval(
             "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
@@ -100,6 +101,8 @@ class Tenants:
                 "SELECT tenant_id, secret_hash, scopes FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL", key_id
             )
             found = (row["secret_hash"], KeyOwner(key_id, row["tenant_id"], frozenset(row["scopes"]))) if row else None
+            if len(self._cache) >= CACHE_SIZE:  # bounded: forget what expired (guessed ids included)
+                self._cache = {k: v for k, v in self._cache.items() if v[0] >= now}
             self._cache[key_id] = (now + self.ttl, found)
         if found is None or not hmac.compare_digest(found[0], _digest(secret)):
             return None

@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 import asyncpg
 import typer
 import uvicorn
+from rich.markup import escape
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -56,13 +57,13 @@ def _with_tenants(work: Callable[[Tenants], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except TenantError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)  # it quotes user input: no markup
         raise typer.Exit(1) from None
     except asyncpg.UndefinedTableError:
         err.print("[red]error:[/red] no tenant tables in the database; run `agentlog db migrate` first")
         raise typer.Exit(2) from None
     except (OSError, asyncpg.PostgresError) as e:
-        err.print(f"[red]error:[/red] cannot reach Postgres: {e} (set POSTGRES_DSN)", highlight=False)
+        err.print(f"[red]error:[/red] cannot reach Postgres: {escape(str(e))} (set POSTGRES_DSN)", highlight=False)
         raise typer.Exit(2) from None
 
 

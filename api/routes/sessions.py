@@ -142,7 +142,12 @@ async def _within_budget(svc: ServicesDep, tenant: str, persona: str | None) -> 
         )
 
 
-@router.get("/sessions", response_model=SessionPage, summary="The caller's sessions, most recently active first")
+@router.get(
+    "/sessions",
+    response_model=SessionPage,
+    summary="The caller's sessions, most recently active first",
+    responses=responses(),
+)
 async def list_sessions(
     svc: ServicesDep,
     who: CallerDep,

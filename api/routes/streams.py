@@ -22,7 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.auth import Caller
 from api.deps import CallerDep, Services, ServicesDep
-from api.errors import PROBLEM_JSON, ApiError, responses
+from api.errors import ApiError, responses
 from projections.queries import ReadModels
 
 router = APIRouter(tags=["sessions"])
@@ -61,15 +61,6 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
     },
     204: {"description": "the client resumed after the session's `closed` event: nothing more will come"},
 }
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses(...)` with the Problem schema under problem+json, not under this route's media type."""
-    ref = {"schema": {"$ref": "#/components/schemas/Problem"}}  # registered by every route's 401 / 422
-    return {
-        status: {"description": doc["description"], "content": {PROBLEM_JSON: ref}}
-        for status, doc in responses(*statuses).items()
-    }
 
 
 class EventStream(StreamingResponse):
@@ -143,7 +134,7 @@ async def _events(request: Request, reads: ReadModels, session_id: UUID, after: 
     summary="Live transcript updates as Server-Sent Events",
     description="The session's recent transcript (messages, reply chunks, closing), then live updates. "
     "Resume with `Last-Event-ID` (EventSource sends it when it reconnects) or `last_event_id`.",
-    responses={**STREAM_DOC, **_problems(404)},
+    responses={**STREAM_DOC, **responses(404)},
 )
 async def stream(
     session_id: SessionId,

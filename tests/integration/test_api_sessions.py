@@ -34,8 +34,11 @@ def test_posting_a_message_starts_a_session_that_reads_back(api, client):
         "last_activity": None,
         "closed_at": None,
     }
+    attachment = {"name": "q3.pdf", "media_type": "application/pdf", "url": "https://files.example/q3.pdf"}
     again = client.post(
-        "/v1/session/message", json={"session_id": session, "message": "more", "metadata": {"k": "v"}}, headers=headers
+        "/v1/session/message",
+        json={"session_id": session, "message": "more", "metadata": {"k": "v"}, "attachments": [attachment]},
+        headers=headers,
     )
     assert again.status_code == 202
     messages = client.get(
@@ -46,6 +49,7 @@ def test_posting_a_message_starts_a_session_that_reads_back(api, client):
         ("user", "more", 3),
     ]
     assert messages.json()["items"][1]["metadata"] == {"k": "v"}
+    assert messages.json()["items"][1]["attachments"] == [attachment | {"size_bytes": None}]
     events = client.get(f"/v1/sessions/{session}/events", headers=headers).json()
     assert [e["event_type"] for e in events] == [
         "agentlog.session.SessionStarted",

@@ -1,0 +1,228 @@
+"""The OpenAPI document is a contract: its shape, checked statically, and the running API, checked by Schemathesis."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, settings
+from jsonschema_rs import Draft202012Validator
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.app import create_app
+from api.settings import ApiSettings
+from tests.support.api import eventually, free_port
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
+METHODS = ("get", "put", "post", "delete", "patch")
+NOT_JSON = {"/metrics"}  # Prometheus text exposition; streams are text/event-stream or WebSocket
+STREAMING = r"/stream$|/ws$"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """The document as the app builds it: no server, no connection (the lifespan does not run)."""
+    return create_app(ApiSettings(jwt_secret=None, jwt_public_key=None)).openapi()
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield method.upper(), path, item[method]
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def body_models(document: dict[str, Any], operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The object schemas a request body may be (a `Model | None` body is anyOf[$ref, null])."""
+    schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    options = schema.get("anyOf", [schema]) if schema else []
+    return [resolve(document, option) for option in options if option.get("type") != "null"]
+
+
+def success(operation: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The operation's success status (the lowest 2xx; a stream may add a 204) and its response."""
+    code = min(code for code in operation["responses"] if code.startswith("2"))
+    return code, operation["responses"][code]
+
+
+def not_json(path: str) -> bool:
+    return path in NOT_JSON or re.search(STREAMING, path) is not None
+
+
+def test_the_document_is_openapi_3_1_with_a_description(document):
+    assert document["openapi"].startswith("3.1.")
+    assert document["info"]["title"] == "agentlog"
+    assert "problem+json" in document["info"]["description"]
+    assert len(list(operations(document))) >= 8
+
+
+def test_every_operation_has_a_summary_a_tag_and_a_unique_id(document):
+    ids = []
+    for method, path, operation in operations(document):
+        assert operation.get("summary", "").strip(), f"{method} {path} has no summary"
+        assert operation.get("tags"), f"{method} {path} has no tag"
+        ids.append(operation["operationId"])
+    assert len(ids) == len(set(ids))
+
+
+def test_every_operation_has_a_response_model_for_its_success_status(document):
+    for method, path, operation in operations(document):
+        code, response = success(operation)
+        content = response.get("content", {})
+        if not_json(path):
+            assert content and "application/json" not in content, f"{method} {path}"
+            continue
+        schema = content.get("application/json", {}).get("schema")
+        assert schema, f"{method} {path} {code} has no response schema"
+        assert "$ref" in schema or schema.get("type") in ("object", "array"), f"{method} {path}: {schema}"
+        if method == "POST" and path.startswith("/v1/"):
+            assert code == "202", f"{method} {path}: commands answer 202 Accepted"
+            assert "position" in resolve(document, schema)["properties"], f"{method} {path}"
+
+
+def test_every_write_under_v1_documents_401_and_422_as_problem_json(document):
+    for method, path, operation in operations(document):
+        if method == "GET" or not path.startswith("/v1/"):
+            continue
+        assert {"401", "422"} <= operation["responses"].keys(), f"{method} {path}"
+        if "requestBody" in operation:
+            assert {"400", "413"} <= operation["responses"].keys(), f"{method} {path} takes a body"
+        if "(admin)" in operation["summary"]:
+            assert "403" in operation["responses"], f"{method} {path} needs the admin scope"
+
+
+def test_every_error_response_is_problem_json_with_the_problem_schema(document):
+    for method, path, operation in operations(document):
+        for code, response in operation["responses"].items():
+            if not code.startswith("4"):
+                continue
+            content = response.get("content", {})
+            assert list(content) == [PROBLEM_JSON], f"{method} {path} {code}: {list(content)}"
+            assert content[PROBLEM_JSON]["schema"] == {"$ref": PROBLEM_REF}, f"{method} {path} {code}"
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail"} <= set(problem["required"])
+    assert {"field", "errors"} <= problem["properties"].keys()
+
+
+def test_every_authenticated_operation_documents_401(document):
+    missing = [
+        f"{method} {path}"
+        for method, path, operation in operations(document)
+        if any(p["in"] == "header" and p["name"] == "x-api-key" for p in operation.get("parameters", []))
+        and "401" not in operation["responses"]
+    ]
+    assert missing == []
+
+
+def test_request_bodies_give_examples_for_their_required_fields(document):
+    """A client reading /docs sees a value for everything it must send."""
+    checked = 0
+    for method, path, operation in operations(document):
+        for model in body_models(document, operation):
+            assert model.get("additionalProperties") is False, f"{method} {path}: unknown fields must be refused"
+            for name in model.get("required", []):
+                field = resolve(document, model["properties"][name])
+                assert field.get("examples") or field.get("type") == "array", f"{method} {path}: {name} has no example"
+                checked += 1
+    assert checked >= 2
+
+
+def test_every_example_in_the_document_is_valid_against_its_own_schema(document):
+    """An example that its schema refuses would teach clients to send 422s."""
+
+    def check(where: str, schema: dict[str, Any]) -> int:
+        validator = Draft202012Validator({**schema, "components": document["components"]})
+        for example in schema.get("examples", []):
+            assert validator.is_valid(example), f"{where}: example {example!r} does not match {schema}"
+        return len(schema.get("examples", []))
+
+    seen = 0
+    for name, model in document["components"]["schemas"].items():
+        for prop, schema in model.get("properties", {}).items():
+            seen += check(f"{name}.{prop}", schema)
+    for method, path, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            seen += check(f"{method} {path} {parameter['name']}", parameter["schema"])
+    assert seen >= 5
+
+
+# --- Schemathesis against the running API ---------------------------------------------------------
+
+
+# pytest 9.2 has no Node._nodeid, which `schemathesis.pytest.from_fixture` (4.32.5) sets, so the schema is
+# loaded eagerly from the app's own document; the first test checks the running API serves exactly that one.
+schema = (
+    schemathesis.openapi.from_dict(create_app(ApiSettings(jwt_secret=None, jwt_public_key=None)).openapi())
+    .exclude(path="/metrics")
+    .exclude(path_regex=STREAMING)
+)
+
+
+@pytest.fixture(scope="module")
+def quick_api(api) -> Iterator[str]:
+    """The API once more on the session's schema, views and servers, waiting 0.1 s instead of 2 s for a view.
+
+    Generated reads ask for a `min_position` no view reaches, so each one waits the whole read wait
+    before its 412; at 2 s that alone is minutes.
+    """
+    settings = ApiSettings(**(api.settings.model_dump() | {"api_read_wait": 0.1, "api_port": free_port()}))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=settings.api_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="api-quick-server", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{settings.api_port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    eventually(up, timeout=30.0, every=0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def key(api) -> dict[str, str]:
+    """A fresh tenant's admin key, sent with every generated request (it overrides a generated X-API-Key);
+    admin, so the admin routes get past their 403 to their own validation and writes."""
+    return api.tenant("admin")[1]
+
+
+def test_the_running_api_serves_the_document_under_test(api, document):
+    with api.client() as client:
+        served = client.get("/openapi.json")
+    assert served.status_code == 200
+    assert served.json() == document
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_the_running_api_conforms_to_its_document(case, quick_api, key):
+    case.call_and_validate(
+        base_url=quick_api,
+        headers=key,
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+        timeout=15,
+    )
