@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from jsonschema_rs import Draft202012Validator
 from schemathesis.checks import (
@@ -22,7 +19,7 @@ from schemathesis.checks import (
 
 from api.app import create_app
 from api.settings import ApiSettings
-from tests.support.api import eventually, free_port
+from tests.support.api import another_api, serve
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -183,24 +180,8 @@ def quick_api(api) -> Iterator[str]:
     Generated reads ask for a `min_position` no view reaches, so each one waits the whole read wait
     before its 412; at 2 s that alone is minutes.
     """
-    settings = ApiSettings(**(api.settings.model_dump() | {"api_read_wait": 0.1, "api_port": free_port()}))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=settings.api_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="api-quick-server", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{settings.api_port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=5).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    eventually(up, timeout=30.0, every=0.1)
-    try:
+    with serve(another_api(api, api_read_wait=0.1)) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,13 +15,10 @@ import httpx
 import jwt
 import psycopg
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api.app import create_app
-from api.settings import ApiSettings
-from tests.support.api import JWT_SECRET, RunningApi, eventually, free_port
+from tests.support.api import JWT_SECRET, RunningApi, another_api, eventually, serve
 
 PROBLEM_JSON = "application/problem+json"
 ADMIN_ROUTES = {"/v1/budgets/{tenant}/limits": "put", "/v1/model-profiles/{role}/{deployment_mode}": "put"}
@@ -302,26 +298,8 @@ def rs256(api) -> Iterator[tuple[str, bytes, str]]:
     Yields (url, private key PEM, public key PEM).
     """
     private, public = rsa_pair()
-    settings = ApiSettings(
-        **(api.settings.model_dump() | {"jwt_secret": None, "jwt_public_key": public, "api_port": free_port()})
-    )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=settings.api_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="api-rs256-server", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{settings.api_port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=5).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    eventually(up, timeout=30.0, every=0.1)
-    try:
+    with serve(another_api(api, jwt_secret=None, jwt_public_key=public)) as url:
         yield url, private, public
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_an_rs256_token_signed_with_the_private_key_is_accepted(api, rs256):

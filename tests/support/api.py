@@ -86,6 +86,26 @@ async def _pipeline(settings: ApiSettings, servers: Endpoints, codec: EventCodec
 
 
 @contextmanager
+def serve(settings: ApiSettings) -> Iterator[str]:
+    """The API of `settings` on a real uvicorn server in a thread; yields its URL once /health answers."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=settings.api_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name=f"api-{settings.api_port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{settings.api_port}"
+    try:
+        _wait_until_up(url)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def another_api(api: RunningApi, **changes: object) -> ApiSettings:
+    """Settings of a second API on the same schema, views and servers, with `changes`, on a free port."""
+    return ApiSettings(**(api.settings.model_dump() | changes | {"api_port": free_port()}))
+
+
+@contextmanager
 def running_api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
     unique = uuid.uuid4().hex[:8]
     schema, prefix = f"api_{unique}", f"api:{unique}:"
@@ -104,9 +124,6 @@ def running_api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
         api_max_body=64 * 1024,
         jwt_secret=JWT_SECRET,
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=settings.api_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="api-test-server", daemon=True)
-    thread.start()
     loop = _background_loop()
     stop = asyncio.Event()
     pipeline = asyncio.run_coroutine_threadsafe(_pipeline(settings, servers, codec, stop), loop)
@@ -115,13 +132,10 @@ def running_api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
         return await asyncpg.create_pool(servers.postgres_dsn, server_settings={"search_path": schema})
 
     pool = asyncio.run_coroutine_threadsafe(connect(), loop).result(10)
-    url = f"http://127.0.0.1:{settings.api_port}"
-    _wait_until_up(url)
     try:
-        yield RunningApi(url, settings, loop, Tenants(pool))
+        with serve(settings) as url:
+            yield RunningApi(url, settings, loop, Tenants(pool))
     finally:
-        server.should_exit = True
-        thread.join(10)
         loop.call_soon_threadsafe(stop.set)
         pipeline.result(30)
         asyncio.run_coroutine_threadsafe(pool.close(), loop).result(10)
