@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message
 
 from contracts.codec import EventCodec
 from contracts.errors import ContractError, RegistryUnavailable
@@ -46,15 +46,15 @@ class Incoming:
 
     @classmethod
     def from_message(cls, m: Message) -> Incoming:
-        headers = headers_of(m)
-        position = next((value for name, value in headers if name == "position"), b"0")
+        headers = tuple(cast(list[tuple[str, bytes]], m.headers() or []))  # the relay sends bytes values
+        position = next((value for name, value in headers if name == "position"), None)
         return cls(
             value=m.value() or b"",
             key=m.key() or b"",
             topic=m.topic() or "",
             partition=m.partition() or 0,
             offset=m.offset() or 0,
-            position=int(position or 0),
+            position=int(position) if position else 0,
             timestamp_ms=m.timestamp()[1],
             headers=headers,
         )
@@ -70,6 +70,18 @@ def headers_of(m: Message) -> tuple[tuple[str, bytes], ...]:
     """A record's headers as (name, bytes) pairs."""
     pairs = cast(list[tuple[str, bytes | str | None]], m.headers() or [])
     return tuple((name, value.encode() if isinstance(value, str) else value or b"") for name, value in pairs)
+
+
+def fetch(consumer: Consumer, batch: int, wait: float = 0.1) -> list[Incoming]:
+    """What the consumer has buffered, else what arrives within `wait` s: never a wait for a full batch."""
+    messages = consumer.consume(batch, 0)
+    if not messages:
+        first = consumer.poll(wait)
+        messages = [first, *consumer.consume(batch - 1, 0)] if first is not None else []
+    for m in messages:
+        if m.error():
+            log.warning("consumer error on %s: %s", m.topic(), m.error())
+    return [Incoming.from_message(m) for m in messages if not m.error()]
 
 
 class Poison(Exception):

@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, TopicPartition
 from contracts.codec import EventCodec
 from projections.apply import Applier
 from projections.deadletter import DeadLetters
-from projections.pipeline import FROM_STORE, Incoming, Projector
+from projections.pipeline import FROM_STORE, Incoming, Projector, fetch
 from projections.runner import TICK, current_version
 from projections.views import Keys, View
 
@@ -106,7 +106,10 @@ class Rebuild:
         if not await self.client.set(lock, self._lock, nx=True, ex=LOCK_SECONDS):
             raise RebuildInProgress(self.view.name, lock)
         began = time.monotonic()
-        consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": "agentlog-rebuild"})
+        # short broker-side fetch waits: end-offset requests queue behind a waiting fetch
+        consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap_servers, "group.id": "agentlog-rebuild", "fetch.wait.max.ms": 20}
+        )
         try:
             old = await current_version(self.client, self.keys)
             target = self.keys.at(old + 1)
@@ -173,10 +176,10 @@ class Rebuild:
             tail = sum(max(end - reached[key], 0) for key, end in ends.items())
             self.total = self.done + tail
             while any(reached[key] < end for key, end in ends.items()):
-                messages = await asyncio.to_thread(consumer.consume, self.batch, 0.5)
-                for m in messages:
-                    reached[(m.topic() or "", m.partition() or 0)] = (m.offset() or 0) + 1
-                await self._advance(projector, [Incoming.from_message(m) for m in messages if not m.error()])
+                batch = await asyncio.to_thread(fetch, consumer, self.batch)
+                for item in batch:
+                    reached[(item.topic, item.partition)] = item.offset + 1
+                await self._advance(projector, batch)
             if tail <= CAUGHT_UP:
                 return
 

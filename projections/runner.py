@@ -19,14 +19,14 @@ import uuid
 import httpx
 import redis
 import redis.asyncio as aioredis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from contracts.codec import EventCodec
 from contracts.errors import RegistryUnavailable
 from projections import metrics
 from projections.apply import Applier
 from projections.deadletter import DeadLetters
-from projections.pipeline import Incoming, Projector
+from projections.pipeline import Incoming, Projector, fetch
 from projections.views import Keys, View
 
 log = logging.getLogger("agentlog.projections")
@@ -66,7 +66,8 @@ class ProjectionRunner:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
-                "group.id": f"{codec.routing.prefix}agentlog-projection-{view.name}",
+                # one group per view and Redis prefix: runners of other copies must not share its partitions
+                "group.id": f"{codec.routing.prefix}agentlog-projection-{prefix}{view.name}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
             }
@@ -101,17 +102,6 @@ class ProjectionRunner:
             tp.offset = int(offset) if offset is not None else OFFSET_BEGINNING
         consumer.assign(partitions)
 
-    def _fetch(self) -> list[Message]:
-        """What is already buffered, else wait briefly for the first record (never a full batch wait)."""
-        messages = self.consumer.consume(self.batch, 0)
-        if not messages:
-            first = self.consumer.poll(0.1)
-            messages = [first, *self.consumer.consume(self.batch - 1, 0)] if first is not None else []
-        for m in messages:
-            if m.error():
-                log.warning("%s: consumer error: %s", self.view.name, m.error())
-        return [m for m in messages if not m.error()]
-
     async def run(self, stop: asyncio.Event) -> None:
         """Consume and apply until `stop` is set; server outages are waited out, batch retried."""
         self.projector.keys = self.keys.at(await current_version(self.client, self.keys))
@@ -119,7 +109,7 @@ class ProjectionRunner:
         last_tick = 0.0
         try:
             while not stop.is_set():
-                batch = [Incoming.from_message(m) for m in await asyncio.to_thread(self._fetch)]
+                batch = await asyncio.to_thread(fetch, self.consumer, self.batch)
                 await self._apply(batch, stop)
                 if batch:
                     self.lag_seconds = max(0.0, time.time() - batch[0].timestamp_ms / 1000)

@@ -37,6 +37,7 @@ def private_env():
         "REGISTRY",
         "REGISTRY_MANAGEMENT",
         "PROJECTIONS_METRICS",
+        "API",
     ):
         env[f"AGENTLOG_{name}_PORT"] = str(free_port())
     yield env

@@ -79,10 +79,13 @@ async def _pipeline(settings: ApiSettings, servers: Endpoints, codec: EventCodec
     pool = await asyncpg.create_pool(settings.postgres_dsn, server_settings={"search_path": settings.db_schema})
     relay = Relay(pool, Producer(Relay.producer_config(servers.kafka_bootstrap_servers)), poll_interval=0.05)
     views = runners(VIEWS, codec, servers, settings.redis_prefix)
-    try:
-        await asyncio.gather(relay.run(stop), *(v.run(stop) for v in views))
+    try:  # every task ends before the pool closes; then the first failure, if any, is raised
+        outcomes = await asyncio.gather(relay.run(stop), *(v.run(stop) for v in views), return_exceptions=True)
     finally:
         await pool.close()
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 @contextmanager
