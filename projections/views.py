@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contracts.convert import to_plain
 from contracts.routing import (
@@ -41,13 +41,19 @@ class Keys:
     prefix: str
     view: str
     version: int = 1
+    _base: str = field(init=False, repr=False, compare=False)
+    _versioned: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # every event names several keys: build the fixed parts once
+        object.__setattr__(self, "_base", f"{self.prefix}{self.view}:")
+        object.__setattr__(self, "_versioned", f"{self.prefix}{self.view}:v{self.version}:")
 
     def __call__(self, *parts: object) -> str:
-        return f"{self.prefix}{self.view}:v{self.version}:" + ":".join(str(p) for p in parts)
+        return self._versioned + ":".join(map(str, parts))
 
     def shared(self, *parts: object) -> str:
         """A key of the view outside its versions (the version pointer, live streams, runner status)."""
-        return f"{self.prefix}{self.view}:" + ":".join(str(p) for p in parts)
+        return self._base + ":".join(map(str, parts))
 
     def at(self, version: int) -> Keys:
         return Keys(self.prefix, self.view, version)
