@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -48,6 +49,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.services = Services(
         settings, store, ReadModels(client, settings.redis_prefix), tenants, Authenticator(tenants, settings)
     )
+    # what start-up built lives as long as the process: keep it out of the collector's full passes,
+    # which otherwise stall requests for tens of milliseconds under load (p99)
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:
