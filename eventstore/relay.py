@@ -22,6 +22,7 @@ LISTEN/NOTIFY wakes the relay as soon as events are appended; polling is the fal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,22 +142,43 @@ class Relay:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until `stop` is set: drain, then sleep until NOTIFY or the poll interval."""
-        listener = await self.pool.acquire()
-        await listener.add_listener(CHANNEL, self._on_notify)
+        """Publish until `stop` is set: drain, then sleep until NOTIFY or the poll interval.
+
+        A broken connection (a Postgres restart) is not fatal: the batch is retried from the
+        checkpoint and the listening connection is opened again.
+        """
+        listener: asyncpg.pool.PoolConnectionProxy | None = None
         try:
             while not stop.is_set():
                 try:
+                    if listener is None or listener.is_closed():
+                        listener = await self._listen(listener)
                     if await self.publish_batch():
                         continue
-                except (KafkaException, asyncpg.PostgresError, OSError) as e:
+                except (KafkaException, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
                     log.warning("relay batch failed, retrying from the checkpoint: %s", e)
+                except asyncpg.exceptions.InternalClientError as e:  # a connection left mid-operation
+                    log.warning("relay connection broke, retrying from the checkpoint: %s", e)
                 self._wake.clear()
                 waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
                 await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waits:
                     waiter.cancel()
         finally:
-            await listener.remove_listener(CHANNEL, self._on_notify)
-            await self.pool.release(listener)
+            if listener is not None:
+                await self._unlisten(listener)
             await asyncio.to_thread(self.producer.flush, 10)
+
+    async def _listen(self, old: asyncpg.pool.PoolConnectionProxy | None) -> asyncpg.pool.PoolConnectionProxy:
+        """A connection LISTENing for appends (replacing `old`, whose connection broke)."""
+        if old is not None:
+            await self._unlisten(old)
+        listener = await self.pool.acquire()
+        await listener.add_listener(CHANNEL, self._on_notify)
+        return listener
+
+    async def _unlisten(self, listener: asyncpg.pool.PoolConnectionProxy) -> None:
+        with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+            await listener.remove_listener(CHANNEL, self._on_notify)
+        with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+            await self.pool.release(listener)

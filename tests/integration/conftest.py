@@ -8,6 +8,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from contracts.topics import ensure_topics
+from eventstore.migrate import migrate
+from eventstore.store import PostgresEventStore
 from projections.queries import ReadModels
 
 
@@ -28,3 +30,13 @@ async def reads(servers, redis_prefix):
     client = aioredis.Redis.from_url(servers.redis_url, decode_responses=True)
     yield ReadModels(client, redis_prefix)
     await client.aclose()
+
+
+@pytest.fixture
+async def own_store(pg_schema, servers, own_codec):
+    """An event store whose events go to topics of this test's own (one partition each)."""
+    migrate(pg_schema.dsn, pg_schema.name)
+    ensure_topics(servers.kafka_bootstrap_servers, own_codec.routing.topics(), 1)
+    store = await PostgresEventStore.connect(pg_schema.dsn, own_codec, schema=pg_schema.name)
+    yield store
+    await store.close()
