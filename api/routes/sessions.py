@@ -10,7 +10,8 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 from pydantic import AnyUrl, BaseModel, Field
 
-from api.deps import CallerDep, ContextDep, MinPosition, ServicesDep
+from api.auth import Caller
+from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
 from api.errors import ApiError, responses, seconds_to_midnight
 from api.schemas import Metadata, Name, Page, Recorded, Strict, from_millis, recorded
 from api.session_events import RawEvent, raw_events
@@ -89,7 +90,9 @@ def _session(row: dict[str, str], session_id: str) -> SessionOut:
     )
 
 
-async def _owned(svc: ServicesDep, who: CallerDep, session_id: UUID, min_position: int | None) -> dict[str, str]:
+async def owned_session(
+    svc: Services, who: Caller, session_id: UUID, min_position: int | None = None
+) -> dict[str, str]:
     """The session's view row when it is the caller's (after waiting for `min_position`), else 404."""
     if min_position:
         await svc.reads.wait_for("sessions", str(session_id), min_position, svc.settings.api_read_wait)
@@ -165,7 +168,7 @@ async def list_sessions(
 async def get_session(
     session_id: SessionId, svc: ServicesDep, who: CallerDep, min_position: MinPosition = None
 ) -> SessionOut:
-    return _session(await _owned(svc, who, session_id, min_position), str(session_id))
+    return _session(await owned_session(svc, who, session_id, min_position), str(session_id))
 
 
 @router.get(
@@ -182,7 +185,7 @@ async def list_messages(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,12}$", description="the last message's version")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, object]:
-    await _owned(svc, who, session_id, min_position)
+    await owned_session(svc, who, session_id, min_position)
     items = await svc.reads.messages(session_id, int(cursor or 0), limit)
     return {"items": items, "next_cursor": str(items[-1]["version"]) if len(items) == limit else None}
 

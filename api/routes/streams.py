@@ -23,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 from api.auth import Caller
 from api.deps import CallerDep, Services, ServicesDep
 from api.errors import ApiError, responses
+from api.routes.sessions import owned_session
 from projections.queries import ReadModels
 
 router = APIRouter(tags=["sessions"])
@@ -65,13 +66,6 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
 
 class EventStream(StreamingResponse):
     media_type = "text/event-stream"
-
-
-async def _owned(reads: ReadModels, who: Caller, session_id: UUID) -> None:
-    """404 unless the session's view row is the caller's (same rule as the session routes)."""
-    row = await reads.session(session_id)
-    if row is None or row.get("tenant_id") != who.tenant_id:
-        raise ApiError(404, "not-found", f"session {session_id} not found")
 
 
 async def _ended_at(reads: ReadModels, session_id: UUID, after: str) -> bool:
@@ -144,7 +138,7 @@ async def stream(
     last_event_id: ResumeId = None,
     last_event_id_header: ResumeHeader = None,
 ) -> Response:
-    await _owned(svc.reads, who, session_id)
+    await owned_session(svc, who, session_id)
     after = last_event_id_header or last_event_id or START
     if await _ended_at(svc.reads, session_id, after):
         return Response(status_code=204)  # tells EventSource to stop reconnecting
@@ -167,7 +161,7 @@ async def _socket_start(svc: Services, ws: WebSocket, session_id: str) -> tuple[
         session = UUID(session_id)
     except ValueError as e:
         raise ApiError(404, "not-found", f"session {session_id} not found") from e
-    await _owned(svc.reads, who, session)
+    await owned_session(svc, who, session)
     after = ws.query_params.get("last_event_id") or START
     if not re.fullmatch(ENTRY_ID, after):
         raise ApiError(422, "invalid-value", "last_event_id must be an event id such as 1764000000000-0")
