@@ -91,11 +91,16 @@ def _session(row: dict[str, str], session_id: str) -> SessionOut:
 
 
 async def owned_session(
-    svc: Services, who: Caller, session_id: UUID, min_position: int | None = None
+    svc: Services,
+    who: Caller,
+    session_id: UUID,
+    min_position: int | None = None,
+    views: tuple[str, ...] = ("sessions",),
 ) -> dict[str, str]:
-    """The session's view row when it is the caller's (after waiting for `min_position`), else 404."""
-    if min_position:
-        await svc.reads.wait_for("sessions", str(session_id), min_position, svc.settings.api_read_wait)
+    """The session's view row when it is the caller's, else 404; with `min_position`, first wait for
+    `views` (the sessions view, and any other the caller reads next) to apply it."""
+    for view in views if min_position else ():
+        await svc.reads.wait_for(view, str(session_id), min_position or 0, svc.settings.api_read_wait)
     row = await svc.reads.session(session_id)
     if row is None or row.get("tenant_id") != who.tenant_id:
         raise ApiError(404, "not-found", f"session {session_id} not found")
@@ -185,7 +190,7 @@ async def list_messages(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,12}$", description="the last message's version")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, object]:
-    await owned_session(svc, who, session_id, min_position)
+    await owned_session(svc, who, session_id, min_position, ("sessions", "transcript"))
     items = await svc.reads.messages(session_id, int(cursor or 0), limit)
     return {"items": items, "next_cursor": str(items[-1]["version"]) if len(items) == limit else None}
 
