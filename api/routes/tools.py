@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -10,12 +12,13 @@ from uuid import UUID
 from fastapi import APIRouter, Path
 from pydantic import AfterValidator, BaseModel, Field
 
-from api.deps import CallerDep, ContextDep, MinPosition, ServicesDep
+from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
 from api.errors import ApiError, responses
 from api.schemas import Recorded, Strict, recorded
 from domain.tool.aggregate import stream_id
 from domain.tool.commands import RequestTool
 from domain.tool.service import request_tool
+from projections.queries import ViewBehind
 
 router = APIRouter(tags=["tools"])
 ToolName = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,100}$", description="the tool's name", examples=["search"])]
@@ -100,6 +103,20 @@ async def invoke(name: ToolName, body: InvocationIn, svc: ServicesDep, ctx: Cont
     return {"request_id": result.stream_id, **recorded(result)}
 
 
+async def _execution_row(svc: Services, request_id: UUID, min_position: int | None) -> dict[str, str] | None:
+    """The view's row; with `min_position`, once it is applied. The outcome travels on another topic
+    than the request and can land first: wait for the request's part of the row too."""
+    if not min_position:
+        return await svc.reads.tool_execution(request_id)
+    deadline = time.monotonic() + svc.settings.api_read_wait
+    await svc.reads.wait_for("tools", stream_id(request_id), min_position, svc.settings.api_read_wait)
+    while (row := await svc.reads.tool_execution(request_id)) is not None and "tenant_id" not in row:
+        if time.monotonic() > deadline:  # the request's position is not known: say what the view holds
+            raise ViewBehind("tools", stream_id(request_id), min_position, 0)
+        await asyncio.sleep(0.01)
+    return row
+
+
 @router.get(
     "/tool-executions/{request_id}",
     response_model=ToolExecutionOut,
@@ -109,9 +126,7 @@ async def invoke(name: ToolName, body: InvocationIn, svc: ServicesDep, ctx: Cont
 async def get_execution(
     request_id: RequestId, svc: ServicesDep, who: CallerDep, min_position: MinPosition = None
 ) -> ToolExecutionOut:
-    if min_position:
-        await svc.reads.wait_for("tools", stream_id(request_id), min_position, svc.settings.api_read_wait)
-    row = await svc.reads.tool_execution(request_id)
+    row = await _execution_row(svc, request_id, min_position)
     if row is None or row.get("tenant_id") != who.tenant_id:
         raise ApiError(404, "not-found", f"tool execution {request_id} not found")
     return _execution(row, request_id)

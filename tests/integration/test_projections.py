@@ -90,6 +90,8 @@ async def test_every_view_reflects_what_the_write_side_recorded(
             and redis_client.hget(Keys(redis_prefix, "sessions")("session", session), "status") == "closed"
             and redis_client.hget(Keys(redis_prefix, "budgets")("usage", tenant, "helper", day), "used") == "40"
             and redis_client.hget(Keys(redis_prefix, "tools")("execution", request), "status") == "completed"
+            # the outcome (tool.results) may land before the request (tool.requests): wait for both
+            and redis_client.hget(Keys(redis_prefix, "tools")("execution", request), "session_id") is not None
             and redis_client.zcard(Keys(redis_prefix, "transcript")("messages", session)) == 2
             and redis_client.hget(k("profile", role, "local"), "status") == "removed"
             and redis_client.hget(k("profile", role, "cloud"), "status") == "set"
