@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import struct
-import uuid
-from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka.schema_registry import Schema
@@ -18,25 +16,10 @@ from contracts.convert import to_record
 from contracts.errors import UndecodableRecord, UnknownEventType
 from contracts.routing import Routing
 from contracts.schemas import event_contracts
-from domain.events import EventMetadata, RecordedEvent
-from domain.session.events import MessagePosted, Role
+from domain.session.events import MessagePosted
+from tests.support.events import message
 
 POSTED = MessagePosted.type_name()
-
-
-def _message(**extra) -> RecordedEvent:
-    session = uuid.uuid4()
-    meta = EventMetadata(
-        event_id=uuid.uuid4(),
-        stream_id=str(session),
-        stream_type="session",
-        stream_version=1,
-        tenant_id="acme",
-        occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        correlation_id=uuid.uuid4(),
-    )
-    event = MessagePosted(session_id=session, message_id=uuid.uuid4(), role=Role.USER, text="hello", **extra)
-    return RecordedEvent(meta=meta, event=event)
 
 
 def _wire(schema_id: int, schema: dict, record: dict) -> bytes:
@@ -51,12 +34,12 @@ def test_one_codec_reads_records_of_an_older_and_the_current_version_alike(regis
     v1 = json.loads(event_contracts()[POSTED].schema_str)
     v1["fields"] = [f for f in v1["fields"] if f["name"] != "metadata"]
     v1_id = registry.register_schema(subject, Schema(json.dumps(v1), "AVRO"))
-    old = _message()
+    old = message()
     stored_under_v1 = _wire(v1_id, v1, {k: v for k, v in to_record(old).items() if k != "metadata"})
     workflow.register(registry, workflow.check(registry, routing))  # the current schema becomes v2
     codec = EventCodec(registry, routing)
     codec.resolve()
-    current = _message(metadata={"client": "web"})
+    current = message(metadata={"client": "web"})
     stored_under_v2 = codec.encode(current).value
 
     assert [codec.decode(v) for v in (stored_under_v1, stored_under_v2, stored_under_v1)] == [old, current, old]
@@ -64,7 +47,7 @@ def test_one_codec_reads_records_of_an_older_and_the_current_version_alike(regis
 
 
 def test_a_truncated_body_is_undecodable_naming_the_event_type(codec):
-    value = codec.encode(_message(metadata={"client": "web"})).value
+    value = codec.encode(message(metadata={"client": "web"})).value
 
     for cut in (value[:-3], value[: len(value) // 2], value[:5]):
         with pytest.raises(UndecodableRecord, match=f"{POSTED} body does not decode"):

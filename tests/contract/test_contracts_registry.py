@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka.schema_registry import Schema, topic_record_subject_name_strategy
@@ -18,8 +16,8 @@ from contracts.convert import to_record
 from contracts.errors import EventRejected, IncompatibleSchema, SchemaNotRegistered
 from contracts.routing import Routing
 from contracts.schemas import event_contracts
-from domain.events import EventMetadata, RecordedEvent
-from domain.session.events import MessagePosted, Role
+from domain.session.events import MessagePosted
+from tests.support.events import message
 
 POSTED = MessagePosted.type_name()
 
@@ -27,21 +25,6 @@ POSTED = MessagePosted.type_name()
 @pytest.fixture
 def routing(subject_prefix) -> Routing:
     return Routing(prefix=subject_prefix)
-
-
-def message(text: object = "hello", **extra) -> RecordedEvent:
-    session = uuid.uuid4()
-    meta = EventMetadata(
-        event_id=uuid.uuid4(),
-        stream_id=str(session),
-        stream_type="session",
-        stream_version=1,
-        tenant_id="acme",
-        occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        correlation_id=uuid.uuid4(),
-    )
-    event = MessagePosted(session_id=session, message_id=uuid.uuid4(), role=Role.USER, text=text, **extra)  # type: ignore[arg-type]
-    return RecordedEvent(meta=meta, event=event)
 
 
 def test_resolve_fails_fast_naming_the_missing_subject(registry, routing):
