@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.settings import LOCAL_REGISTRY
+from projections.settings import ReadSideSettings
 
 
-class ApiSettings(BaseSettings):
-    """POSTGRES_DSN, REDIS_URL, SCHEMA_REGISTRY_URL, KAFKA_BOOTSTRAP_SERVERS and AGENTLOG_* settings.
+class ApiSettings(ReadSideSettings):
+    """The servers (see ReadSideSettings) and AGENTLOG_API_* / AGENTLOG_JWT_* settings.
 
     JWT bearer tokens are accepted when AGENTLOG_JWT_SECRET (HS256) or AGENTLOG_JWT_PUBLIC_KEY
     (RS256, PEM text) is set; API keys always are.
     """
 
-    model_config = SettingsConfigDict(env_prefix="AGENTLOG_", extra="ignore", populate_by_name=True)
-
-    postgres_dsn: str = Field(default="postgresql://postgres@127.0.0.1:15432/agentlog", validation_alias="POSTGRES_DSN")
-    redis_url: str = Field(default="redis://127.0.0.1:16379/0", validation_alias="REDIS_URL")
-    schema_registry_url: str = Field(default=LOCAL_REGISTRY, validation_alias="SCHEMA_REGISTRY_URL")
-    kafka_bootstrap_servers: str = Field(default="127.0.0.1:19092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
-    db_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]*$")
-    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
-    redis_prefix: str = Field(default="agentlog:", pattern=r"^[A-Za-z0-9._:-]*$")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=18000, ge=1, le=65535)
     api_workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")

@@ -8,9 +8,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.settings import LOCAL_REGISTRY
 
 
-class ProjectionSettings(BaseSettings):
-    """REDIS_URL, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, POSTGRES_DSN (rebuilds from the store),
-    and AGENTLOG_TOPIC_PREFIX, AGENTLOG_REDIS_PREFIX, AGENTLOG_DB_SCHEMA, AGENTLOG_PROJECTION_*."""
+class ReadSideSettings(BaseSettings):
+    """Where the servers and the views are: REDIS_URL, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL,
+    POSTGRES_DSN, AGENTLOG_DB_SCHEMA, AGENTLOG_TOPIC_PREFIX, AGENTLOG_REDIS_PREFIX (the API's too)."""
 
     model_config = SettingsConfigDict(env_prefix="AGENTLOG_", extra="ignore", populate_by_name=True)
 
@@ -21,6 +21,11 @@ class ProjectionSettings(BaseSettings):
     db_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]*$")
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     redis_prefix: str = Field(default="agentlog:", pattern=r"^[A-Za-z0-9._:-]*$")
+
+
+class ProjectionSettings(ReadSideSettings):
+    """The servers, plus AGENTLOG_PROJECTION_* and AGENTLOG_PROJECTIONS_METRICS_PORT."""
+
     projection_batch: int = Field(default=2000, ge=1, le=100_000, description="events per Redis round trip")
     projection_retries: int = Field(default=3, ge=0, le=20, description="retries of a poison event")
     projection_backoff: float = Field(default=0.2, ge=0, le=60, description="first retry delay, doubled each time")
