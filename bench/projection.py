@@ -191,13 +191,14 @@ def queue(send: Callable[..., object], op: Op) -> None:
 
 def fold_one(client: redis.Redis, view: View, codec: EventCodec, keys: Keys, item: Incoming) -> None:
     """The peer's step: decode, fold, and one MULTI/EXEC with the view change, the bit, position and offset."""
-    recorded = codec.decode(item.value)
-    meta = recorded.meta
+    name, record = codec.read(item.value)
+    meta = record["meta"]
     with client.pipeline(transaction=True) as pipe:
-        for op in [*view.fold(recorded, keys), *view.live(recorded, keys)]:
-            queue(pipe.execute_command, op)
-        pipe.setbit(keys("applied", meta.stream_id), meta.stream_version, 1)
-        pipe.hset(keys("positions"), meta.stream_id, item.position)
+        for folds in (view.folds, view.live):
+            for op in folds[name](record, keys) if name in folds else []:
+                queue(pipe.execute_command, op)
+        pipe.setbit(keys("applied", meta["stream_id"]), meta["stream_version"], 1)
+        pipe.hset(keys("positions"), meta["stream_id"], item.position)
         pipe.hset(keys("offsets"), f"{item.topic}:{item.partition}", item.offset + 1)
         pipe.execute()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from datetime import UTC, datetime
 from typing import Annotated
@@ -84,6 +85,7 @@ def run(names: NamesArg = None) -> None:
             err.print(f"[red]error:[/red] cannot serve metrics on port {port}: {e.strerror}", highlight=False)
             err.print("[dim]fix:[/dim] set AGENTLOG_PROJECTIONS_METRICS_PORT to a free port, or 0 for none")
             raise typer.Exit(2) from None
+    gc.freeze()  # start-up objects out of the collector's sight: each batch allocates thousands of records
     asyncio.run(_run(runners, settings.projections_metrics_port))
 
 

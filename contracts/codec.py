@@ -7,6 +7,10 @@ skips the deserializer's per-record overhead): the writer's schema is fetched fr
 (whose client caches it) and parsed once per schema id. A writer schema equal to the local one is
 read as it is; any other is resolved into the local (current) schema, so an event written under
 an older version is read as the current one (Avro schema resolution).
+
+`read()` is the fast path for consumers that copy values out (the projections): the Avro record
+itself, with ids left as their text and times as epoch milliseconds, which is what read models
+store; it builds no UUID, datetime or dataclass, and is about three times faster than `decode()`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from domain.catalog import EVENT_TYPES
 from domain.events import RecordedEvent
 
 _HEADER = struct.Struct(">bI")
+# Logical types `read()` leaves as their underlying values: ids as text, times as epoch milliseconds.
+_KEPT_AS_WRITTEN = frozenset({"uuid", "timestamp-millis"})
+Record = dict[str, Any]  # an Avro record as fastavro reads it
 _SERIALIZER_CONF = {
     "auto.register.schemas": False,
     "use.latest.version": False,
@@ -59,11 +66,14 @@ class Encoded:
 
 @dataclass(frozen=True)
 class _Writer:
-    """A registered schema as decoding needs it: its record name, parsed, and the schema to read into."""
+    """A registered schema as decoding needs it: its record name, parsed, and the schema to read into;
+    `plain` and `plain_reader` are the same without the logical types `read()` leaves as written."""
 
     name: str
     schema: Any
     reader: Any  # None when the writer schema is the local one: nothing to resolve
+    plain: Any
+    plain_reader: Any
 
 
 class EventCodec:
@@ -82,6 +92,7 @@ class EventCodec:
             name: AvroSerializer(registry, c.schema_str, conf=_SERIALIZER_CONF) for name, c in self.contracts.items()
         }
         self._parsed = {name: parse_schema(c.schema) for name, c in self.contracts.items()}
+        self._plain = {name: parse_schema(_as_written(c.schema)) for name, c in self.contracts.items()}
         self._logical = {name: list(logical_fields(c.schema)) for name, c in self.contracts.items()}
         self._writers: dict[int, _Writer] = {}
         self.schema_ids: dict[str, int] = {}
@@ -136,16 +147,26 @@ class EventCodec:
     def decode(self, value: bytes) -> RecordedEvent:
         """The recorded event a Kafka record carries, upcast to the current schema."""
         writer = self._writer(value)
+        record = self._body(value, writer, writer.schema, writer.reader)
+        return from_record(EVENT_TYPES[writer.name], record)
+
+    def read(self, value: bytes) -> tuple[str, Record]:
+        """The event's contract name and its record (with `meta`), upcast to the current schema, ids as
+        text and times as epoch milliseconds; the same errors as `decode()`."""
+        writer = self._writer(value)
+        return writer.name, self._body(value, writer, writer.plain, writer.plain_reader)
+
+    def _body(self, value: bytes, writer: _Writer, schema: Any, reader: Any) -> Record:
         if writer.name not in self._parsed:
             raise UnknownEventType(writer.name)
         body = BytesIO(value)
         body.seek(_HEADER.size)
         try:
-            record = schemaless_reader(body, writer.schema, writer.reader)
+            record = schemaless_reader(body, schema, reader)
         except (ValueError, TypeError, EOFError, IndexError, StopIteration) as e:
             raise UndecodableRecord(f"{writer.name} body does not decode: {e}") from e
         assert isinstance(record, dict)
-        return from_record(EVENT_TYPES[writer.name], record)
+        return record
 
     def writer_name(self, value: bytes) -> str:
         """The full record name of the schema the record was written with."""
@@ -165,9 +186,25 @@ class EventCodec:
             registered = self.registry.get_schema(schema_id)
         except SchemaRegistryError as e:
             raise UndecodableRecord(f"schema id {schema_id} is unknown to the registry") from e
-        parsed = parse_schema(json.loads(registered.schema_str or "null"))
+        raw = json.loads(registered.schema_str or "null")
+        parsed, plain = parse_schema(raw), parse_schema(_as_written(raw))
         name = str(parsed["name"]) if isinstance(parsed, dict) else str(parsed)
-        local = self._parsed.get(name)
+        local, local_plain = self._parsed.get(name), self._plain.get(name)
         # Exact equality of the parsed schemas, fastavro's own test for skipping resolution: a
         # canonical form would also drop logical types and defaults, which change what is read.
-        return _Writer(name, parsed, None if parsed == local else local)
+        return _Writer(
+            name, parsed, None if parsed == local else local, plain, None if plain == local_plain else local_plain
+        )
+
+
+def _as_written(schema: Any) -> Any:
+    """The schema (as JSON) without the logical types `read()` leaves as their underlying values."""
+    if isinstance(schema, list):
+        return [_as_written(item) for item in schema]
+    if isinstance(schema, dict):
+        return {
+            key: _as_written(value)
+            for key, value in schema.items()
+            if not (key == "logicalType" and value in _KEPT_AS_WRITTEN)
+        }
+    return schema

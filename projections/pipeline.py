@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from confluent_kafka import Consumer, Message
 
 from contracts.codec import EventCodec
 from contracts.errors import ContractError, RegistryUnavailable
-from projections.apply import Applier, Delivery
+from projections.apply import Applied, Applier, Delivery, Op
 from projections.views import Keys, View
 
 if TYPE_CHECKING:
@@ -31,8 +30,7 @@ FROM_STORE = -1  # the partition of an event read from the event store, not from
 CHUNK = 500  # events per script call: small enough to overlap Redis with Python, large enough to amortise
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
     """An event as read from Kafka (or from the event store, with partition FROM_STORE)."""
 
     value: bytes
@@ -115,31 +113,45 @@ class Projector:
         self.backoff = backoff
         self.applied = self.duplicates = self.dead_lettered = 0
         self.position = 0  # the highest event-store position processed
+        self._inflight: tuple[asyncio.Future[Applied], Sequence[Incoming], str] | None = None
 
     @property
     def hashes(self) -> tuple[str, str, str]:
         return self.keys("offsets"), self.keys("positions"), self.keys("state")
 
     async def project(self, batch: Sequence[Incoming]) -> None:
-        """Apply the batch in order; returns once every event is applied, a duplicate, or dead-lettered.
+        """Apply the batch in order; returns once every event is applied, a duplicate, or dead-lettered."""
+        await self.feed(batch)
+        await self.settle()
+
+    async def feed(self, batch: Sequence[Incoming]) -> None:
+        """Apply the batch in order, behind what is still in flight; on return its last chunk may still
+        be in flight (`settle` waits for it). A server error raised here may belong to an earlier chunk:
+        the caller must then re-read from the view's stored offsets (`settle` clears what was in flight).
 
         Chunks are pipelined: while Redis runs the script for one chunk, the next is decoded and
-        folded, so the two cores work at once. At the first poison event the rest of the batch
-        goes through `_careful`, one step at a time.
+        folded, so the two cores work at once, across batches too. From a chunk's first poison event
+        on, the rest of that chunk goes through `_careful`, one step at a time.
         """
-        chunks = [batch[i : i + CHUNK] for i in range(0, len(batch), CHUNK)]
-        prepared = self._prepare(chunks[0]) if chunks else ([], "")
-        for n in range(len(chunks)):
-            deliveries, problem = prepared
+        for start in range(0, len(batch), CHUNK):
+            chunk = batch[start : start + CHUNK]
+            deliveries, problem = self._prepare(chunk)
+            await self.settle()
             applying = asyncio.ensure_future(self.applier.apply(self.hashes, deliveries))
-            await asyncio.sleep(0)  # let the script go out before the CPU work below
-            prepared = self._prepare(chunks[n + 1]) if n + 1 < len(chunks) else ([], "")
-            result = await applying
-            self._count(result.applied, result.done - result.applied)
-            if result.error or problem:
-                await self._careful(batch[n * CHUNK + result.done :])
-                break
-        self.position = max(self.position, *(item.position for item in batch))
+            self._inflight = (applying, chunk, problem)
+            await asyncio.sleep(0)  # let the script go out before the caller's CPU work
+
+    async def settle(self) -> None:
+        """Wait for the chunk in flight, if any, and set aside its poison events."""
+        if self._inflight is None:
+            return
+        applying, chunk, problem = self._inflight
+        self._inflight = None
+        result = await applying
+        self._count(result.applied, result.done - result.applied)
+        if result.error or problem:
+            await self._careful(chunk[result.done :])
+        self.position = max(self.position, *(item.position for item in chunk))
 
     def _prepare(self, items: Sequence[Incoming]) -> tuple[list[Delivery], str]:
         """Deliveries up to the first poison event, and its reason ("" when there is none)."""
@@ -166,27 +178,30 @@ class Projector:
     def delivery(self, item: Incoming) -> Delivery:
         """What the event changes in the view; Poison when it does not decode or the fold fails."""
         try:
-            recorded = self.codec.decode(item.value)
+            name, record = self.codec.read(item.value)
         except RegistryUnavailable:
             raise
         except ContractError as e:
             raise Poison(f"{type(e).__name__}: {e}") from e
+        ops: list[Op] = []
         try:
-            ops = self.view.fold(recorded, self.keys)
-            if self.live:
-                ops += self.view.live(recorded, self.keys)
+            if fold := self.view.folds.get(name):
+                ops = fold(record, self.keys)
+            if self.live and (live := self.view.live.get(name)):
+                ops += live(record, self.keys)
         except Exception as e:  # a fold that breaks on one event must not stop the view
             raise Poison(f"{type(e).__name__} in the {self.view.name} fold: {e}") from e
-        meta = recorded.meta
+        meta = record["meta"]
+        stream = meta["stream_id"]
         return Delivery(
-            bitmap=self.keys("applied", meta.stream_id),
-            version=meta.stream_version,
-            stream_id=meta.stream_id,
-            position=item.position,
-            partition=self._partition(item),
-            next_offset=item.offset + 1,
-            event_ms=int(meta.occurred_at.timestamp() * 1000),
-            ops=ops,
+            self.keys("applied", stream),
+            meta["stream_version"],
+            stream,
+            item.position,
+            self._partition(item),
+            item.offset + 1,
+            meta["occurred_at"],
+            ops,
         )
 
     def _partition(self, item: Incoming) -> str:

@@ -140,7 +140,7 @@ class Rebuild:
         return found
 
     async def _advance(self, projector: Projector, batch: list[Incoming]) -> None:
-        await projector.project(batch)
+        await projector.feed(batch)  # its last chunk runs in Redis while the next batch is read
         self.done += len(batch)
         self.progress(self.done, max(self.total, self.done))
         await self.client.set(self.keys.shared("rebuilding"), self._lock, xx=True, ex=LOCK_SECONDS)
@@ -160,6 +160,7 @@ class Rebuild:
             ):
                 after = rows[-1]["position"]
                 await self._advance(projector, [_from_row(row) for row in rows])
+            await projector.settle()
         finally:
             await conn.close()
 
@@ -181,6 +182,7 @@ class Rebuild:
                     reached[(item.topic, item.partition)] = item.offset + 1
                 await self._advance(projector, batch)
             if tail <= CAUGHT_UP:
+                await projector.settle()
                 return
 
     @staticmethod

@@ -15,6 +15,8 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 import redis
@@ -26,7 +28,7 @@ from contracts.errors import RegistryUnavailable
 from projections import metrics
 from projections.apply import Applier
 from projections.deadletter import DeadLetters
-from projections.pipeline import Incoming, Projector, fetch
+from projections.pipeline import Projector, fetch
 from projections.views import Keys, View
 
 log = logging.getLogger("agentlog.projections")
@@ -103,33 +105,43 @@ class ProjectionRunner:
         consumer.assign(partitions)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume and apply until `stop` is set; server outages are waited out, batch retried."""
+        """Consume and apply until `stop` is set; server outages are waited out, then the view re-reads
+        from its stored offsets."""
         self.projector.keys = self.keys.at(await current_version(self.client, self.keys))
         self.consumer.subscribe(self.topics, on_assign=self._resume)
         last_tick = 0.0
         try:
             while not stop.is_set():
-                batch = await asyncio.to_thread(fetch, self.consumer, self.batch)
-                await self._apply(batch, stop)
+                batch = await asyncio.to_thread(fetch, self.consumer, self.batch)  # while a chunk is in Redis
+                await self._guarded(self.projector.feed(batch), stop)
                 if batch:
                     self.lag_seconds = max(0.0, time.time() - batch[0].timestamp_ms / 1000)
                 if time.monotonic() - last_tick >= TICK:
+                    await self._guarded(self.projector.settle(), stop)
                     await self._tick()
                     last_tick = time.monotonic()
+            await self._guarded(self.projector.settle(), stop)
         finally:
             await asyncio.to_thread(self.consumer.close)
             await self.client.hdel(self.keys.shared("runners"), self.instance)
             await self.client.aclose()
 
-    async def _apply(self, batch: list[Incoming], stop: asyncio.Event) -> None:
+    async def _guarded(self, step: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+        """Run a projector step; on a server outage, wait and rewind to the view's stored offsets (what was
+        in flight is re-read: applying is idempotent), until that works or `stop` is set."""
+        try:
+            await step
+            return
+        except INFRA_ERRORS as e:
+            log.warning("%s: %s; re-reading from the stored offsets", self.view.name, e)
         delay = 0.5
-        while batch and not stop.is_set():
+        while not stop.is_set():
+            await asyncio.sleep(delay)
             try:
-                await self.projector.project(batch)
+                await self._seek(self.version)
                 return
             except INFRA_ERRORS as e:
-                log.warning("%s: %s; retrying the batch in %.1f s", self.view.name, e, delay)
-                await asyncio.sleep(delay)
+                log.warning("%s: %s; retrying in %.1f s", self.view.name, e, delay)
                 delay = min(delay * 2, 10.0)
 
     async def _tick(self) -> None:
@@ -137,7 +149,8 @@ class ProjectionRunner:
         try:
             version = int(await self.client.get(self.keys.shared("current")) or 1)
             if version != self.version:
-                await self._switch(version)
+                await self._seek(version)
+                log.info("%s: now writing key version %d", self.view.name, version)
             self._measure()
             await self.client.hset(
                 self.keys.shared("runners"),
@@ -147,15 +160,15 @@ class ProjectionRunner:
         except INFRA_ERRORS as e:
             log.warning("%s: status update failed: %s", self.view.name, e)
 
-    async def _switch(self, version: int) -> None:
-        """Readers moved to `version` (a rebuild finished): continue there from its recorded offsets."""
-        self.projector.keys = self.keys.at(version)
-        stored = await self.client.hgetall(self.projector.keys("offsets"))
+    async def _seek(self, version: int) -> None:
+        """Continue in key `version` from the offsets recorded there (after a rebuild switched readers to it,
+        or after an outage); nothing is in flight when this runs."""
+        stored = await self.client.hgetall(self.keys.at(version)("offsets"))
         for tp in await asyncio.to_thread(self.consumer.assignment):
             offset = stored.get(f"{tp.topic}:{tp.partition}".encode())
             tp.offset = int(offset) if offset is not None else OFFSET_BEGINNING
             await asyncio.to_thread(self.consumer.seek, tp)
-        log.info("%s: now writing key version %d", self.view.name, version)
+        self.projector.keys = self.keys.at(version)
 
     def _measure(self) -> None:
         name = self.view.name

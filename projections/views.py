@@ -1,5 +1,8 @@
 """The read models: for each event, the Redis operations that fold it into a view.
 
+Folds read the event's Avro record as written (`EventCodec.read`: ids as text, times as epoch
+milliseconds), the values the views store, so projecting builds no domain objects. Each view maps
+the event types it folds to a function; it records every other event of its topics as applied.
 Keys are `<prefix><view>:v<n>:...`; `n` is the view's key version, so a rebuild can fill a fresh
 copy while readers use the live one (`<prefix><view>:current` names the version readers use).
 Live updates (a session's Redis Stream) are outside the versions: a rebuild does not resend them.
@@ -10,10 +13,11 @@ event (IFNEWER), sorted sets are keyed by version or time.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-from contracts.convert import to_plain
+from contracts.codec import Record
 from contracts.routing import (
     BUDGET_EVENTS,
     DELEGATION_TASKS,
@@ -25,13 +29,14 @@ from contracts.routing import (
 )
 from domain.budget.events import BudgetExceeded, TokensConsumed
 from domain.delegation import events as delegation
-from domain.events import RecordedEvent
+from domain.events import DomainEvent
 from domain.model_profile.events import ModelProfileRemoved, ModelProfileSet
 from domain.session.events import AssistantReplyChunk, MessagePosted, SessionClosed, SessionStarted
 from domain.tool.events import ToolCompleted, ToolDenied, ToolFailed, ToolRequested
 from projections.apply import Op
 
 LIVE_LENGTH = 1000  # entries kept per session's live stream (approximately)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -59,236 +64,285 @@ class Keys:
         return Keys(self.prefix, self.view, version)
 
 
-def _millis(r: RecordedEvent) -> int:
-    return int(r.meta.occurred_at.timestamp() * 1000)
+def _iso(millis: int) -> str:
+    """Epoch milliseconds as ISO 8601 (UTC), exactly as the datetime the domain recorded."""
+    return (_EPOCH + timedelta(milliseconds=millis)).isoformat()
 
 
-_last_message: list[object] = [None, ""]  # (event, its JSON): the transcript and its live update share it
+_json = json.JSONEncoder(separators=(",", ":")).encode  # built once: json.dumps builds one per call
 
 
-def _message(r: RecordedEvent, e: MessagePosted) -> str:
-    """A message as JSON, built from plain values so json's C encoder does all the work."""
+_last_message: list[object] = [None, ""]  # (record, its JSON): the transcript and its live update share it
+
+
+def _message(r: Record) -> str:
+    """A message as JSON (attachments and metadata are plain values already)."""
     if _last_message[0] is r:
         return str(_last_message[1])
-    text = json.dumps(
+    meta = r["meta"]
+    text = _json(
         {
-            "message_id": str(e.message_id),
-            "role": e.role.value,
-            "text": e.text,
-            "attachments": [to_plain(a) for a in e.attachments],
-            "metadata": dict(e.metadata),
-            "at": r.meta.occurred_at.isoformat(),
-            "version": r.meta.stream_version,
-        },
-        separators=(",", ":"),
+            "message_id": r["message_id"],
+            "role": r["role"],
+            "text": r["text"],
+            "attachments": r["attachments"],
+            "metadata": r["metadata"],
+            "at": _iso(meta["occurred_at"]),
+            "version": meta["stream_version"],
+        }
     )
     _last_message[:] = [r, text]
     return text
 
 
-def transcript(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Messages of a session by stream version; chunks kept apart until the final message lands."""
-    e = r.event
-    if isinstance(e, MessagePosted):
-        return [
-            ["ZADD", k("messages", e.session_id), r.meta.stream_version, _message(r, e)],
-            ["DEL", k("chunks", e.session_id, e.message_id)],
-        ]
-    if isinstance(e, AssistantReplyChunk):
-        return [["HSET", k("chunks", e.session_id, e.message_id), e.index, e.text]]
-    return []
+# transcript: messages of a session by stream version; chunks kept apart until the final message lands
 
 
-def transcript_live(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Each transcript change, once, on the session's live Redis Stream (SSE / WebSocket clients
-    tail it and resume by entry id); sent only by the live projection, never by a rebuild."""
-    e, version = r.event, r.meta.stream_version
-    if isinstance(e, MessagePosted):
-        kind, data = "message", _message(r, e)
-    elif isinstance(e, AssistantReplyChunk):
-        chunk = {"message_id": str(e.message_id), "index": e.index, "text": e.text, "version": version}
-        kind, data = "chunk", json.dumps(chunk, separators=(",", ":"))
-    elif isinstance(e, SessionClosed):
-        kind, data = "closed", json.dumps({"reason": e.reason, "version": version}, separators=(",", ":"))
-    else:
-        return []
-    stream = k.shared("live", e.session_id)
-    xadd: list[str | int | float] = ["XADD", stream, "MAXLEN", "~", LIVE_LENGTH, "*", "kind", kind, "data", data]
-    return [["ONCE", k.shared("live-sent", e.session_id), version, *xadd]]
-
-
-def sessions(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Each tenant's sessions by last activity, with status and message count."""
-    e, at = r.event, _millis(r)
-    if not isinstance(e, SessionStarted | MessagePosted | SessionClosed):
-        return []
-    session = k("session", e.session_id)
-    ops: list[Op] = [
-        ["ZADD", k("by-tenant", r.meta.tenant_id), "GT", at, str(e.session_id)],
-        ["HSET", session, "tenant_id", r.meta.tenant_id],
-        ["IFNEWER", session, r.meta.stream_version, "", "last_activity", at],
+def _posted(r: Record, k: Keys) -> list[Op]:
+    session = r["session_id"]
+    return [
+        ["ZADD", k("messages", session), r["meta"]["stream_version"], _message(r)],
+        ["DEL", k("chunks", session, r["message_id"])],
     ]
-    if isinstance(e, SessionStarted):
-        ops.append(["HSET", session, "persona_id", e.persona_id or "", "started_at", at])
-        ops.append(["HSETNX", session, "status", "open"])
-    elif isinstance(e, MessagePosted):
-        ops.append(["HINCRBY", session, "messages", 1])
-    else:
-        ops.append(["HSET", session, "status", "closed", "closed_at", at])
+
+
+def _chunk(r: Record, k: Keys) -> list[Op]:
+    return [["HSET", k("chunks", r["session_id"], r["message_id"]), r["index"], r["text"]]]
+
+
+# transcript_live: each transcript change, once, on the session's live Redis Stream (SSE / WebSocket
+# clients tail it and resume by entry id); sent only by the live projection, never by a rebuild
+
+
+def _live(r: Record, k: Keys, kind: str, data: str) -> list[Op]:
+    session, version = r["session_id"], r["meta"]["stream_version"]
+    xadd: list[str | int | float] = ["XADD", k.shared("live", session), "MAXLEN", "~", LIVE_LENGTH, "*"]
+    return [["ONCE", k.shared("live-sent", session), version, *xadd, "kind", kind, "data", data]]
+
+
+def _posted_live(r: Record, k: Keys) -> list[Op]:
+    return _live(r, k, "message", _message(r))
+
+
+def _chunk_live(r: Record, k: Keys) -> list[Op]:
+    chunk = {"message_id": r["message_id"], "index": r["index"], "text": r["text"]}
+    return _live(r, k, "chunk", _json({**chunk, "version": r["meta"]["stream_version"]}))
+
+
+def _closed_live(r: Record, k: Keys) -> list[Op]:
+    return _live(r, k, "closed", _json({"reason": r["reason"], "version": r["meta"]["stream_version"]}))
+
+
+# sessions: each tenant's sessions by last activity, with status and message count
+
+
+def _session(r: Record, k: Keys) -> tuple[str, int, list[Op]]:
+    meta = r["meta"]
+    session, at = k("session", r["session_id"]), meta["occurred_at"]
+    return (
+        session,
+        at,
+        [
+            ["ZADD", k("by-tenant", meta["tenant_id"]), "GT", at, r["session_id"]],
+            ["HSET", session, "tenant_id", meta["tenant_id"]],
+            ["IFNEWER", session, meta["stream_version"], "", "last_activity", at],
+        ],
+    )
+
+
+def _session_started(r: Record, k: Keys) -> list[Op]:
+    session, at, ops = _session(r, k)
+    return [
+        *ops,
+        ["HSET", session, "persona_id", r["persona_id"] or "", "started_at", at],
+        ["HSETNX", session, "status", "open"],
+    ]
+
+
+def _session_message(r: Record, k: Keys) -> list[Op]:
+    session, _, ops = _session(r, k)
+    return [*ops, ["HINCRBY", session, "messages", 1]]
+
+
+def _session_closed(r: Record, k: Keys) -> list[Op]:
+    session, at, ops = _session(r, k)
+    return [*ops, ["HSET", session, "status", "closed", "closed_at", at]]
+
+
+# tools: tool executions by request id (status and result) and per session
+
+
+def _tool_requested(r: Record, k: Keys) -> list[Op]:
+    meta, session = r["meta"], r["session_id"]
+    execution = k("execution", r["request_id"])
+    fields = ["tool_name", r["tool_name"], "arguments_json", r["arguments_json"], "session_id", session or ""]
+    ops: list[Op] = [
+        ["HSET", execution, *fields, "tenant_id", meta["tenant_id"]],
+        ["IFNEWER", execution, meta["stream_version"], "", "status", "requested"],
+    ]
+    if session:
+        ops.append(["ZADD", k("by-session", session), meta["occurred_at"], r["request_id"]])
     return ops
 
 
-def tools(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Tool executions by request id (status and result) and per session."""
-    e = r.event
-    execution = k("execution", getattr(e, "request_id", ""))
-    if isinstance(e, ToolRequested):
-        ops: list[Op] = [
-            [
-                "HSET",
-                execution,
-                "tool_name",
-                e.tool_name,
-                "arguments_json",
-                e.arguments_json,
-                "session_id",
-                str(e.session_id or ""),
-                "tenant_id",
-                r.meta.tenant_id,
-            ],
-            ["IFNEWER", execution, r.meta.stream_version, "", "status", "requested"],
+def _tool_outcome(outcome: str) -> Fold:
+    def fold(r: Record, k: Keys) -> list[Op]:
+        status = "timed_out" if r.get("timed_out") else outcome
+        fields = [f for name, v in r.items() if name not in ("meta", "request_id", "tool_name") for f in (name, str(v))]
+        return [
+            ["IFNEWER", k("execution", r["request_id"]), r["meta"]["stream_version"], "", "status", status, *fields]
         ]
-        if e.session_id:
-            ops.append(["ZADD", k("by-session", e.session_id), _millis(r), str(e.request_id)])
-        return ops
-    outcome = {ToolDenied: "denied", ToolCompleted: "completed", ToolFailed: "failed"}.get(type(e))
-    if outcome is None:
-        return []
-    if isinstance(e, ToolFailed) and e.timed_out:
-        outcome = "timed_out"
-    details = {k_: v for k_, v in to_plain(e).items() if k_ not in ("request_id", "tool_name")}
-    fields = [field for name, value in details.items() for field in (name, str(value))]
-    return [["IFNEWER", execution, r.meta.stream_version, "", "status", outcome, *fields]]
+
+    return fold
 
 
-def budgets(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Usage per tenant, persona and day: used, limit, remaining, and refusals."""
-    e = r.event
-    if not isinstance(e, TokensConsumed | BudgetExceeded):
-        return []
-    usage = k("usage", e.tenant_id, e.persona_id, e.day.isoformat())
-    index: Op = ["SADD", k("days", e.tenant_id), f"{e.persona_id}:{e.day.isoformat()}"]
-    if isinstance(e, TokensConsumed):
-        remaining = max(e.limit - e.used_after, 0)
-        fields: list[str | int | float] = ["used", e.used_after, "limit", e.limit, "remaining", remaining]
-        return [["IFNEWER", usage, r.meta.stream_version, "", *fields], index]
+# budgets: usage per tenant, persona and day: used, limit, remaining, and refusals
+
+
+def _usage(r: Record, k: Keys) -> tuple[str, Op]:
+    day = r["day"].isoformat()
+    index: Op = ["SADD", k("days", r["tenant_id"]), f"{r['persona_id']}:{day}"]
+    return k("usage", r["tenant_id"], r["persona_id"], day), index
+
+
+def _consumed(r: Record, k: Keys) -> list[Op]:
+    usage, index = _usage(r, k)
+    remaining = max(r["limit"] - r["used_after"], 0)
+    fields = ["used", r["used_after"], "limit", r["limit"], "remaining", remaining]
+    return [["IFNEWER", usage, r["meta"]["stream_version"], "", *fields], index]
+
+
+def _exceeded(r: Record, k: Keys) -> list[Op]:
     # a refusal changes no balance, but says what the limit and the remainder were
-    fields = ["limit", e.limit, "remaining", e.remaining]
+    usage, index = _usage(r, k)
     return [
         ["HINCRBY", usage, "refused", 1],
-        ["HSETNX", usage, "used", e.limit - e.remaining],
-        ["IFNEWER", usage, r.meta.stream_version, "", *fields],
+        ["HSETNX", usage, "used", r["limit"] - r["remaining"]],
+        ["IFNEWER", usage, r["meta"]["stream_version"], "", "limit", r["limit"], "remaining", r["remaining"]],
         index,
     ]
 
 
-_TASK_STATUS = {
-    delegation.DelegationTaskCreated: "queued",
-    delegation.DelegationTaskStarted: "running",
-    delegation.DelegationTaskCompleted: "completed",
-    delegation.DelegationTaskFailed: "failed",
-}
+# delegation: tasks by id and, per tenant, by status (callback outcomes recorded on the task)
 
 
-def delegation_tasks(r: RecordedEvent, k: Keys) -> list[Op]:
-    """Delegation tasks by id and, per tenant, by status (callback outcomes recorded on the task)."""
-    e = r.event
-    if not isinstance(e, delegation.DelegationEvent):
-        return []
-    task = k("task", e.task_id)
-    status = _TASK_STATUS.get(type(e))
-    # a callback outcome's fields are kept apart (`callback_error`, not the task's own `error`)
-    prefix = "" if status else "callback_"
-    details = {
-        n if n.startswith("callback_") else prefix + n: str(v)
-        for n, v in to_plain(e).items()
-        if n != "task_id" and v is not None
-    }
-    fields = [field for item in details.items() for field in item]
-    if status is None:  # one stream, one partition: callback outcomes arrive after the task's events
-        return [["HSET", task, *fields]]
+def _task_fields(r: Record, prefix: str = "") -> list[str]:
+    """The event's fields as text, `prefix`ed unless already a callback's own."""
     return [
-        ["HSET", task, "tenant_id", r.meta.tenant_id],
-        ["IFNEWER", task, r.meta.stream_version, k("status", r.meta.tenant_id, ""), "status", status, *fields],
+        f
+        for name, v in r.items()
+        if name not in ("meta", "task_id") and v is not None
+        for f in (name if name.startswith("callback_") else prefix + name, str(v))
     ]
 
 
-def model_profiles(r: RecordedEvent, k: Keys) -> list[Op]:
-    """The current profile per role and deployment mode, and the set of those that are set.
-
-    A profile's events share one stream, hence one partition: they arrive in order.
-    """
-    e = r.event
-    if isinstance(e, ModelProfileSet):
-        profile = k("profile", e.role, e.deployment_mode)
+def _task_status(status: str) -> Fold:
+    def fold(r: Record, k: Keys) -> list[Op]:
+        meta, task = r["meta"], k("task", r["task_id"])
+        index = k("status", meta["tenant_id"], "")
         return [
-            ["SADD", k("all"), f"{e.role}:{e.deployment_mode}"],
-            [
-                "IFNEWER",
-                profile,
-                r.meta.stream_version,
-                "",
-                "tenant_id",
-                r.meta.tenant_id,
-                "status",
-                "set",
-                "model",
-                e.model,
-                "base_url",
-                e.base_url,
-                "api_path",
-                e.api_path,
-                "temperature",
-                str(e.temperature),  # as text: Lua would print the double with 17 digits
-                "extras",
-                json.dumps(dict(e.extras)),
-            ],
+            ["HSET", task, "tenant_id", meta["tenant_id"]],
+            ["IFNEWER", task, meta["stream_version"], index, "status", status, *_task_fields(r)],
         ]
-    if isinstance(e, ModelProfileRemoved):
-        profile = k("profile", e.role, e.deployment_mode)
-        return [
-            ["SREM", k("all"), f"{e.role}:{e.deployment_mode}"],
-            ["IFNEWER", profile, r.meta.stream_version, "", "status", "removed"],
-        ]
-    return []
+
+    return fold
 
 
-Fold = Callable[[RecordedEvent, Keys], list[Op]]
+def _callback(r: Record, k: Keys) -> list[Op]:
+    # a callback outcome's fields are kept apart (`callback_error`, not the task's own `error`); one
+    # stream, one partition: callback outcomes arrive after the task's events
+    return [["HSET", k("task", r["task_id"]), *_task_fields(r, "callback_")]]
 
 
-def _nothing(_r: RecordedEvent, _k: Keys) -> list[Op]:
-    return []
+# model profiles: the current profile per role and deployment mode, and the set of those that are set;
+# a profile's events share one stream, hence one partition: they arrive in order
+
+
+def _profile_set(r: Record, k: Keys) -> list[Op]:
+    meta, name = r["meta"], f"{r['role']}:{r['deployment_mode']}"
+    fields = ["tenant_id", meta["tenant_id"], "status", "set", "model", r["model"], "base_url", r["base_url"]]
+    fields += ["api_path", r["api_path"], "temperature", str(r["temperature"])]  # Lua would print 17 digits
+    profile = k("profile", r["role"], r["deployment_mode"])
+    return [
+        ["SADD", k("all"), name],
+        ["IFNEWER", profile, meta["stream_version"], "", *fields, "extras", json.dumps(r["extras"])],
+    ]
+
+
+def _profile_removed(r: Record, k: Keys) -> list[Op]:
+    profile = k("profile", r["role"], r["deployment_mode"])
+    return [
+        ["SREM", k("all"), f"{r['role']}:{r['deployment_mode']}"],
+        ["IFNEWER", profile, r["meta"]["stream_version"], "", "status", "removed"],
+    ]
+
+
+Fold = Callable[[Record, Keys], list[Op]]
+Folds = Mapping[str, Fold]  # event type name -> its fold
+
+
+def _by_type(folds: Mapping[type[DomainEvent], Fold]) -> dict[str, Fold]:
+    return {event.type_name(): fold for event, fold in folds.items()}
 
 
 @dataclass(frozen=True)
 class View:
-    """A read model: its name, the topics it reads (before any prefix), its fold, and the live
+    """A read model: its name, the topics it reads (before any prefix), its folds, and the live
     updates it publishes (only while running live, not in a rebuild)."""
 
     name: str
     topics: tuple[str, ...]
-    fold: Fold
-    live: Fold = _nothing
+    folds: Folds
+    live: Folds = field(default_factory=dict)
 
 
 VIEWS = {
     view.name: view
     for view in (
-        View("transcript", (INBOUND, OUTBOUND), transcript, transcript_live),
-        View("sessions", (INBOUND, OUTBOUND), sessions),
-        View("tools", (TOOL_REQUESTS, TOOL_RESULTS), tools),
-        View("budgets", (BUDGET_EVENTS,), budgets),
-        View("delegation", (DELEGATION_TASKS,), delegation_tasks),
-        View("model_profiles", (MODEL_PROFILES,), model_profiles),
+        View(
+            "transcript",
+            (INBOUND, OUTBOUND),
+            _by_type({MessagePosted: _posted, AssistantReplyChunk: _chunk}),
+            _by_type({MessagePosted: _posted_live, AssistantReplyChunk: _chunk_live, SessionClosed: _closed_live}),
+        ),
+        View(
+            "sessions",
+            (INBOUND, OUTBOUND),
+            _by_type(
+                {SessionStarted: _session_started, MessagePosted: _session_message, SessionClosed: _session_closed}
+            ),
+        ),
+        View(
+            "tools",
+            (TOOL_REQUESTS, TOOL_RESULTS),
+            _by_type(
+                {
+                    ToolRequested: _tool_requested,
+                    ToolDenied: _tool_outcome("denied"),
+                    ToolCompleted: _tool_outcome("completed"),
+                    ToolFailed: _tool_outcome("failed"),
+                }
+            ),
+        ),
+        View("budgets", (BUDGET_EVENTS,), _by_type({TokensConsumed: _consumed, BudgetExceeded: _exceeded})),
+        View(
+            "delegation",
+            (DELEGATION_TASKS,),
+            _by_type(
+                {
+                    delegation.DelegationTaskCreated: _task_status("queued"),
+                    delegation.DelegationTaskStarted: _task_status("running"),
+                    delegation.DelegationTaskCompleted: _task_status("completed"),
+                    delegation.DelegationTaskFailed: _task_status("failed"),
+                    delegation.DelegationCallbackDelivered: _callback,
+                    delegation.DelegationCallbackFailed: _callback,
+                }
+            ),
+        ),
+        View(
+            "model_profiles",
+            (MODEL_PROFILES,),
+            _by_type({ModelProfileSet: _profile_set, ModelProfileRemoved: _profile_removed}),
+        ),
     )
 }
