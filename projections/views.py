@@ -144,8 +144,8 @@ def _session(r: Record, k: Keys) -> tuple[str, int, list[Op]]:
         at,
         [
             ["ZADD", k("by-tenant", meta["tenant_id"]), "GT", at, r["session_id"]],
-            ["HSET", session, "tenant_id", meta["tenant_id"]],
-            ["IFNEWER", session, meta["stream_version"], "", "last_activity", at],
+            # the tenant never changes, and whichever event lands first is newer than nothing
+            ["IFNEWER", session, meta["stream_version"], "", "tenant_id", meta["tenant_id"], "last_activity", at],
         ],
     )
 

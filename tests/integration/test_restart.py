@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -11,7 +12,11 @@ import redis
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
+from domain.session.commands import PostUserMessage
+from domain.session.service import post_user
+from projections.views import Keys
 from stack import Stack
+from tests.support.projections import ctx, publish, runners, session_with_messages
 from tests.support.servers import mode
 
 pytestmark = pytest.mark.skipif(mode() != "native", reason="restarting servers needs the native launcher")
@@ -75,3 +80,44 @@ def test_redis_keeps_keys_across_a_restart(stack, servers, redis_prefix):
 
     with redis.Redis.from_url(servers.redis_url) as client:
         assert client.get(key) == b"value"
+
+
+async def test_a_projection_rides_out_a_redis_outage_without_loss_or_double_counting(
+    stack, event_store, pg_schema, servers, codec, topics, redis_prefix, tenant, caplog
+):
+    session = await session_with_messages(event_store, tenant, 40)
+    await publish(event_store, pg_schema.dsn, pg_schema.name, servers)
+    client = redis.Redis.from_url(servers.redis_url, decode_responses=True)
+    count = Keys(redis_prefix, "sessions")("session", session)
+    (runner,) = runners(["sessions"], codec, servers, redis_prefix, batch=5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await until(lambda: client.hget(count, "messages") == "40")
+        time.sleep(1.1)  # appendfsync everysec: what was applied is on disk before the stop
+        stack.server("redis").stop()
+        # written while Redis is down: the runner reads them, cannot apply them, waits, re-reads
+        await post_user(
+            event_store,
+            ctx(tenant),
+            PostUserMessage(session_id=session, tenant_id=tenant, message_id=uuid.uuid4(), text="during the outage"),
+        )
+        await publish(event_store, pg_schema.dsn, pg_schema.name, servers)
+        await until(lambda: "re-reading from the stored offsets" in caplog.text)
+        await asyncio.to_thread(stack.server("redis").launch)
+        await asyncio.to_thread(stack.server("redis").wait_ready)
+        await until(lambda: client.hget(count, "messages") == "41")
+        await asyncio.sleep(0.5)  # anything applied twice would show up now
+        assert client.hget(count, "messages") == "41"
+        assert not task.done()  # it kept running throughout
+    finally:
+        stop.set()
+        await task
+        client.close()
+
+
+async def until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
