@@ -52,12 +52,15 @@ def test_one_codec_reads_records_of_an_older_and_the_current_version_alike(regis
 def test_read_gives_the_record_as_written_ids_as_text_and_times_as_epoch_milliseconds(codec):
     recorded = message(metadata={"client": "web"})
 
+    event = recorded.event
+    assert isinstance(event, MessagePosted)
+
     name, record = codec.read(codec.encode(recorded).value)
 
     assert name == POSTED
-    assert record["message_id"] == str(recorded.event.message_id)
-    assert record["session_id"] == str(recorded.event.session_id)
-    assert record["role"] == recorded.event.role.value
+    assert record["message_id"] == str(event.message_id)
+    assert record["session_id"] == str(event.session_id)
+    assert record["role"] == event.role.value
     assert record["meta"]["event_id"] == str(recorded.meta.event_id)
     assert record["meta"]["occurred_at"] == int(recorded.meta.occurred_at.timestamp() * 1000)
     assert record["meta"]["stream_version"] == recorded.meta.stream_version
