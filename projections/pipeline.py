@@ -28,6 +28,7 @@ log = logging.getLogger("agentlog.projections")
 
 FROM_STORE = -1  # the partition of an event read from the event store, not from Kafka
 CHUNK = 500  # events per script call: small enough to overlap Redis with Python, large enough to amortise
+STEP = 50  # events prepared between two turns of the event loop (which streams the chunk in flight)
 
 
 class Incoming(NamedTuple):
@@ -135,7 +136,7 @@ class Projector:
         """
         for start in range(0, len(batch), CHUNK):
             chunk = batch[start : start + CHUNK]
-            deliveries, problem = self._prepare(chunk)
+            deliveries, problem = await self._prepare(chunk)
             await self.settle()
             applying = asyncio.ensure_future(self.applier.apply(self.hashes, deliveries))
             self._inflight = (applying, chunk, problem)
@@ -153,21 +154,27 @@ class Projector:
             await self._careful(chunk[result.done :])
         self.position = max(self.position, *(item.position for item in chunk))
 
-    def _prepare(self, items: Sequence[Incoming]) -> tuple[list[Delivery], str]:
-        """Deliveries up to the first poison event, and its reason ("" when there is none)."""
+    async def _prepare(self, items: Sequence[Incoming]) -> tuple[list[Delivery], str]:
+        """Deliveries up to the first poison event, and its reason ("" when there is none).
+
+        It yields to the event loop every few events: a chunk's payload is larger than what the
+        socket takes at once while Redis is busy, and asyncio sends the rest only when the loop runs.
+        """
         deliveries: list[Delivery] = []
-        for item in items:
+        for n, item in enumerate(items, 1):
             try:
                 deliveries.append(self.delivery(item))
             except Poison as e:
                 return deliveries, str(e)
+            if n % STEP == 0:
+                await asyncio.sleep(0)
         return deliveries, ""
 
     async def _careful(self, items: Sequence[Incoming]) -> None:
         """Apply from a poison event on: set each poison event aside, apply what lies between."""
         start = 0
         while start < len(items):
-            deliveries, problem = self._prepare(items[start:])
+            deliveries, problem = await self._prepare(items[start:])
             result = await self.applier.apply(self.hashes, deliveries)
             self._count(result.applied, result.done - result.applied)
             start += result.done
