@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import httpx
@@ -41,6 +41,14 @@ async def current_version(client: aioredis.Redis, keys: Keys) -> int:
     """The key version readers use (1 for a view never rebuilt; recorded on first use)."""
     await client.set(keys.shared("current"), 1, nx=True)
     return int(await client.get(keys.shared("current")) or 1)
+
+
+def at_stored_offsets(partitions: list[TopicPartition], stored: Mapping[Any, Any]) -> list[TopicPartition]:
+    """The partitions, each set to the next offset the view recorded for it (else the beginning)."""
+    for tp in partitions:
+        offset = stored.get(f"{tp.topic}:{tp.partition}".encode())
+        tp.offset = int(offset) if offset is not None else OFFSET_BEGINNING
+    return partitions
 
 
 class ProjectionRunner:
@@ -98,10 +106,7 @@ class ProjectionRunner:
     def _resume(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """On assignment, start each partition at the offset the view recorded (else the beginning)."""
         with redis.Redis.from_url(self.redis_url) as client:
-            stored = client.hgetall(self.projector.keys("offsets"))
-        for tp in partitions:
-            offset = stored.get(f"{tp.topic}:{tp.partition}".encode())
-            tp.offset = int(offset) if offset is not None else OFFSET_BEGINNING
+            at_stored_offsets(partitions, client.hgetall(self.projector.keys("offsets")))
         consumer.assign(partitions)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -164,9 +169,7 @@ class ProjectionRunner:
         """Continue in key `version` from the offsets recorded there (after a rebuild switched readers to it,
         or after an outage); nothing is in flight when this runs."""
         stored = await self.client.hgetall(self.keys.at(version)("offsets"))
-        for tp in await asyncio.to_thread(self.consumer.assignment):
-            offset = stored.get(f"{tp.topic}:{tp.partition}".encode())
-            tp.offset = int(offset) if offset is not None else OFFSET_BEGINNING
+        for tp in at_stored_offsets(await asyncio.to_thread(self.consumer.assignment), stored):
             await asyncio.to_thread(self.consumer.seek, tp)
         self.projector.keys = self.keys.at(version)
 
