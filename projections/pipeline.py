@@ -10,15 +10,18 @@ caller retries the whole batch, which is safe because applying is idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from confluent_kafka import Consumer, Message
 
 from contracts.codec import EventCodec
 from contracts.errors import ContractError, RegistryUnavailable
-from projections.apply import Applied, Applier, Delivery, Op
+from projections.apply import Applier, Delivery, Op
 from projections.views import Keys, View
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ log = logging.getLogger("agentlog.projections")
 
 FROM_STORE = -1  # the partition of an event read from the event store, not from Kafka
 CHUNK = 500  # events per script call: small enough to overlap Redis with Python, large enough to amortise
+DEPTH = 2  # chunks in flight: Redis finds the next one queued when it finishes one
 STEP = 50  # events prepared between two turns of the event loop (which streams the chunk in flight)
 
 
@@ -114,7 +118,8 @@ class Projector:
         self.backoff = backoff
         self.applied = self.duplicates = self.dead_lettered = 0
         self.position = 0  # the highest event-store position processed
-        self._inflight: tuple[asyncio.Future[Applied], Sequence[Incoming], str] | None = None
+        self._inflight: deque[tuple[Sequence[Incoming], str]] = deque()  # chunks sent, and their poison
+        self._run = uuid.uuid4().hex  # a chunk that fails halts the run: those sent behind it do nothing
 
     @property
     def hashes(self) -> tuple[str, str, str]:
@@ -126,33 +131,62 @@ class Projector:
         await self.settle()
 
     async def feed(self, batch: Sequence[Incoming]) -> None:
-        """Apply the batch in order, behind what is still in flight; on return its last chunk may still
-        be in flight (`settle` waits for it). A server error raised here may belong to an earlier chunk:
-        the caller must then re-read from the view's stored offsets (`settle` clears what was in flight).
+        """Apply the batch in order, behind what is still in flight; on return its last chunks may still
+        be in flight (`settle` waits for them). A server error raised here may belong to an earlier chunk:
+        the caller must then re-read from the view's stored offsets (what was in flight is forgotten).
 
-        Chunks are pipelined: while Redis runs the script for one chunk, the next is decoded and
-        folded, so the two cores work at once, across batches too. From a chunk's first poison event
-        on, the rest of that chunk goes through `_careful`, one step at a time.
+        Chunks are pipelined, DEPTH of them in flight: while Redis runs the script for one chunk, with
+        the next queued behind it, the one after is decoded and folded, so the two cores work at once,
+        across batches too. From a chunk's first poison event on, that chunk and those sent behind it go
+        through `_careful`, one step at a time; nothing is sent past an event that failed to decode.
         """
-        for start in range(0, len(batch), CHUNK):
-            chunk = batch[start : start + CHUNK]
-            deliveries, problem = await self._prepare(chunk)
-            await self.settle()
-            applying = asyncio.ensure_future(self.applier.apply(self.hashes, deliveries))
-            self._inflight = (applying, chunk, problem)
-            await asyncio.sleep(0)  # let the script go out before the caller's CPU work
+        async with self._forgetting_on_error():
+            for start in range(0, len(batch), CHUNK):
+                chunk = batch[start : start + CHUNK]
+                deliveries, problem = await self._prepare(chunk)
+                while len(self._inflight) >= DEPTH:
+                    await self._settle_one()
+                self.applier.send(self.hashes, deliveries, self._run)
+                self._inflight.append((chunk, problem))
+                if problem:
+                    await self._settle_all()
+                await asyncio.sleep(0)  # let the script go out before the caller's CPU work
 
     async def settle(self) -> None:
-        """Wait for the chunk in flight, if any, and set aside its poison events."""
-        if self._inflight is None:
-            return
-        applying, chunk, problem = self._inflight
-        self._inflight = None
-        result = await applying
+        """Wait for the chunks in flight, if any, and set aside their poison events."""
+        async with self._forgetting_on_error():
+            await self._settle_all()
+
+    @contextlib.asynccontextmanager
+    async def _forgetting_on_error(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            self._inflight.clear()
+            await self.applier.reset()
+            raise
+
+    async def _settle_all(self) -> None:
+        while self._inflight:
+            await self._settle_one()
+
+    async def _settle_one(self) -> None:
+        chunk, problem = self._inflight.popleft()
+        result = await self.applier.receive()
         self._count(result.applied, result.done - result.applied)
-        if result.error or problem:
-            await self._careful(chunk[result.done :])
         self.position = max(self.position, *(item.position for item in chunk))
+        if not (result.error or problem):
+            return
+        # the chunks sent behind this one did nothing (the script halted the run): read their replies,
+        # set this chunk's poison aside in a new run, then apply them
+        behind = [(c, await self.applier.receive()) for c, _ in self._inflight]
+        self._inflight.clear()
+        self._run = uuid.uuid4().hex
+        await self._careful(chunk[result.done :])
+        for later, halted in behind:
+            self._count(halted.applied, halted.done - halted.applied)
+            self.position = max(self.position, *(item.position for item in later))
+            await self._careful(later[halted.done :])
 
     async def _prepare(self, items: Sequence[Incoming]) -> tuple[list[Delivery], str]:
         """Deliveries up to the first poison event, and its reason ("" when there is none).

@@ -16,13 +16,23 @@ from contracts.routing import INBOUND
 from domain.session.commands import PostUserMessage
 from domain.session.service import post_user
 from eventstore.relay import Relay
-from projections.deadletter import dlq_topic, read
+from projections.deadletter import DeadLetters, dlq_topic, read
+from projections.pipeline import CHUNK
 from projections.queries import ReadModels
 from projections.rebuild import Rebuild, RebuildInProgress
+from projections.runner import ProjectionRunner
 from projections.status import statuses
 from projections.views import VIEWS, Keys
 from tests.support.cli import agentlog
-from tests.support.projections import ctx, dead_letters, project, publish, runners, session_with_messages
+from tests.support.projections import (
+    ctx,
+    dead_letters,
+    project,
+    publish,
+    run_until,
+    runners,
+    session_with_messages,
+)
 
 
 def cli_env(servers, codec, redis_prefix: str, **more: str) -> dict[str, str]:
@@ -89,6 +99,47 @@ async def test_poison_events_are_dead_lettered_and_replayed_once_fixed(
     assert "UndecodableRecord" in pending.stdout and "SessionStarted" not in pending.stdout  # only the junk is left
     again = agentlog("projections", "dlq", "replay", "sessions", env=env)
     assert "replayed 1 dead letter(s) of sessions: 0 applied, 0 already applied, 1 failed again" in again.stdout
+
+
+async def test_nothing_moves_past_a_poison_event_until_it_is_set_aside(
+    pg_schema, servers, own_codec, own_store, redis_prefix, redis_client, reads, tenant
+):
+    """Chunks of a batch are pipelined: those sent behind a failing one must do nothing, or a crash while the
+    poison event is set aside would leave the stored offsets past it (and the event lost)."""
+    blocked = await session_with_messages(own_store, tenant, 1)  # offsets 0 and 1 of the one inbound partition
+    good = [await session_with_messages(own_store, tenant, 1) for _ in range(CHUNK)]  # two chunks more
+    await publish(own_store, pg_schema.dsn, pg_schema.name, servers)
+    keys = Keys(redis_prefix, "sessions")
+    redis_client.set(keys("session", blocked), "someone else's value")
+    unreachable = Producer({"bootstrap.servers": "127.0.0.1:9", "message.timeout.ms": 300, "log_level": 0})
+    stuck = ProjectionRunner(
+        VIEWS["sessions"],
+        own_codec,
+        servers.redis_url,
+        servers.kafka_bootstrap_servers,
+        DeadLetters(unreachable, own_codec.routing.prefix),
+        prefix=redis_prefix,
+        retries=1,
+        backoff=0.01,
+    )
+    began = time.monotonic()
+    await run_until([stuck], lambda _: time.monotonic() - began > 3)  # the dead-letter topic is out of reach
+
+    assert redis_client.hgetall(keys("offsets")) == {}  # not one offset past the poison event
+    assert stuck.applied == 0 and await reads.session(good[0]) is None
+
+    [runner] = await project(
+        ["sessions"],
+        own_codec,
+        servers,
+        redis_prefix,
+        retries=1,
+        backoff=0.01,
+        until=lambda rs: rs[0].projector.dead_lettered == 2 and rs[0].applied == 2 * CHUNK,
+    )
+    assert runner.duplicates == 0  # each event applied once, in the run that set the poison aside
+    assert redis_client.hgetall(keys("offsets")) == {f"{own_codec.routing.prefix}{INBOUND}:0": str(2 * CHUNK + 2)}
+    assert [(await reads.session(s) or {}).get("messages") for s in good] == ["1"] * CHUNK
 
 
 async def keep_writing(store, tenant: str, sessions: list[uuid.UUID], stop: asyncio.Event) -> int:
