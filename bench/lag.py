@@ -25,7 +25,7 @@ from rich.status import Status
 from bench.append import fresh_schema
 from bench.codec import TEXT
 from bench.common import Result, endpoints, out, write_results
-from bench.projection import drop_keys, scratch
+from bench.projection import compact_aof, drop_keys, scratch
 from bench.rebuild import drop_schema
 from contracts.codec import EventCodec
 from domain.events import CommandContext
@@ -183,6 +183,7 @@ def main(
     """Append -> visible in Redis at a steady command rate, through the real relay and projection processes."""
     servers = endpoints()
     fresh_schema(servers.postgres_dsn, SCHEMA)
+    compact_aof(servers.redis_url)  # no automatic rewrite left half way from an earlier run
     redis_prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     try:
         with scratch(servers) as codec, tempfile.TemporaryDirectory() as tmp:

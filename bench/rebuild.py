@@ -89,6 +89,7 @@ def main(
             with out.status(f"producing them to {codec.routing.prefix}* and copying them into {SCHEMA}.events"):
                 produce(servers.kafka_bootstrap_servers, rows)
                 asyncio.run(fill_store(servers.postgres_dsn, rows))
+            del rows  # not kept through the rounds: no GC load
             store = StoreSource(servers.postgres_dsn, SCHEMA)
             with out.status("warming up") as status:
                 timed(codec, servers, None, events, status.update), timed(codec, servers, store, events, status.update)
@@ -96,7 +97,7 @@ def main(
                 "kafka": partial(timed, codec, servers, None, events),
                 "store": partial(timed, codec, servers, store, events),
             }
-            rates = alternate(rounds, sides, f"rebuild {VIEW}")
+            rates = alternate(rounds, sides, f"rebuild {VIEW}", servers.redis_url)
     finally:
         drop_schema(servers.postgres_dsn, SCHEMA)
     params = {"view": VIEW, "events": events, "sessions": sessions, "rounds": rounds, "batch": BATCH}
