@@ -85,16 +85,25 @@ end
 local offsets, positions, state, run = KEYS[1], KEYS[2], KEYS[3], ARGV[2]
 if run ~= '' and redis.call('HGET', state, 'halted') == run then return {0, 0, 'halted'} end
 local nexts, tops, top, newest = {}, {}, 0, 0
-local function flush()
-  for partition, offset in pairs(nexts) do redis.call('HSET', offsets, partition, offset) end
-  for stream, position in pairs(tops) do
-    if position > tonumber(redis.call('HGET', positions, stream) or '0') then
-      redis.call('HSET', positions, stream, position)
+-- raise each field of `hash` to its number in `values` where that is higher, in two calls whatever
+-- their count (a batch's streams: fewer than unpack's limit of 8000 values)
+local function raise(hash, values)
+  local fields, higher = {}, {}
+  for field in pairs(values) do fields[#fields + 1] = field end
+  if #fields == 0 then return end
+  local stored = redis.call('HMGET', hash, unpack(fields))
+  for i, field in ipairs(fields) do
+    if values[field] > tonumber(stored[i] or '0') then
+      higher[#higher + 1] = field
+      higher[#higher + 1] = values[field]
     end
   end
-  for field, value in pairs({position = top, event_ms = newest}) do
-    if value > tonumber(redis.call('HGET', state, field) or '0') then redis.call('HSET', state, field, value) end
-  end
+  if #higher > 0 then redis.call('HSET', hash, unpack(higher)) end
+end
+local function flush()
+  for partition, offset in pairs(nexts) do redis.call('HSET', offsets, partition, offset) end
+  raise(positions, tops)
+  raise(state, {position = top, event_ms = newest})
 end
 local done, applied = 0, 0
 for _, d in ipairs(cmsgpack.unpack(ARGV[1])) do
