@@ -249,12 +249,13 @@ def alternate(
     rounds: int, sides: Mapping[str, Callable[[Show], float]], shown: str, redis_url: str
 ) -> dict[str, list[float]]:
     """Per-round rates of each side, run alternately (order flipped every round) as bench.common.interleaved does,
-    each after `gc.collect()` and `compact_aof`; each side times itself, so its setup stays off the clock, and
-    reports its progress to `show`."""
+    each after `gc.collect()`, `gc.freeze()` and `compact_aof`; each side times itself, so its setup stays off
+    the clock, and reports its progress to `show`."""
     rates: dict[str, list[float]] = {name: [] for name in sides}
     for round_ in range(rounds):
         for name in list(sides) if round_ % 2 == 0 else list(sides)[::-1]:
             gc.collect()
+            gc.freeze()  # as `agentlog projections run` does: what the process holds is not walked again
             compact_aof(redis_url)
             label = f"{shown}: round {round_ + 1}/{rounds}, {name}"
             with out.status(label) as status:
@@ -291,7 +292,7 @@ def measure(codec: EventCodec, servers: Endpoints, events: int, peer_events: int
 def main(
     events: Annotated[int, typer.Option(help="events on the topics, each round projects them all")] = 200_000,
     sessions: Annotated[int, typer.Option(help="sessions the events are spread over")] = 2000,
-    rounds: Annotated[int, typer.Option(help="interleaved rounds, each into a fresh Redis prefix; median")] = 3,
+    rounds: Annotated[int, typer.Option(help="interleaved rounds, each into a fresh Redis prefix; median")] = 5,
     peer_events: Annotated[int, typer.Option(help="events the (slow) peer folds per round")] = 20_000,
     partitions: Annotated[int, typer.Option(help="partitions of each topic")] = 3,
 ) -> None:

@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, Message
 
 from contracts.codec import EventCodec
 from contracts.errors import ContractError, RegistryUnavailable
-from projections.apply import Applier, Delivery, Op
+from projections.apply import Applied, Applier, Delivery, Op
 from projections.views import Keys, View
 
 if TYPE_CHECKING:
@@ -172,21 +172,21 @@ class Projector:
 
     async def _settle_one(self) -> None:
         chunk, problem = self._inflight.popleft()
-        result = await self.applier.receive()
-        self._count(result.applied, result.done - result.applied)
-        self.position = max(self.position, *(item.position for item in chunk))
+        result = self._tally(chunk, await self.applier.receive())
         if not (result.error or problem):
             return
         # the chunks sent behind this one did nothing (the script halted the run): read their replies,
-        # set this chunk's poison aside in a new run, then apply them
-        behind = [(c, await self.applier.receive()) for c, _ in self._inflight]
+        # then, in a new run, set this chunk's poison aside and apply them
+        behind = [(later, self._tally(later, await self.applier.receive())) for later, _ in self._inflight]
         self._inflight.clear()
         self._run = uuid.uuid4().hex
-        await self._careful(chunk[result.done :])
-        for later, halted in behind:
-            self._count(halted.applied, halted.done - halted.applied)
-            self.position = max(self.position, *(item.position for item in later))
-            await self._careful(later[halted.done :])
+        for items, done in [(chunk, result), *behind]:
+            await self._careful(items[done.done :])
+
+    def _tally(self, chunk: Sequence[Incoming], result: Applied) -> Applied:
+        self._count(result.applied, result.done - result.applied)
+        self.position = max(self.position, *(item.position for item in chunk))
+        return result
 
     async def _prepare(self, items: Sequence[Incoming]) -> tuple[list[Delivery], str]:
         """Deliveries up to the first poison event, and its reason ("" when there is none).

@@ -117,13 +117,13 @@ class ProjectionRunner:
         last_tick = 0.0
         try:
             while not stop.is_set():
-                batch = await asyncio.to_thread(fetch, self.consumer, self.batch)  # while a chunk is in Redis
-                await self._guarded(self.projector.feed(batch), stop)
+                batch = await asyncio.to_thread(fetch, self.consumer, self.batch)  # while chunks are in Redis
+                # chunks in flight are settled by the next feed, so Redis never runs dry; when idle, at once
+                await self._guarded(self.projector.feed(batch) if batch else self.projector.settle(), stop)
                 if batch:
                     self.lag_seconds = max(0.0, time.time() - batch[0].timestamp_ms / 1000)
                 if time.monotonic() - last_tick >= TICK:
-                    await self._guarded(self.projector.settle(), stop)
-                    await self._tick()
+                    await self._tick(stop)
                     last_tick = time.monotonic()
             await self._guarded(self.projector.settle(), stop)
         finally:
@@ -149,11 +149,13 @@ class ProjectionRunner:
                 log.warning("%s: %s; retrying in %.1f s", self.view.name, e, delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _tick(self) -> None:
-        """Follow the version pointer, then publish lag, counters and a heartbeat."""
+    async def _tick(self, stop: asyncio.Event) -> None:
+        """Follow the version pointer (once what is in flight has landed), then publish lag, counters and
+        a heartbeat."""
         try:
             version = int(await self.client.get(self.keys.shared("current")) or 1)
             if version != self.version:
+                await self._guarded(self.projector.settle(), stop)
                 await self._seek(version)
                 log.info("%s: now writing key version %d", self.view.name, version)
             self._measure()
