@@ -4,7 +4,7 @@ A poison event (one that does not decode, or whose fold or Redis change fails) i
 times with backoff and then sent to the view's dead-letter topic with the error in its headers;
 its offset is then recorded as done, so one bad event never stops the view. Failures of the
 servers themselves (Redis or the registry unreachable) are not poison: they propagate, and the
-caller retries the whole batch, which is safe because applying is idempotent.
+caller re-reads from the view's stored offsets, which is safe because applying is idempotent.
 """
 
 from __future__ import annotations
