@@ -170,7 +170,9 @@ class Applier:
         `run` names the sender's run that a failing batch halts ("" for none)."""
         command = ("EVAL", _SCRIPT, 3, *keys, msgpack.packb(deliveries), run)  # Redis caches the script by hash
         previous = self._sent[-1] if self._sent else None
-        self._sent.append(asyncio.ensure_future(self._write(previous, command)))
+        write = asyncio.ensure_future(self._write(previous, command))
+        write.add_done_callback(_retrieved)
+        self._sent.append(write)
 
     async def _write(self, previous: asyncio.Future[None] | None, command: tuple[object, ...]) -> None:
         if previous is not None:
@@ -199,9 +201,13 @@ class Applier:
         """Forget what is in flight: the connection is closed (reopened by the next send), so no reply to an
         earlier batch can be read as a later one's. Batches Redis already ran stay applied."""
         for write in self._sent:
-            if write.done() and not write.cancelled():
-                write.exception()  # a failed write: the error was raised already, by the first reply
             write.cancel()
         self._sent.clear()
         if self._connection is not None:
             await self._connection.disconnect(nowait=True)
+
+
+def _retrieved(write: asyncio.Future[None]) -> None:
+    """A failed write's error is raised by `receive`, or was made moot by `reset`: never "never retrieved"."""
+    if not write.cancelled():
+        write.exception()

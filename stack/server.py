@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +114,21 @@ class Server(ABC):
 
     def wait_ready(self) -> None:
         """Block until healthy, or raise StackError quoting the log."""
-        pid = self.pid()
-        if pid is None:
-            raise StackError(f"{self.name} is not running", "run `agentlog stack up`")
+        pid = self._launched_pid()
         process.wait_until(
             self.healthy, what=self.name, pid=pid, log=self.log_file, timeout=self.settings.ready_timeout
         )
         self.after_ready()
+
+    def _launched_pid(self, grace: float = 2.0) -> int:
+        """Our instance's pid; one launched a moment ago gets `grace` seconds to be found (once, right after
+        a relaunch in the suite, the lookup found no process although the server came up and ran)."""
+        deadline = time.monotonic() + grace
+        while (pid := self.pid()) is None:
+            if time.monotonic() >= deadline:
+                raise StackError(f"{self.name} is not running", "run `agentlog stack up`")
+            time.sleep(0.05)
+        return pid
 
     def stop(self) -> bool:
         """Stop the instance this stack started; False when none was running."""
