@@ -20,7 +20,6 @@ from projections.deadletter import DeadLetters, dlq_topic, read
 from projections.pipeline import CHUNK
 from projections.queries import ReadModels
 from projections.rebuild import Rebuild, RebuildInProgress
-from projections.runner import ProjectionRunner
 from projections.status import statuses
 from projections.views import VIEWS, Keys
 from tests.support.cli import agentlog
@@ -112,16 +111,8 @@ async def test_nothing_moves_past_a_poison_event_until_it_is_set_aside(
     keys = Keys(redis_prefix, "sessions")
     redis_client.set(keys("session", blocked), "someone else's value")
     unreachable = Producer({"bootstrap.servers": "127.0.0.1:9", "message.timeout.ms": 300, "log_level": 0})
-    stuck = ProjectionRunner(
-        VIEWS["sessions"],
-        own_codec,
-        servers.redis_url,
-        servers.kafka_bootstrap_servers,
-        DeadLetters(unreachable, own_codec.routing.prefix),
-        prefix=redis_prefix,
-        retries=1,
-        backoff=0.01,
-    )
+    out_of_reach = DeadLetters(unreachable, own_codec.routing.prefix)
+    [stuck] = runners(["sessions"], own_codec, servers, redis_prefix, out_of_reach, retries=1, backoff=0.01)
     began = time.monotonic()
     await run_until([stuck], lambda _: time.monotonic() - began > 3)  # the dead-letter topic is out of reach
 

@@ -48,8 +48,16 @@ def dead_letters(servers: Endpoints, codec: EventCodec) -> DeadLetters:
     return DeadLetters(Producer({"bootstrap.servers": servers.kafka_bootstrap_servers}), codec.routing.prefix)
 
 
-def runners(names: Iterable[str], codec: EventCodec, servers: Endpoints, prefix: str, **options) -> list:
-    letters = dead_letters(servers, codec)
+def runners(
+    names: Iterable[str],
+    codec: EventCodec,
+    servers: Endpoints,
+    prefix: str,
+    letters: DeadLetters | None = None,
+    **options,
+) -> list:
+    """A runner per view on this test's prefix; their poison goes to `letters` (by default the real topics)."""
+    letters = letters or dead_letters(servers, codec)
     return [
         ProjectionRunner(
             VIEWS[n], codec, servers.redis_url, servers.kafka_bootstrap_servers, letters, prefix=prefix, **options
