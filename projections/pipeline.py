@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import NamedTuple, Protocol, cast
 
 from confluent_kafka import Consumer, Message
 
@@ -23,9 +23,6 @@ from contracts.codec import EventCodec
 from contracts.errors import ContractError, RegistryUnavailable
 from projections.apply import Applied, Applier, Delivery, Op
 from projections.views import Keys, View
-
-if TYPE_CHECKING:
-    from projections.deadletter import DeadLetters
 
 log = logging.getLogger("agentlog.projections")
 
@@ -87,6 +84,15 @@ def fetch(consumer: Consumer, batch: int, wait: float = 0.1) -> list[Incoming]:
     return [Incoming.from_message(m) for m in messages if not m.error()]
 
 
+class DeadLetterSink(Protocol):
+    """Where a view's poison events are kept (implemented by `projections.deadletter.DeadLetters`)."""
+
+    async def send(self, item: Incoming, view: str, error: str, attempts: int) -> None:
+        """Keep the event with its error; return only once it is durably kept (the caller then moves past
+        it), else raise."""
+        ...
+
+
 class Poison(Exception):
     """An event that cannot be applied to the view (the reason is the message)."""
 
@@ -100,7 +106,7 @@ class Projector:
         codec: EventCodec,
         applier: Applier,
         keys: Keys,
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterSink,
         *,
         live: bool = True,
         offsets: bool = True,

@@ -27,8 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from contracts.codec import EventCodec
 from projections.apply import Applier
-from projections.deadletter import DeadLetters
-from projections.pipeline import FROM_STORE, Incoming, Projector, fetch
+from projections.pipeline import FROM_STORE, DeadLetterSink, Incoming, Projector, fetch
 from projections.runner import TICK, current_version
 from projections.views import Keys, View
 
@@ -80,7 +79,7 @@ class Rebuild:
         codec: EventCodec,
         client: aioredis.Redis,
         bootstrap_servers: str,
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterSink,
         *,
         prefix: str = "",
         store: StoreSource | None = None,

@@ -27,8 +27,7 @@ from contracts.codec import EventCodec
 from contracts.errors import RegistryUnavailable
 from projections import metrics
 from projections.apply import Applier
-from projections.deadletter import DeadLetters
-from projections.pipeline import Projector, fetch
+from projections.pipeline import DeadLetterSink, Projector, fetch
 from projections.views import Keys, View
 
 log = logging.getLogger("agentlog.projections")
@@ -60,7 +59,7 @@ class ProjectionRunner:
         codec: EventCodec,
         redis_url: str,
         bootstrap_servers: str,
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterSink,
         *,
         prefix: str = "",
         batch: int = 2000,
