@@ -15,6 +15,7 @@ from api.settings import ApiSettings
 from api.tenants import Tenants
 from domain.events import CommandContext, TraceContext
 from eventstore.store import PostgresEventStore
+from observability import bind
 from projections.queries import ReadModels
 
 
@@ -41,7 +42,9 @@ async def caller(
     authorization: Annotated[str | None, Header(description="`Bearer <JWT>` or `Bearer alk_...` (API key)")] = None,
     x_api_key: Annotated[str | None, Header(description="an API key, `alk_...`")] = None,
 ) -> Caller:
-    return await svc.auth.caller(authorization, x_api_key)
+    who = await svc.auth.caller(authorization, x_api_key)
+    bind(tenant=who.tenant_id)  # the request's log records name the tenant from here on (see api/middleware.py)
+    return who
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -1,14 +1,22 @@
-"""One ASGI middleware for every HTTP request: the body size limit (413) and request metrics per route."""
+"""One ASGI middleware for every HTTP request: its id and log context, the body size limit (413), request metrics.
+
+Starlette puts ServerErrorMiddleware outside every middleware added with `add_middleware`: a handler
+that raises passes through here as an exception, not as a response. So the 500 is counted and sent
+here (with the request id), and the exception goes on up to be logged once by the app's handler.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import HttpProblem, problem
+from observability import bind, request_id_from, trace_id_of, unbind
 
 REQUESTS = Counter("agentlog_http_requests", "HTTP requests by route and status", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -17,6 +25,8 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+REQUEST_ID = "X-Request-ID"
+BUG_DETAIL = "the server failed to handle the request; it has been logged"
 
 
 class BodyTooLarge(HttpProblem):
@@ -29,7 +39,9 @@ class BodyTooLarge(HttpProblem):
 
 
 class RequestGuard:
-    """Refuses bodies over `max_body` bytes (by Content-Length, or while streaming) and times requests."""
+    """Binds the request id (the caller's X-Request-ID or a new one, echoed on every response) and the
+    traceparent's trace id for logging, refuses bodies over `max_body` bytes (by Content-Length, or while
+    streaming), and counts and times every request, those whose handler raised included (as 500)."""
 
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
@@ -39,12 +51,38 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        began, status = time.perf_counter(), 500
         headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length", b"")
+        request_id = request_id_from(headers.get(b"x-request-id", b"").decode("latin-1"))
+        traceparent = headers.get(b"traceparent", b"").decode("latin-1")
+        tokens = bind(request_id=request_id, tenant=None, trace_id=trace_id_of(traceparent))
+        began, status = time.perf_counter(), 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append(REQUEST_ID, request_id)
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, sending)
+        except Exception:
+            # the context stays bound: the handler that logs this failure runs after us, in this task
+            if not status:
+                await problem(500, "internal-error", BUG_DETAIL)(scope, receive, sending)
+            raise
+        except asyncio.CancelledError:
+            status = status or 499  # the client went away (nginx's code): not a failure of ours
+            raise
+        else:
+            unbind(tokens)
+        finally:
+            self._record(scope, status or 500, began)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body:
             await self._too_large(scope, receive, send)
-            self._record(scope, 413, began)
             return
         seen = 0
 
@@ -56,18 +94,10 @@ class RequestGuard:
                 raise BodyTooLarge(self.max_body)
             return message
 
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         try:
-            await self.app(scope, limited, sending)
+            await self.app(scope, limited, send)
         except BodyTooLarge:
-            status = 413
             await self._too_large(scope, receive, send)
-        self._record(scope, status, began)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The same problem as a BodyTooLarge raised while FastAPI reads the body gets from api/errors.py."""
