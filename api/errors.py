@@ -113,8 +113,10 @@ def from_domain(e: DomainError | ContractError | ViewBehind) -> JSONResponse:
     match e:
         case NotFound():
             return problem(404, "not-found", str(e))
-        case IdempotencyKeyReused():
-            return problem(422, "idempotency-key-reused", str(e), field="Idempotency-Key")
+        case IdempotencyKeyReused():  # the API scopes keys as "<tenant>:<key>" (api/deps.py): show the client's
+            key = e.key.partition(":")[2] or e.key
+            detail = f"Idempotency-Key {key!r} was already used for a different request; send a new key"
+            return problem(422, "idempotency-key-reused", detail, field="Idempotency-Key")
         case InvalidCommand():
             return problem(422, "invalid-value", e.reason, field=e.field)
         case ConcurrencyConflict():
