@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import os
 import time
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.console import out
 from cli.errors import build, friendly_errors
-from stack import Stack
+from stack import Stack, StackSettings, supervisor
 from stack.process import last_lines
+from stack.server import ServerStatus
 
-app = typer.Typer(help="Run agentlog's private Postgres, Redis, Kafka and schema registry.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run agentlog's private Postgres, Redis, Kafka and schema registry, and its supervised processes.",
+    no_args_is_help=True,
+)
+SERVER_NAMES = "postgres, redis, kafka, registry, relay, projections, api or supervisor"
 
 
 def _progress(message: str) -> None:
@@ -49,22 +58,39 @@ def down() -> None:
 
 
 @app.command()
-def status() -> None:
-    """Show each server, its address, pid, version and health; exit 1 unless all are healthy."""
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list of objects, one per process")] = False,
+) -> None:
+    """Show each server and process: address, pid, version, health and restart count.
+
+    Exit code 0 when every one is healthy, 1 otherwise (stopped, restarting, unhealthy), 2 on a
+    bad AGENTLOG_* setting. `--json` prints the same rows as a list of objects with the fields
+    name, address, pid, version, health, restarts, last_exit, last_start and detail.
+    """
     stack = build(Stack)
-    table = Table("server", "address", "pid", "version", "health")
-    rows = stack.status()
-    for row in rows:
-        colour = "green" if row.health == "healthy" else "red"
-        table.add_row(row.name, row.address, str(row.pid or "-"), row.version, f"[{colour}]{row.health}[/{colour}]")
-    out.print(table)
+    with friendly_errors():
+        rows = stack.status()
+    if as_json:
+        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
+    else:
+        out.print(_table(rows))
     if any(row.health != "healthy" for row in rows):
         raise typer.Exit(1)
 
 
+def _table(rows: list[ServerStatus]) -> Table:
+    table = Table("server", "address", "pid", "version", "health", "restarts")
+    for row in rows:
+        colour = "green" if row.health == "healthy" else "red"
+        health = f"[{colour}]{row.health}[/{colour}]" + (f" ({escape(row.detail)})" if row.detail else "")
+        restarts = "-" if row.restarts is None else str(row.restarts)
+        table.add_row(row.name, row.address, str(row.pid or "-"), row.version, health, restarts)
+    return table
+
+
 @app.command()
-def restart(name: Annotated[str, typer.Argument(help="postgres, redis, kafka or registry")]) -> None:
-    """Restart one server on its existing data."""
+def restart(name: Annotated[str, typer.Argument(help=SERVER_NAMES)]) -> None:
+    """Restart one server on its existing data (the supervisor starts relay, projections or api again)."""
     stack = build(Stack)
     with friendly_errors():
         stack.restart(name)
@@ -72,8 +98,17 @@ def restart(name: Annotated[str, typer.Argument(help="postgres, redis, kafka or 
 
 
 @app.command()
+def supervise() -> None:
+    """Run the supervisor in the foreground (`stack up` starts it): it starts relay, projections and
+    api, and starts each again with backoff when it dies; stops on SIGTERM, leaving them running."""
+    settings = build(StackSettings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    supervisor.supervise(settings)
+
+
+@app.command()
 def logs(
-    name: Annotated[str, typer.Argument(help="postgres, redis, kafka or registry")],
+    name: Annotated[str, typer.Argument(help=SERVER_NAMES)],
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="how many lines")] = 40,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
 ) -> None:

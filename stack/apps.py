@@ -1,16 +1,28 @@
-"""agentlog's own processes, run beside the servers: the relay and the projections."""
+"""agentlog's own processes beside the servers (relay, projections, API) and the supervisor that runs them.
+
+To add a process the supervisor keeps running (a worker), subclass AppProcess with its `name`,
+the `agentlog` arguments that run it and a line it logs once ready, and list it in SUPERVISED.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import time
 from importlib import metadata
 
-from stack import process
-from stack.server import Server
+from stack import process, supervision
+from stack.errors import StackError
+from stack.server import Server, ServerStatus
+
+READY_SCAN = 256 * 1024  # the ready line comes early: read at most this much of a log after a start
 
 
 class AppProcess(Server):
-    """`agentlog <args>` on the stack's servers; healthy while it runs and once it logged `ready_text`."""
+    """`agentlog <args>` on the stack's servers, a child of the supervisor.
+
+    Healthy while it runs and once its current instance logged `ready_text`.
+    """
 
     args: tuple[str, ...] = ()
     ready_text = ""
@@ -33,11 +45,55 @@ class AppProcess(Server):
     def environment(self) -> dict[str, str]:
         return {**self.settings.endpoints().as_env(), "AGENTLOG_TOPIC_PREFIX": self.settings.topic_prefix}
 
-    def healthy(self) -> bool:
-        return self.pid() is not None and self.ready_text in self.log_file.read_text(errors="replace")
-
     def version(self) -> str:
         return metadata.version("agentlog")
+
+    def record(self) -> supervision.ProcessRecord | None:
+        """The supervisor's record of this process, if one was written."""
+        state = supervision.read(self.settings)
+        return state.processes.get(self.name) if state else None
+
+    def healthy(self) -> bool:
+        if self.pid() is None:
+            return False
+        record = self.record()
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(record.log_offset if record else 0)
+                logged = log.read(READY_SCAN).decode(errors="replace")
+        except OSError:
+            return False
+        return self.ready_text in logged
+
+    def status(self) -> ServerStatus:
+        """The live checks, with the supervisor's restart count, last exit and start beside them."""
+        row = super().status()
+        record = self.record()
+        if record is None:
+            return row
+        row = dataclasses.replace(
+            row, restarts=record.restarts, last_exit=record.last_exit, last_start=record.last_start
+        )
+        supervised = SupervisorProcess(self.settings).pid() is not None
+        if row.pid is None and supervised and record.detail:
+            return dataclasses.replace(row, health="restarting", detail=record.detail)
+        if row.pid is not None and not supervised:
+            return dataclasses.replace(row, detail=row.detail or "not supervised: run `agentlog stack up`")
+        return row
+
+    def _launched_pid(self, grace: float = 2.0) -> int:
+        """The running instance's pid, waiting while the supervisor starts it (or fails to)."""
+        deadline = time.monotonic() + max(grace, self.settings.ready_timeout)
+        while (pid := self.pid()) is None:
+            record = self.record()
+            if record and record.fix:  # its start failed before it ran, e.g. on a taken port
+                raise StackError(record.detail, record.fix)
+            if SupervisorProcess(self.settings).pid() is None:
+                raise StackError(f"{self.name} is not running and no supervisor starts it", "run `agentlog stack up`")
+            if time.monotonic() >= deadline:
+                raise StackError(f"{self.name} was not started in time", f"see {self.settings.logs / 'supervisor.log'}")
+            time.sleep(0.1)
+        return pid
 
 
 class RelayProcess(AppProcess):
@@ -85,3 +141,42 @@ class ApiProcess(AppProcess):
 
     def healthy(self) -> bool:
         return super().healthy() and process.port_open(self.port)
+
+
+SUPERVISED: tuple[type[AppProcess], ...] = (RelayProcess, ProjectionsProcess, ApiProcess)
+
+
+class SupervisorProcess(Server):
+    """`agentlog stack supervise`: starts the SUPERVISED processes and starts each again when it dies.
+
+    Healthy while it runs and once it wrote its state file. Stopping it leaves its children
+    running (`stack down` stops them next), so nothing is restarted while the stack stops.
+    """
+
+    name = "supervisor"
+
+    @property
+    def port(self) -> int:
+        return 0
+
+    @property
+    def address(self) -> str:
+        return f"restarts {', '.join(app.name for app in SUPERVISED)}"
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "cli.main", "stack", "supervise"]
+
+    def environment(self) -> dict[str, str]:
+        """Every launcher setting, so the supervisor runs this stack even when it was built in code."""
+        settings = self.settings.model_dump(mode="json", exclude_none=True)
+        return {f"AGENTLOG_{key.upper()}": str(value) for key, value in settings.items()}
+
+    def healthy(self) -> bool:
+        state = supervision.read(self.settings)
+        return state is not None and state.pid == self.pid()
+
+    def version(self) -> str:
+        return metadata.version("agentlog")

@@ -74,6 +74,19 @@ def spawn(
     cwd: Path | None = None,
 ) -> int:
     """Start argv detached from our terminal, output appended to log; record and return its pid."""
+    return start(argv, log, pid_file, user=user, env=env, cwd=cwd).pid
+
+
+def start(
+    argv: list[str],
+    log: Path,
+    pid_file: Path,
+    *,
+    user: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Like spawn, but return the child itself, so its parent (the supervisor) can read its exit code."""
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -88,7 +101,7 @@ def spawn(
             cwd=cwd,
         )
     pid_file.write_text(f"{proc.pid}\n")
-    return proc.pid
+    return proc
 
 
 def terminate(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> None:

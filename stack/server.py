@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -17,13 +18,23 @@ MARKER = "AGENTLOG_STACK_PROCESS"  # environment entry naming the data dir, for 
 
 @dataclass(frozen=True)
 class ServerStatus:
-    """One row of `agentlog stack status`."""
+    """One row of `agentlog stack status` (`--json` prints these fields as they are).
+
+    `health` is healthy, unhealthy, stopped, restarting or "port taken by another process";
+    `detail` says why in a few words. The supervised processes (relay, projections, api, ...)
+    also carry their restart count, last exit code and last start time (ISO 8601, UTC); the
+    servers, which the supervisor does not restart, have `restarts` None.
+    """
 
     name: str
     address: str
     pid: int | None
     version: str
     health: str
+    restarts: int | None = None
+    last_exit: int | None = None
+    last_start: str | None = None
+    detail: str = ""
 
 
 class Server(ABC):
@@ -91,6 +102,11 @@ class Server(ABC):
         """Start the server unless ours already runs; False when an existing one is reused."""
         if self.pid() is not None:
             return False
+        self.start()
+        return True
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start a new instance now (its ports must be free) and return the child process."""
         for setting, port in {self.name: self.port, **self.more_ports}.items():
             if port and process.port_open(port):
                 raise StackError(
@@ -102,7 +118,7 @@ class Server(ABC):
         if self.user:
             self.log_file.touch()
             process.chown(self.log_file, self.user)
-        process.spawn(
+        return process.start(
             self.command(),
             self.log_file,
             self.pid_file,
@@ -110,7 +126,6 @@ class Server(ABC):
             cwd=self.data_dir,
             env={MARKER: str(self.data_dir), **self.environment()},
         )
-        return True
 
     def wait_ready(self) -> None:
         """Block until healthy, or raise StackError quoting the log."""
@@ -147,8 +162,16 @@ class Server(ABC):
                 self.name, self.address, None, "-", "port taken by another process" if foreign else "stopped"
             )
         try:
-            ok = self.healthy()
-            version = self.version() if ok else "-"
+            health, detail = self.assess()
+            version = self.version() if health == "healthy" else "-"
         except Exception as e:  # noqa: BLE001 - status reports any failure as unhealthy
-            ok, version = False, f"- ({type(e).__name__})"
-        return ServerStatus(self.name, self.address, pid, version, "healthy" if ok else "unhealthy")
+            health, detail, version = "unhealthy", "", f"- ({type(e).__name__})"
+        return ServerStatus(self.name, self.address, pid, version, health, detail=detail)
+
+    def assess(self) -> tuple[str, str]:
+        """The running instance's health word and a few words of detail.
+
+        The one place a process may say more than up or down: a check of progress (events and
+        seconds behind the store head, `degraded` when alive but not progressing) belongs here.
+        """
+        return ("healthy", "") if self.healthy() else ("unhealthy", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from stack.apps import ApiProcess, ProjectionsProcess, RelayProcess
+from stack.apps import SUPERVISED, AppProcess, SupervisorProcess
 from stack.config import Endpoints, StackSettings
 from stack.errors import StackError
 from stack.kafka import Kafka
@@ -17,21 +17,22 @@ Progress = Callable[[str], None]
 
 
 class Stack:
-    """Postgres, Redis, Kafka and the schema registry as private processes under settings.home."""
+    """Postgres, Redis, Kafka and the schema registry as private processes under settings.home, and
+    agentlog's own processes (relay, projections, API) run by a supervisor that restarts them."""
 
     def __init__(self, settings: StackSettings | None = None) -> None:
         self.settings = settings or StackSettings()
+        self.backing: list[Server] = [
+            Postgres(self.settings),
+            Redis(self.settings),
+            Kafka(self.settings),
+            Registry(self.settings),
+        ]
+        self.apps: list[AppProcess] = [app(self.settings) for app in SUPERVISED]
+        self.supervisor = SupervisorProcess(self.settings)
+        # the order to start in; `down` goes backwards: the supervisor first, so nothing restarts
         self.servers: dict[str, Server] = {
-            server.name: server
-            for server in (
-                Postgres(self.settings),
-                Redis(self.settings),
-                Kafka(self.settings),
-                Registry(self.settings),
-                RelayProcess(self.settings),
-                ProjectionsProcess(self.settings),
-                ApiProcess(self.settings),
-            )
+            server.name: server for server in (*self.backing, *self.apps, self.supervisor)
         }
 
     @property
@@ -50,27 +51,37 @@ class Stack:
         Idempotent: running servers are reused. Returns the names of the servers it started.
         If any server fails, the ones this call started are stopped again before the error
         propagates, so a failed `up` leaves no process behind. Postgres comes first because the
-        registry stores its schemas there; the others start side by side for a short warm start.
+        registry stores its schemas there; the others start side by side for a short warm start;
+        then the supervisor, which starts agentlog's own processes (they need every server).
         """
         self.settings.home.mkdir(parents=True, exist_ok=True)
         started: list[str] = []
         try:
-            for phase in self._phases():
+            postgres, redis, kafka, registry = self.backing
+            for phase in ([postgres], [redis, kafka, registry]):
                 for server in phase:
                     self._launch(server, started, progress)
                 for server in phase:
                     server.wait_ready()
                     progress(f"{server.name} ready at {server.address}")
+            self._up_supervised(started, progress)
         except BaseException:
             self.down(progress, only=started)
             raise
         return started
 
-    def _phases(self) -> list[list[Server]]:
-        """Postgres first (the registry keeps its schemas there), then the other servers side by side,
-        then agentlog's own processes, which need them all."""
-        postgres, redis, kafka, registry, relay, projections, api = self.servers.values()
-        return [[postgres], [redis, kafka, registry], [relay, projections, api]]
+    def _up_supervised(self, started: list[str], progress: Progress) -> None:
+        """Start the supervisor unless it runs (it starts the apps not running) and wait for the apps."""
+        idle = [app for app in self.apps if app.pid() is None]
+        self._launch(self.supervisor, started, progress)
+        self.supervisor.wait_ready()
+        if self.supervisor.name in started:
+            for app in idle:
+                started.append(app.name)
+                progress(f"{app.name} starting on {app.address}")
+        for app in self.apps:
+            app.wait_ready()
+            progress(f"{app.name} ready at {app.address}")
 
     @staticmethod
     def _launch(server: Server, started: list[str], progress: Progress) -> None:
@@ -81,7 +92,7 @@ class Stack:
             progress(f"{server.name} already running on {server.address}")
 
     def down(self, progress: Progress = lambda _: None, only: Iterable[str] | None = None) -> list[str]:
-        """Stop the servers this stack started (registry first, Postgres last); returns their names.
+        """Stop the servers this stack started (supervisor first, Postgres last); returns their names.
 
         With `only`, stop just those servers (the test fixtures stop what they started).
         """
@@ -94,10 +105,18 @@ class Stack:
         return stopped
 
     def restart(self, name: str) -> None:
-        """Stop one server and start it again on the same data, waiting until it is healthy."""
+        """Stop one server and start it again on the same data, waiting until it is healthy.
+
+        A supervised process is started again by the supervisor (launched first if it is not
+        running), which counts the restart.
+        """
         server = self.server(name)
         server.stop()
-        server.launch()
+        if server in self.apps:
+            if self.supervisor.launch():
+                self.supervisor.wait_ready()
+        else:
+            server.launch()
         server.wait_ready()
 
     def status(self) -> list[ServerStatus]:

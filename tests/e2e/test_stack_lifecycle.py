@@ -2,47 +2,23 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from stack import process
-from stack.config import REPO_ROOT
 from tests.support.cli import agentlog
+from tests.support.private_stack import private_stack_env
 from tests.support.servers import mode
 
 pytestmark = pytest.mark.skipif(mode() != "native", reason="the lifecycle test drives the native launcher")
-SERVERS = ("postgres", "redis", "kafka", "registry", "relay", "projections", "api")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+SERVERS = ("postgres", "redis", "kafka", "registry", "relay", "projections", "api", "supervisor")
 
 
 @pytest.fixture
 def private_env():
-    # under the repository's .agentlog: the postgres user must be able to reach the data folder
-    home = REPO_ROOT / ".agentlog" / f"e2e-{uuid.uuid4().hex[:8]}"
-    env = {"AGENTLOG_HOME": str(home)}
-    for name in (
-        "POSTGRES",
-        "REDIS",
-        "KAFKA",
-        "KAFKA_CONTROLLER",
-        "REGISTRY",
-        "REGISTRY_MANAGEMENT",
-        "PROJECTIONS_METRICS",
-        "API",
-    ):
-        env[f"AGENTLOG_{name}_PORT"] = str(free_port())
-    yield env
-    agentlog("stack", "down", env=env)
-    subprocess.run(["rm", "-rf", str(home)], check=False)
+    with private_stack_env() as env:
+        yield env
 
 
 def pids(env: dict[str, str]) -> dict[str, int]:
@@ -53,13 +29,13 @@ def pids(env: dict[str, str]) -> dict[str, int]:
 def test_up_is_idempotent_status_is_healthy_and_down_leaves_no_process(private_env):
     first = agentlog("stack", "up", env=private_env)
     assert first.returncode == 0, first.stderr
-    assert "started postgres, redis, kafka, registry, relay, projections, api" in first.stdout
+    assert "started postgres, redis, kafka, registry, supervisor, relay, projections, api" in first.stdout
     started = pids(private_env)
 
     status = agentlog("stack", "status", env=private_env)
     assert status.returncode == 0, status.stdout
     rows = [line for line in status.stdout.splitlines() if any(s in line for s in SERVERS)]
-    assert len(rows) == 7
+    assert len(rows) == 8
     assert all("healthy" in row and private_env["AGENTLOG_HOME"] not in row for row in rows)
     assert f"127.0.0.1:{private_env['AGENTLOG_KAFKA_PORT']}" in status.stdout
 
@@ -70,7 +46,7 @@ def test_up_is_idempotent_status_is_healthy_and_down_leaves_no_process(private_e
 
     down = agentlog("stack", "down", env=private_env)
     assert down.returncode == 0
-    assert "stopped api, projections, relay, registry, kafka, redis, postgres" in down.stdout
+    assert "stopped supervisor, api, projections, relay, registry, kafka, redis, postgres" in down.stdout
     assert not [name for name, pid in started.items() if process.alive(pid)]
     assert agentlog("stack", "status", env=private_env).returncode == 1
 
@@ -87,4 +63,4 @@ def test_a_failed_up_names_the_cause_and_stops_what_it_started(private_env):
     run = Path(private_env["AGENTLOG_HOME"]) / "run"
     assert list(run.glob("*.pid")) == []
     status = agentlog("stack", "status", env=private_env)
-    assert status.stdout.count("stopped") == 7
+    assert status.stdout.count("stopped") == 8

@@ -1,0 +1,116 @@
+"""An operator's view of the supervisor: SIGKILL agentlog's processes on a stack of our own and watch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from stack import process
+from stack.server import MARKER
+from tests.support.cli import agentlog
+from tests.support.private_stack import private_stack_env, status
+from tests.support.servers import mode
+
+pytestmark = pytest.mark.skipif(mode() != "native", reason="the supervisor test drives the native launcher")
+
+
+@pytest.fixture(scope="module")
+def stack_env() -> Iterator[dict[str, str]]:
+    with private_stack_env() as env:
+        yield env
+
+
+@pytest.fixture
+def env(stack_env: dict[str, str]) -> dict[str, str]:
+    """The private stack, up (idempotent: a test that stopped it leaves the next one a fresh start)."""
+    up = agentlog("stack", "up", env=stack_env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    return stack_env
+
+
+def back_up(env: dict[str, str], name: str, old_pid: int, timeout: float = 90.0) -> dict[str, Any]:
+    """Poll `stack status --json` until `name` runs under a pid other than old_pid and is healthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = status(env)[name]
+        if row["pid"] not in (None, old_pid) and row["health"] == "healthy":
+            return row
+        assert time.monotonic() < deadline, f"{name} not healthy again within {timeout} s: {row}"
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("name", ["relay", "api"])
+def test_a_sigkilled_process_comes_back_under_a_new_pid_and_status_counts_the_restart(env, name):
+    before = status(env)[name]
+    assert before["health"] == "healthy"
+
+    os.kill(before["pid"], signal.SIGKILL)
+
+    after = back_up(env, name, before["pid"])
+    assert after["restarts"] >= before["restarts"] + 1
+    assert after["last_exit"] == -signal.SIGKILL
+    assert after["last_start"] > (before["last_start"] or "")
+    table = agentlog("stack", "status", env=env)
+    assert table.returncode == 0, table.stdout
+    row = next(line for line in table.stdout.splitlines() if line.startswith(f"│ {name} "))
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert (cells[4], cells[5]) == ("healthy", str(after["restarts"]))
+
+
+def test_the_api_answers_again_after_a_sigkill(env):
+    api = status(env)["api"]
+    os.kill(api["pid"], signal.SIGKILL)
+    back_up(env, "api", api["pid"])
+
+    health = httpx.get(f"http://127.0.0.1:{env['AGENTLOG_API_PORT']}/health", timeout=10)
+    assert health.status_code == 200
+
+
+def test_stack_restart_of_a_supervised_process_starts_a_new_instance(env):
+    before = status(env)["projections"]
+
+    done = agentlog("stack", "restart", "projections", env=env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = status(env)["projections"]
+    assert after["pid"] != before["pid"] and not process.alive(before["pid"])
+    assert after["health"] == "healthy"
+    assert after["restarts"] == before["restarts"] + 1
+
+
+def test_down_stops_the_supervisor_first_restarts_nothing_and_leaves_no_process(env):
+    before = status(env)
+    pids = [row["pid"] for row in before.values()]
+    assert None not in pids
+
+    down = agentlog("stack", "down", env=env)
+
+    assert down.returncode == 0, down.stderr
+    assert "stopped supervisor, api, projections, relay, registry, kafka, redis, postgres" in down.stdout
+    assert [pid for pid in pids if process.alive(pid)] == []
+    assert processes_of(Path(env["AGENTLOG_HOME"])) == []
+    after = status(env)
+    assert {name: row["restarts"] for name, row in after.items()} == {
+        name: row["restarts"] for name, row in before.items()
+    }
+    assert {row["health"] for row in after.values()} == {"stopped"}
+
+
+def processes_of(home: Path) -> list[str]:
+    """Every live process whose command line or stack marker names the home: none once it is down."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or not process.alive(int(entry.name)):
+            continue
+        mentions = str(home) in process.cmdline(int(entry.name))
+        marked = f"{MARKER}={home}" in process.environ(int(entry.name))
+        if mentions or marked:
+            found.append(f"{entry.name}: {process.cmdline(int(entry.name))[:120]}")
+    return found
