@@ -27,14 +27,14 @@ from confluent_kafka.schema_registry import (
     topic_record_subject_name_strategy,
 )
 from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro import schemaless_reader
-from fastavro.schema import parse_schema
+from fastavro.schema import SchemaParseException, parse_schema
 from fastavro.validation import ValidationError, validate
 
 from contracts.convert import from_record, to_record
 from contracts.errors import EventRejected, SchemaNotRegistered, UndecodableRecord, UnknownEventType
+from contracts.registry_calls import registry_call
 from contracts.routing import Routing
 from contracts.schemas import Contract, event_contracts
 from contracts.validation import logical_fields
@@ -92,28 +92,34 @@ class EventCodec:
             name: AvroSerializer(registry, c.schema_str, conf=_SERIALIZER_CONF) for name, c in self.contracts.items()
         }
         self._parsed = {name: parse_schema(c.schema) for name, c in self.contracts.items()}
-        self._plain = {name: parse_schema(_as_written(c.schema)) for name, c in self.contracts.items()}
+        self._plain = {name: parse_schema(as_written(c.schema)) for name, c in self.contracts.items()}
         self._logical = {name: list(logical_fields(c.schema)) for name, c in self.contracts.items()}
         self._writers: dict[int, _Writer] = {}
         self.schema_ids: dict[str, int] = {}
 
     def resolve(self) -> dict[str, int]:
-        """Look up the schema id of every subject; SchemaNotRegistered names the first one missing."""
+        """Look up the schema id of every subject; SchemaNotRegistered names the first one missing,
+        RegistryUnavailable says the registry gave no verdict (see `registry_call`)."""
         for subject, event_type in self.routing.subjects():
-            schema = Schema(self.contracts[event_type].schema_str, "AVRO")
-            try:
-                self.schema_ids[subject] = int(self.registry.lookup_schema(subject, schema).schema_id or 0)
-            except SchemaRegistryError as e:
-                if e.http_status_code == 404:
-                    raise SchemaNotRegistered(subject) from e
-                raise
+            self._lookup(subject, event_type)
         return self.schema_ids
 
+    def _lookup(self, subject: str, event_type: str) -> int:
+        schema = Schema(self.contracts[event_type].schema_str, "AVRO")
+        with registry_call(lambda: SchemaNotRegistered(subject)):
+            found = int(self.registry.lookup_schema(subject, schema).schema_id or 0)
+        self.schema_ids[subject] = found
+        return found
+
     def encode(self, recorded: RecordedEvent) -> Encoded:
-        """Validate and serialize; EventRejected (naming the fields at fault) when it does not fit.
+        """Validate and serialize; EventRejected (naming the fields at fault) when it does not fit,
+        SchemaNotRegistered when its subject lacks the local schema (the server's fault, not the
+        event's), RegistryUnavailable when the registry gives no verdict.
 
         Validation runs before the serializer because fastavro's writer coerces some wrong
-        values (a string into a boolean, a float into a long) instead of refusing them.
+        values (a string into a boolean, a float into a long) instead of refusing them. The subject
+        is looked up first (once), so the serializer's own lookup is answered from the client's cache
+        and a registry failure is never mistaken for a wrong value.
         """
         name = recorded.event.type_name()
         serializer = self._serializers.get(name)
@@ -122,12 +128,12 @@ class EventCodec:
         topic = self.routing.topic_for(recorded.event)
         record = to_record(recorded)
         self._validate(name, record)
+        subject = self.routing.subject(topic, name)
+        if subject not in self.schema_ids:
+            self._lookup(subject, name)
         try:
-            value = serializer(record, SerializationContext(topic, MessageField.VALUE))
-        except SchemaRegistryError as e:
-            if e.http_status_code == 404:
-                raise SchemaNotRegistered(self.routing.subject(topic, name)) from e
-            raise
+            with registry_call(lambda: SchemaNotRegistered(subject), garbled_is_unavailable=False):
+                value = serializer(record, SerializationContext(topic, MessageField.VALUE))
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError, ArithmeticError) as e:
             raise EventRejected(name, [str(e)]) from e
         assert value is not None
@@ -182,12 +188,15 @@ class EventCodec:
         return writer
 
     def _fetch(self, schema_id: int) -> _Writer:
-        try:
+        """The writer schema of `schema_id`: UndecodableRecord only when the registry answers that it does
+        not know the id (or its schema does not parse); RegistryUnavailable when it gives no verdict."""
+        with registry_call(lambda: UndecodableRecord(f"schema id {schema_id} is unknown to the registry")):
             registered = self.registry.get_schema(schema_id)
-        except SchemaRegistryError as e:
-            raise UndecodableRecord(f"schema id {schema_id} is unknown to the registry") from e
-        raw = json.loads(registered.schema_str or "null")
-        parsed, plain = parse_schema(raw), parse_schema(_as_written(raw))
+        try:
+            raw = json.loads(registered.schema_str or "null")
+            parsed, plain = parse_schema(raw), parse_schema(as_written(raw))
+        except (ValueError, TypeError, KeyError, SchemaParseException) as e:
+            raise UndecodableRecord(f"schema id {schema_id} does not parse as Avro: {e}") from e
         name = str(parsed["name"]) if isinstance(parsed, dict) else str(parsed)
         local, local_plain = self._parsed.get(name), self._plain.get(name)
         # Exact equality of the parsed schemas, fastavro's own test for skipping resolution: a
@@ -197,13 +206,13 @@ class EventCodec:
         )
 
 
-def _as_written(schema: Any) -> Any:
+def as_written(schema: Any) -> Any:
     """The schema (as JSON) without the logical types `read()` leaves as their underlying values."""
     if isinstance(schema, list):
-        return [_as_written(item) for item in schema]
+        return [as_written(item) for item in schema]
     if isinstance(schema, dict):
         return {
-            key: _as_written(value)
+            key: as_written(value)
             for key, value in schema.items()
             if not (key == "logicalType" and value in _KEPT_AS_WRITTEN)
         }

@@ -1,14 +1,23 @@
-"""Errors where events meet their contracts; each names the subject, event type or field at fault."""
+"""Errors where events meet their contracts; each names the subject, event type or field at fault.
+
+Each error's docstring says which of the three kinds it is: the caller's fault (the event or the
+input is wrong), a dependency unavailable (retry later; a background process never dead-letters
+for it; 503 with Retry-After at the API), or a fault of the server itself (its deployment or code).
+"""
 
 from __future__ import annotations
 
 
 class ContractError(Exception):
-    """Base class: an event, schema or subject does not satisfy its contract."""
+    """Base class of the errors raised where events meet their contracts (see each one's kind)."""
 
 
 class SchemaNotRegistered(ContractError):
-    """The subject has no registered version equal to the local schema; run `agentlog contracts register`."""
+    """The subject has no registered version equal to the local schema; run `agentlog contracts register`.
+
+    Kind: the server's own fault (its contracts are not registered where it writes), never the
+    caller's: the event may well be right. At the API, a 5xx (503: the server is not ready to write
+    this event type), not a 4xx."""
 
     def __init__(self, subject: str) -> None:
         super().__init__(
@@ -19,7 +28,9 @@ class SchemaNotRegistered(ContractError):
 
 
 class EventRejected(ContractError):
-    """An event does not match its registered schema; nothing was encoded, stored or published."""
+    """An event does not match its registered schema; nothing was encoded, stored or published.
+
+    Kind: the caller's fault when the event was built from the caller's input (422 naming the fields)."""
 
     def __init__(self, event_type: str, problems: list[str]) -> None:
         super().__init__(f"{event_type} does not match its schema: {'; '.join(problems)}")
@@ -37,7 +48,11 @@ class IncompatibleSchema(ContractError):
 
 
 class RegistryUnavailable(ContractError):
-    """The schema registry could not be reached at all (connection refused, DNS, timeout)."""
+    """The schema registry gave no verdict: unreachable (connection refused, DNS, timeout), a 5xx,
+    408 or 429, an authentication refusal, or an answer that is no registry's (a wrong URL).
+
+    Kind: a dependency unavailable, never the data's fault: retried with backoff and never
+    dead-lettered by background processes; 503 with Retry-After at the API."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"cannot reach the schema registry: {reason}")
@@ -53,7 +68,11 @@ class UnknownEventType(ContractError):
 
 
 class UndecodableRecord(ContractError):
-    """A Kafka record is not in the Confluent wire format or names a schema id the registry lacks."""
+    """A Kafka record cannot be decoded whatever the registry's state: not in the Confluent wire format
+    (no magic byte 0), a schema id the registry answers it does not know, or a body that does not
+    match its writer's schema.
+
+    Kind: the data's fault (poison): a projection retries it a few times, then dead-letters it."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"cannot decode record: {reason}")

@@ -9,18 +9,20 @@ the runner seeks to the offsets the rebuild recorded there and carries on in the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
 import redis
 import redis.asyncio as aioredis
+import stamina
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from contracts.codec import EventCodec
@@ -109,44 +111,55 @@ class ProjectionRunner:
         consumer.assign(partitions)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume and apply until `stop` is set; server outages are waited out, then the view re-reads
-        from its stored offsets."""
-        self.projector.keys = self.keys.at(await current_version(self.client, self.keys))
+        """Consume and apply until `stop` is set; server outages (Redis, Kafka or the registry) are waited
+        out with backoff, then the view re-reads from its stored offsets: nothing is dead-lettered for them."""
+        await self._retrying(self._start, stop, rewind=False)
         self.consumer.subscribe(self.topics, on_assign=self._resume)
         last_tick = 0.0
         try:
             while not stop.is_set():
-                batch = await asyncio.to_thread(fetch, self.consumer, self.batch)  # while chunks are in Redis
-                # chunks in flight are settled by the next feed, so Redis never runs dry; when idle, at once
-                await self._guarded(self.projector.feed(batch) if batch else self.projector.settle(), stop)
-                if batch:
-                    self.lag_seconds = max(0.0, time.time() - batch[0].timestamp_ms / 1000)
+                await self._retrying(self._step, stop)
                 if time.monotonic() - last_tick >= TICK:
                     await self._tick(stop)
                     last_tick = time.monotonic()
-            await self._guarded(self.projector.settle(), stop)
+            await self._retrying(self.projector.settle, stop)
         finally:
             await asyncio.to_thread(self.consumer.close)
-            await self.client.hdel(self.keys.shared("runners"), self.instance)
+            with contextlib.suppress(*INFRA_ERRORS):  # the heartbeat expires by itself
+                await self.client.hdel(self.keys.shared("runners"), self.instance)
             await self.client.aclose()
 
-    async def _guarded(self, step: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
-        """Run a projector step; on a server outage, wait and rewind to the view's stored offsets (what was
-        in flight is re-read: applying is idempotent), until that works or `stop` is set."""
-        try:
-            await step
-            return
-        except INFRA_ERRORS as e:
-            log.warning("%s: %s; re-reading from the stored offsets", self.view.name, e)
-        delay = 0.5
-        while not stop.is_set():
-            await asyncio.sleep(delay)
-            try:
-                await self._seek(self.version)
-                return
-            except INFRA_ERRORS as e:
-                log.warning("%s: %s; retrying in %.1f s", self.view.name, e, delay)
-                delay = min(delay * 2, 10.0)
+    async def _start(self) -> None:
+        self.projector.keys = self.keys.at(await current_version(self.client, self.keys))
+
+    async def _step(self) -> None:
+        """Fetch what has arrived and feed it; chunks in flight are settled by the next feed, so Redis never
+        runs dry; when idle, at once."""
+        batch = await asyncio.to_thread(fetch, self.consumer, self.batch)  # while chunks are in Redis
+        await (self.projector.feed(batch) if batch else self.projector.settle())
+        if batch:
+            self.lag_seconds = max(0.0, time.time() - batch[0].timestamp_ms / 1000)
+
+    async def _retrying(self, step: Callable[[], Awaitable[None]], stop: asyncio.Event, *, rewind: bool = True) -> None:
+        """Run `step`; while a server is out, run it again with backoff (stamina), first rewinding to the
+        view's stored offsets (what was in flight is re-read: applying is idempotent), until it works or
+        `stop` is set."""
+        retries = stamina.retry_context(on=self._outage, attempts=None, timeout=None, wait_initial=0.2, wait_max=5.0)
+        async for attempt in retries:
+            with attempt:
+                if attempt.num > 1:
+                    if stop.is_set():
+                        return
+                    if rewind:
+                        await self._seek(self.version)
+                await step()
+
+    def _outage(self, e: Exception) -> bool:
+        """Whether `e` is a server outage, to be waited out (logged once per attempt)."""
+        if isinstance(e, INFRA_ERRORS):
+            log.warning("%s: %s: %s; re-reading from the stored offsets", self.view.name, type(e).__name__, e)
+            return True
+        return False
 
     async def _tick(self, stop: asyncio.Event) -> None:
         """Follow the version pointer (once what is in flight has landed), then publish lag, counters and
@@ -154,7 +167,7 @@ class ProjectionRunner:
         try:
             version = int(await self.client.get(self.keys.shared("current")) or 1)
             if version != self.version:
-                await self._guarded(self.projector.settle(), stop)
+                await self._retrying(self.projector.settle, stop)
                 await self._seek(version)
                 log.info("%s: now writing key version %d", self.view.name, version)
             self._measure()
