@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import time
 from typing import Annotated
@@ -102,8 +101,8 @@ def supervise() -> None:
     """Run the supervisor in the foreground (`stack up` starts it): it starts relay, projections and
     api, and starts each again with backoff when it dies; stops on SIGTERM, leaving them running."""
     settings = build(StackSettings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    supervisor.supervise(settings)
+    with friendly_errors():
+        supervisor.supervise(settings)
 
 
 @app.command()

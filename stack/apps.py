@@ -15,8 +15,6 @@ from stack import process, supervision
 from stack.errors import StackError
 from stack.server import Server, ServerStatus
 
-READY_SCAN = 256 * 1024  # the ready line comes early: read at most this much of a log after a start
-
 
 class AppProcess(Server):
     """`agentlog <args>` on the stack's servers, a child of the supervisor.
@@ -60,7 +58,7 @@ class AppProcess(Server):
         try:
             with self.log_file.open("rb") as log:
                 log.seek(record.log_offset if record else 0)
-                logged = log.read(READY_SCAN).decode(errors="replace")
+                logged = log.read().decode(errors="replace")
         except OSError:
             return False
         return self.ready_text in logged

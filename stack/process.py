@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -10,7 +11,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from stack.errors import StackError
@@ -62,6 +63,21 @@ def environ(pid: int) -> str:
         return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path, *, wait: bool = True, holder: str = "another process") -> Iterator[None]:
+    """Hold an exclusive lock on lock_file (released when the holder exits, even by SIGKILL).
+
+    With wait=False, raise StackError naming the `holder` at once when the lock is taken.
+    """
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise StackError(f"{holder} holds {lock_file}", "stop it first (`agentlog stack down`)") from None
+        yield
 
 
 def spawn(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from stack import process
 from stack.apps import SUPERVISED, AppProcess, SupervisorProcess
 from stack.config import Endpoints, StackSettings
 from stack.errors import StackError
@@ -55,6 +56,10 @@ class Stack:
         then the supervisor, which starts agentlog's own processes (they need every server).
         """
         self.settings.home.mkdir(parents=True, exist_ok=True)
+        with process.exclusive(self.settings.run / "up.lock"):  # two `up`s at once would start two of each
+            return self._up(progress)
+
+    def _up(self, progress: Progress) -> list[str]:
         started: list[str] = []
         try:
             postgres, redis, kafka, registry = self.backing

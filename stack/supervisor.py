@@ -184,8 +184,12 @@ class Supervisor:
 
 
 def supervise(settings: StackSettings) -> None:
-    """Run the supervisor over the SUPERVISED processes in the foreground until SIGTERM or Ctrl-C."""
+    """Run the supervisor over the SUPERVISED processes in the foreground until SIGTERM or Ctrl-C.
+
+    Raises StackError when another supervisor runs this stack (two would start two of each).
+    """
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    Supervisor(settings, [app(settings) for app in SUPERVISED]).run(stop)
+    with process.exclusive(settings.run / "supervisor.lock", wait=False, holder="another supervisor of this stack"):
+        Supervisor(settings, [app(settings) for app in SUPERVISED]).run(stop)

@@ -17,6 +17,7 @@ import pytest
 from stack import StackError, StackSettings, process, supervision
 from stack.apps import AppProcess
 from stack.supervisor import Backoff, Supervisor, describe
+from tests.support.cli import agentlog
 
 
 def test_the_backoff_doubles_from_half_a_second_up_to_its_cap():
@@ -184,3 +185,12 @@ def test_a_stopped_supervisor_restarts_nothing(settings):
     assert pid is not None and not process.alive(pid)
     assert toy.pid() is None
     assert record(settings, "toy").restarts == 0
+
+
+def test_a_second_supervisor_of_the_same_stack_refuses_to_run(settings):
+    with process.exclusive(settings.run / "supervisor.lock", wait=False):
+        done = agentlog("stack", "supervise", env={"AGENTLOG_HOME": str(settings.home)}, timeout=60)
+    assert done.returncode == 1
+    assert "another supervisor of this stack holds" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert supervision.read(settings) is None
