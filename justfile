@@ -15,7 +15,7 @@ up:
 down:
     agentlog stack down
 
-# each server's address, pid, version and health
+# each server's and process's address, pid, version, health and restart count (exit 0 only when all are healthy)
 status:
     agentlog stack status
 
