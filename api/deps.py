@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from api.auth import Authenticator, Caller
+from api.errors import ApiError
 from api.settings import ApiSettings
 from api.tenants import Tenants
 from domain.events import CommandContext, TraceContext
@@ -58,6 +61,39 @@ async def admin(who: CallerDep) -> Caller:
 AdminDep = Annotated[Caller, Depends(admin)]
 
 
+async def platform_admin(who: CallerDep) -> Caller:
+    """For platform-wide resources (model profiles): a tenant's `admin` scope does not reach them."""
+    who.require("platform-admin")
+    return who
+
+
+PlatformAdminDep = Annotated[Caller, Depends(platform_admin)]
+# W3C Trace Context, version 00: trace id, parent id, flags; an all-zero trace or parent id is invalid
+TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def _trace(traceparent: str | None) -> TraceContext | None:
+    if traceparent is None:
+        return None
+    if not TRACEPARENT.fullmatch(traceparent):
+        raise ApiError(
+            422,
+            "invalid-value",
+            "traceparent must be W3C trace context: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, "
+            "lower case, ids not all zero",
+            field="traceparent",
+        )
+    return TraceContext(traceparent=traceparent)
+
+
+async def _fingerprint(request: Request) -> str:
+    """What makes two requests the same: method, path and the body's JSON value (not its spelling:
+    whitespace and key order do not count). api/body.py has let through only JSON bodies."""
+    raw = await request.body()
+    body = json.dumps(await request.json(), sort_keys=True, separators=(",", ":")) if raw else ""
+    return hashlib.sha256(f"{request.method} {request.url.path}\n{body}".encode()).hexdigest()
+
+
 async def command_context(
     request: Request,
     who: CallerDep,
@@ -69,17 +105,21 @@ async def command_context(
             description="makes the POST safe to retry: a retry returns the first response and records nothing",
         ),
     ] = None,
-    traceparent: Annotated[str | None, Header(max_length=55, include_in_schema=False)] = None,
+    traceparent: Annotated[
+        str | None, Header(description="W3C trace context (`00-<trace id>-<parent id>-<flags>`), kept with the events")
+    ] = None,
 ) -> CommandContext:
-    """Who asks and why; the request's hash makes a reused Idempotency-Key with another body a 422."""
-    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + await request.body()).hexdigest()
+    """Who asks and why; the request's fingerprint makes a reused Idempotency-Key with another body a 422.
+
+    Keys are scoped per tenant as `<tenant>:<key>` (tenant ids have no ':'); problems show the client's part.
+    """
     return CommandContext(
         tenant_id=who.tenant_id,
         correlation_id=uuid.uuid4(),
         occurred_at=datetime.now(UTC),
-        trace=TraceContext(traceparent=traceparent) if traceparent else None,
+        trace=_trace(traceparent),
         idempotency_key=f"{who.tenant_id}:{idempotency_key}" if idempotency_key else None,
-        request_hash=digest if idempotency_key else None,
+        request_hash=await _fingerprint(request) if idempotency_key else None,
     )
 
 

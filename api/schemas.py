@@ -6,10 +6,31 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
 
 from domain.events import AppendResult
 
+# JSON numbers only: lax validation would take "5" and true (stored as 1) where the docs promise 422
+Int = Annotated[int, Field(strict=True)]
+Number = Annotated[float, Field(strict=True)]  # an integer is a number too: 1 reads as 1.0
+_HTTP_URL = TypeAdapter(HttpUrl)
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL with a host, kept as written (a parsed URL gains a trailing '/' and loses its case).
+
+    Spaces and control characters are refused: parsers drop some of them silently, so the URL
+    checked would not be the URL kept.
+    """
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("a URL must not contain spaces or control characters (percent-encode them)")
+    _HTTP_URL.validate_python(value)
+    return value
+
+
+HttpUrlText = Annotated[
+    str, Field(max_length=2000, json_schema_extra={"format": "uri"}), AfterValidator(_http_url)
+]  # fmt: skip
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 Metadata = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=2000)]],

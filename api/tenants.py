@@ -19,7 +19,7 @@ import asyncpg
 PREFIX = "alk_"
 _KEY = re.compile(r"^alk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
-SCOPES = ("admin",)
+SCOPES = ("admin", "platform-admin")  # admin: the own tenant (budgets); platform-admin: model profiles
 CACHE_SIZE = 10_000
 
 

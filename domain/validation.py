@@ -17,8 +17,8 @@ def require_text(field: str, value: str) -> str:
 
 
 def require_http_url(field: str, value: str) -> str:
-    """Return value when it is an http:// or https:// URL with something after the scheme."""
-    scheme = next((prefix for prefix in HTTP_SCHEMES if value.startswith(prefix)), None)
+    """Return value when it is an http:// or https:// URL (the scheme in any case) with something after the scheme."""
+    scheme = next((prefix for prefix in HTTP_SCHEMES if value.lower().startswith(prefix)), None)
     if scheme is None or not value[len(scheme) :].strip():
         raise InvalidCommand(field, "must be an http:// or https:// URL")
     return value

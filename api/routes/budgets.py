@@ -8,21 +8,22 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from api.body import JsonRoute
 from api.deps import AdminDep, CallerDep, ContextDep, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import Name, Recorded, Strict, recorded
+from api.schemas import Int, Name, Recorded, Strict, recorded
 from api.tenants import TENANT_ID
 from domain.budget.commands import SetBudgetLimit
 from domain.budget.service import set_budget_limit
 
-router = APIRouter(tags=["budgets"])
+router = APIRouter(tags=["budgets"], route_class=JsonRoute)
 TenantId = Annotated[
     str, Path(pattern=TENANT_ID.pattern, description="the tenant whose limits to set", examples=["acme"])
 ]
 
 
 class LimitIn(Strict):
-    daily_tokens: int = Field(
+    daily_tokens: Int = Field(
         ge=0, le=2**62, description="tokens per UTC day; 0 refuses every charge", examples=[50_000]
     )
     persona_id: Name | None = Field(default=None, description="omit to set the tenant's default", examples=["helper"])
@@ -51,7 +52,7 @@ class UsageList(BaseModel):
     "/budgets/{tenant}/limits",
     response_model=LimitSet,
     summary="Set the caller's tenant's daily token limit, for one persona or as its default (admin)",
-    responses=responses(400, 403, 404, 409, 413),
+    responses=responses(400, 403, 404, 409, 413, 415),
 )
 async def set_limit(
     tenant: TenantId, body: LimitIn, svc: ServicesDep, who: AdminDep, ctx: ContextDep

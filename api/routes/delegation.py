@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field
 
+from api.body import JsonRoute
+from api.callbacks import check_callback_url
 from api.deps import CallerDep, ContextDep, MinPosition, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import Recorded, Strict, recorded
+from api.schemas import HttpUrlText, Recorded, Strict, recorded
 from domain.delegation.aggregate import stream_id
 from domain.delegation.commands import (
     CompleteDelegationTask,
@@ -21,15 +23,20 @@ from domain.delegation.commands import (
 )
 from domain.delegation.service import complete_task, create_task, fail_task, start_task
 
-router = APIRouter(tags=["delegation"])
+router = APIRouter(tags=["delegation"], route_class=JsonRoute)
 TaskId = Annotated[UUID, Path(description="the `task_id` the task was created with")]
-TRANSITION_ERRORS = responses(400, 404, 409, 413)
+TRANSITION_ERRORS = responses(400, 404, 409, 413, 415)
 
 
 class TaskIn(Strict):
     title: str = Field(min_length=1, max_length=500, examples=["Summarise the Q3 report"])
     instructions: str = Field(min_length=1, max_length=32_000, examples=["Three bullet points, for the board."])
-    callback_url: HttpUrl | None = Field(default=None, description="told the outcome when the task ends")
+    callback_url: HttpUrlText | None = Field(
+        default=None,
+        description="an http(s) URL told the outcome when the task ends; not a loopback, private or link-local "
+        "address unless the host is in AGENTLOG_API_CALLBACK_ALLOW_HOSTS",
+        examples=["https://hooks.example.com/agentlog"],
+    )
     parent_session_id: UUID | None = Field(default=None, description="the session that delegated the task")
 
 
@@ -88,14 +95,16 @@ def _task(row: dict[str, str], task_id: UUID) -> TaskOut:
     status_code=202,
     response_model=TaskRecorded,
     summary="Queue a task for a worker",
-    responses=responses(400, 413),
+    responses=responses(400, 413, 415),
 )
 async def create(body: TaskIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
+    if body.callback_url is not None:
+        await check_callback_url("callback_url", body.callback_url, svc.settings.api_callback_allow_hosts)
     task = CreateDelegationTask(
         task_id=uuid.uuid4(),
         title=body.title,
         instructions=body.instructions,
-        callback_url=str(body.callback_url) if body.callback_url else None,
+        callback_url=body.callback_url,
         parent_session_id=body.parent_session_id,
     )
     result = await create_task(svc.store, ctx, task)

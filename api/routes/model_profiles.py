@@ -1,4 +1,4 @@
-"""Model profiles: which model serves a role in a deployment mode; platform-wide, written by admins."""
+"""Model profiles: which model serves a role in a deployment mode; platform-wide, written by platform admins."""
 
 from __future__ import annotations
 
@@ -6,29 +6,20 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import AfterValidator, BaseModel, Field, HttpUrl, TypeAdapter
+from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, CallerDep, ContextDep, MinPosition, ServicesDep
+from api.body import JsonRoute
+from api.deps import CallerDep, ContextDep, MinPosition, PlatformAdminDep, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import Recorded, Strict, recorded
+from api.schemas import HttpUrlText, Number, Recorded, Strict, recorded
 from domain.model_profile.aggregate import MAX_TEMPERATURE, MIN_TEMPERATURE, stream_id
 from domain.model_profile.commands import RemoveModelProfile, SetModelProfile
 from domain.model_profile.service import remove_model_profile, set_model_profile
 
-router = APIRouter(tags=["model profiles"])
+router = APIRouter(tags=["model profiles"], route_class=JsonRoute)
 KEY = r"^[A-Za-z0-9._-]{1,100}$"  # no ':' (it separates the parts of the stream id)
 Role = Annotated[str, Path(pattern=KEY, description="what the model is used for", examples=["summarizer"])]
 Mode = Annotated[str, Path(pattern=KEY, description="where it is deployed", examples=["cloud"])]
-_HTTP_URL = TypeAdapter(HttpUrl)
-
-
-def _http_url(value: str) -> str:
-    """Check an http(s) URL but keep it as written: a parsed URL gains a trailing '/' that `api_path` repeats."""
-    _HTTP_URL.validate_python(value)
-    return value
-
-
-HttpUrlText = Annotated[str, AfterValidator(_http_url)]
 Extras = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=2000)]],
     Field(max_length=50, description="provider-specific settings, as text", examples=[{"max_tokens": "1024"}]),
@@ -38,13 +29,10 @@ Extras = Annotated[
 class ProfileIn(Strict):
     model: str = Field(min_length=1, max_length=200, examples=["gpt-4o-mini"])
     base_url: HttpUrlText = Field(
-        max_length=2000,
-        description="an http(s) URL",
-        examples=["https://llm.example.com"],
-        json_schema_extra={"format": "uri"},
+        description="an http(s) URL, kept as written (`api_path` follows it)", examples=["https://llm.example.com"]
     )
     api_path: str = Field(min_length=1, max_length=500, pattern=r"^/\S*$", examples=["/v1/chat/completions"])
-    temperature: float = Field(ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE, allow_inf_nan=False, examples=[0.2])
+    temperature: Number = Field(ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE, allow_inf_nan=False, examples=[0.2])
     extras: Extras = Field(default_factory=dict)
 
 
@@ -66,11 +54,11 @@ class ProfileRecorded(Recorded):
 @router.put(
     "/model-profiles/{role}/{deployment_mode}",
     response_model=ProfileRecorded,
-    summary="Set the model that serves a role in a deployment mode (admin)",
-    responses=responses(400, 403, 409, 413),
+    summary="Set the model that serves a role in a deployment mode (platform-admin)",
+    responses=responses(400, 403, 409, 413, 415),
 )
 async def put_profile(
-    role: Role, deployment_mode: Mode, body: ProfileIn, svc: ServicesDep, _: AdminDep, ctx: ContextDep
+    role: Role, deployment_mode: Mode, body: ProfileIn, svc: ServicesDep, _: PlatformAdminDep, ctx: ContextDep
 ) -> dict[str, object]:
     profile = SetModelProfile(role=role, deployment_mode=deployment_mode, **body.model_dump())
     result = await set_model_profile(svc.store, ctx, profile)
@@ -107,11 +95,11 @@ async def get_profile(
 @router.delete(
     "/model-profiles/{role}/{deployment_mode}",
     response_model=ProfileRecorded,
-    summary="Remove the profile of a role in a deployment mode (admin)",
+    summary="Remove the profile of a role in a deployment mode (platform-admin)",
     responses=responses(403, 404, 409),
 )
 async def delete_profile(
-    role: Role, deployment_mode: Mode, svc: ServicesDep, _: AdminDep, ctx: ContextDep
+    role: Role, deployment_mode: Mode, svc: ServicesDep, _: PlatformAdminDep, ctx: ContextDep
 ) -> dict[str, object]:
     result = await remove_model_profile(svc.store, ctx, RemoveModelProfile(role=role, deployment_mode=deployment_mode))
     return {"role": role, "deployment_mode": deployment_mode, **recorded(result)}

@@ -8,26 +8,27 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AnyUrl, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.auth import Caller
+from api.body import JsonRoute
 from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
 from api.errors import ApiError, responses, seconds_to_midnight
-from api.schemas import Metadata, Name, Page, Recorded, Strict, from_millis, recorded
+from api.schemas import HttpUrlText, Int, Metadata, Name, Page, Recorded, Strict, from_millis, recorded
 from api.session_events import RawEvent, raw_events
 from domain.session.commands import CloseSession, PostUserMessage, StartSession
 from domain.session.events import Attachment
 from domain.session.service import StartWithMessage, close_session, post_user, start_with_message
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], route_class=JsonRoute)
 SessionId = Annotated[UUID, Path(description="the session's id")]
 
 
 class AttachmentIn(Strict):
     name: str = Field(min_length=1, max_length=500)
     media_type: str = Field(min_length=3, max_length=200, pattern=r"^[\w.+-]+/[\w.+-]+$", examples=["image/png"])
-    url: AnyUrl
-    size_bytes: int | None = Field(default=None, ge=0)
+    url: HttpUrlText = Field(description="an http(s) URL, kept as written", examples=["https://files.example/q3.pdf"])
+    size_bytes: Int | None = Field(default=None, ge=0)
 
 
 class MessageIn(Strict):
@@ -112,7 +113,7 @@ async def owned_session(
     status_code=202,
     response_model=MessageAccepted,
     summary="Post a user message, starting a session when no id is given",
-    responses=responses(400, 404, 409, 413, 429),
+    responses=responses(400, 404, 409, 413, 415, 429),
 )
 async def post_message(body: MessageIn, svc: ServicesDep, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     persona = body.persona_id
@@ -213,7 +214,7 @@ async def list_events(session_id: SessionId, svc: ServicesDep, who: CallerDep) -
     status_code=202,
     response_model=SessionClosedOut,
     summary="Close a session",
-    responses=responses(400, 404, 409, 413),
+    responses=responses(400, 404, 409, 413, 415),
 )
 async def close(
     session_id: SessionId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: CloseIn | None = None

@@ -68,6 +68,12 @@ class EventStream(StreamingResponse):
     media_type = "text/event-stream"
 
 
+def _entry(entry: str) -> str:
+    """An ENTRY_ID as Redis writes it, each part a number without leading zeros ("0-00000" is "0-0")."""
+    ms, seq = (int(part) for part in entry.split("-"))
+    return f"{ms}-{seq}"
+
+
 async def _ended_at(reads: ReadModels, session_id: UUID, after: str) -> bool:
     """Whether entry `after` is the session's `closed` update, so a client resuming there has seen all."""
     if after == START:
@@ -139,7 +145,7 @@ async def stream(
     last_event_id_header: ResumeHeader = None,
 ) -> Response:
     await owned_session(svc, who, session_id)
-    after = last_event_id_header or last_event_id or START
+    after = _entry(last_event_id_header or last_event_id or START)
     if await _ended_at(svc.reads, session_id, after):
         return Response(status_code=204)  # tells EventSource to stop reconnecting
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering either
@@ -165,7 +171,7 @@ async def _socket_start(svc: Services, ws: WebSocket, session_id: str) -> tuple[
     after = ws.query_params.get("last_event_id") or START
     if not re.fullmatch(ENTRY_ID, after):
         raise ApiError(422, "invalid-value", "last_event_id must be an event id such as 1764000000000-0")
-    return session, after
+    return session, _entry(after)
 
 
 async def _until_gone(ws: WebSocket) -> None:

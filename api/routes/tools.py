@@ -12,15 +12,16 @@ from uuid import UUID
 from fastapi import APIRouter, Path
 from pydantic import AfterValidator, BaseModel, Field
 
+from api.body import JsonRoute
 from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import Recorded, Strict, recorded
+from api.schemas import Int, Recorded, Strict, recorded
 from domain.tool.aggregate import stream_id
 from domain.tool.commands import RequestTool
 from domain.tool.service import request_tool
 from projections.queries import ViewBehind
 
-router = APIRouter(tags=["tools"])
+router = APIRouter(tags=["tools"], route_class=JsonRoute)
 ToolName = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,100}$", description="the tool's name", examples=["search"])]
 RequestId = Annotated[UUID, Path(description="the `request_id` the invocation answered with")]
 Status = Literal["requested", "completed", "failed", "timed_out", "denied"]
@@ -40,7 +41,7 @@ class InvocationIn(Strict):
         default_factory=dict, description="the tool's arguments, any JSON object", examples=[{"query": "Q3 revenue"}]
     )
     session_id: UUID | None = Field(default=None, description="the session the call belongs to, if any")
-    timeout_ms: int = Field(
+    timeout_ms: Int = Field(
         default=30_000, ge=1, le=600_000, description="how long the executor may take", examples=[5000]
     )
 
@@ -89,7 +90,7 @@ def _execution(row: dict[str, str], request_id: UUID) -> ToolExecutionOut:
     status_code=202,
     response_model=InvocationAccepted,
     summary="Request a tool invocation; the tool executor records its outcome",
-    responses=responses(400, 413),
+    responses=responses(400, 413, 415),
 )
 async def invoke(name: ToolName, body: InvocationIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
     request = RequestTool(

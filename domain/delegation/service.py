@@ -12,11 +12,22 @@ from domain.delegation.aggregate import (
     start,
     stream_id,
 )
-from domain.service import command
+from domain.delegation.commands import CreateDelegationTask
+from domain.events import AppendResult, CommandContext
+from domain.references import require_session
+from domain.service import EventStore, command
 
-create_task = command(DECIDER, lambda c: stream_id(c.task_id), create, retries=0, check_tenant=True, creates=True)
+_create_task = command(DECIDER, lambda c: stream_id(c.task_id), create, retries=0, check_tenant=True, creates=True)
 start_task = command(DECIDER, lambda c: stream_id(c.task_id), start, retries=0, check_tenant=True)
 complete_task = command(DECIDER, lambda c: stream_id(c.task_id), complete, retries=0, check_tenant=True)
 fail_task = command(DECIDER, lambda c: stream_id(c.task_id), fail, retries=0, check_tenant=True)
 callback_delivered = command(DECIDER, lambda c: stream_id(c.task_id), record_callback_delivered, check_tenant=True)
 callback_failed = command(DECIDER, lambda c: stream_id(c.task_id), record_callback_failed, check_tenant=True)
+
+
+async def create_task(store: EventStore, context: CommandContext, cmd: CreateDelegationTask) -> AppendResult:
+    """Queue the task; its `parent_session_id`, if any, must be a session of the context's tenant
+    (InvalidCommand("parent_session_id") otherwise)."""
+    if cmd.parent_session_id is not None:
+        await require_session(store, "parent_session_id", cmd.parent_session_id, context.tenant_id)
+    return await _create_task(store, context, cmd)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from domain.service import command
+from domain.events import AppendResult, CommandContext
+from domain.references import require_session
+from domain.service import EventStore, command
 from domain.tool.aggregate import DECIDER, complete, deny, fail, request, stream_id, time_out
+from domain.tool.commands import RequestTool
 
-request_tool = command(DECIDER, lambda c: stream_id(c.request_id), request, retries=0, check_tenant=True, creates=True)
+_request_tool = command(DECIDER, lambda c: stream_id(c.request_id), request, retries=0, check_tenant=True, creates=True)
 deny_tool = command(DECIDER, lambda c: stream_id(c.request_id), deny, retries=0, check_tenant=True)
 complete_tool = command(DECIDER, lambda c: stream_id(c.request_id), complete, retries=0, check_tenant=True)
 fail_tool = command(DECIDER, lambda c: stream_id(c.request_id), fail, retries=0, check_tenant=True)
 time_out_tool = command(DECIDER, lambda c: stream_id(c.request_id), time_out, retries=0, check_tenant=True)
+
+
+async def request_tool(store: EventStore, context: CommandContext, cmd: RequestTool) -> AppendResult:
+    """Record the request; its `session_id`, if any, must be a session of the context's tenant
+    (InvalidCommand("session_id") otherwise)."""
+    if cmd.session_id is not None:
+        await require_session(store, "session_id", cmd.session_id, context.tenant_id)
+    return await _request_tool(store, context, cmd)

@@ -176,9 +176,9 @@ def test_bad_tokens_are_401(api, client, make, detail):
 
 
 def admin_route(client: httpx.Client, path: str) -> None:
-    """Skip unless the running API serves the admin route `path` (another engineer is writing them)."""
-    if ADMIN_ROUTES[path] not in served_paths(client).get(path, {}):
-        pytest.skip(f"{ADMIN_ROUTES[path].upper()} {path} is not served yet (not in /openapi.json)")
+    """Fail unless the running API serves the admin route `path` (a missing route is a failure, not a skip)."""
+    method = ADMIN_ROUTES[path]
+    assert method in served_paths(client).get(path, {}), f"{method.upper()} {path} is not served (not in /openapi.json)"
 
 
 def set_limit(client: httpx.Client, tenant: str, headers: dict[str, str]) -> httpx.Response:
@@ -207,12 +207,17 @@ def test_setting_budget_limits_needs_the_admin_scope(api, client):
     assert events_of(api, tenant) == 1  # only the allowed write recorded
 
 
-def test_setting_model_profiles_needs_the_admin_scope(api, client):
+def test_setting_model_profiles_needs_the_platform_admin_scope(api, client):
     admin_route(client, "/v1/model-profiles/{role}/{deployment_mode}")
     _, plain = api.tenant()
+    _, tenant_admin = api.tenant("admin")
     path = f"/v1/model-profiles/r{uuid.uuid4().hex[:8]}/production"
 
-    refused = [client.put(path, json={}, headers=plain), client.delete(path, headers=plain)]
+    refused = [
+        client.request(method, path, json={}, headers=headers)
+        for method in ("PUT", "DELETE")
+        for headers in (plain, tenant_admin)
+    ]
 
     for response in refused:
         assert response.status_code == 403, response.text

@@ -58,12 +58,19 @@ def read(client: httpx.Client, path: str, headers: dict[str, str], position: int
     return client.get(path, params={"min_position": position} if position else None, headers=headers)
 
 
+def new_session(client: httpx.Client, headers: dict[str, str]) -> str:
+    """A session of the caller's, for commands that refer to one."""
+    posted = client.post("/v1/session/message", json={"message": "hi"}, headers=headers)
+    assert posted.status_code == 202, posted.text
+    return str(posted.json()["session_id"])
+
+
 # tools
 
 
 def test_a_tool_invocation_reads_back_requested_then_completed(api, client, worker):
     tenant, headers = api.tenant()
-    session = str(uuid.uuid4())
+    session = new_session(client, headers)
     body = {"arguments": {"q": "revenue", "n": [1, 2]}, "session_id": session, "timeout_ms": 5000}
     invoked = client.post("/v1/tools/web.search/invocations", json=body, headers=headers)
     assert invoked.status_code == 202, invoked.text
@@ -219,7 +226,7 @@ def test_setting_limits_needs_the_admin_scope_and_valid_values(api, client):
 
 def test_a_task_goes_from_queued_to_running_to_completed(api, client):
     _, headers = api.tenant()
-    parent = str(uuid.uuid4())
+    parent = new_session(client, headers)
     body = {
         "title": "Summarise",
         "instructions": "three bullets",
@@ -330,7 +337,7 @@ def _profile(**changes: object) -> dict[str, object]:
 
 
 def test_a_model_profile_is_set_replaced_read_and_removed(api, client):
-    _, admin = api.tenant("admin")
+    _, admin = api.tenant("platform-admin")
     _, reader = api.tenant()
     path = f"/v1/model-profiles/role-{uuid.uuid4().hex[:8]}/cloud"
 
@@ -356,8 +363,8 @@ def test_a_model_profile_is_set_replaced_read_and_removed(api, client):
     problem(client.delete(path, headers=admin), 404)
 
 
-def test_model_profile_writes_need_admin_and_a_profile_never_set_is_not_found(api, client):
-    _, admin = api.tenant("admin")
+def test_model_profile_writes_need_platform_admin_and_a_profile_never_set_is_not_found(api, client):
+    _, admin = api.tenant("platform-admin")
     _, plain = api.tenant()
     path = f"/v1/model-profiles/role-{uuid.uuid4().hex[:8]}/local"
 
@@ -376,6 +383,8 @@ def test_model_profile_writes_need_admin_and_a_profile_never_set_is_not_found(ap
         (_profile(temperature=2.5), "temperature"),
         (_profile(temperature=-0.1), "temperature"),
         (_profile(temperature="hot"), "temperature"),
+        (_profile(temperature="0.5"), "temperature"),
+        (_profile(base_url="javascript:alert(1)"), "base_url"),
         (_profile(base_url="ftp://llm.example"), "base_url"),
         (_profile(base_url="not a url"), "base_url"),
         (_profile(api_path="v1/chat"), "api_path"),
@@ -385,11 +394,11 @@ def test_model_profile_writes_need_admin_and_a_profile_never_set_is_not_found(ap
     ],
 )
 def test_invalid_model_profiles_are_refused(api, client, body, field):
-    _, admin = api.tenant("admin")
+    _, admin = api.tenant("platform-admin")
     problem(client.put(f"/v1/model-profiles/role-{uuid.uuid4().hex[:8]}/cloud", json=body, headers=admin), 422, field)
 
 
 def test_roles_and_modes_that_cannot_name_a_profile_are_refused(api, client):
-    _, admin = api.tenant("admin")
+    _, admin = api.tenant("platform-admin")
     problem(client.put("/v1/model-profiles/a:b/cloud", json=_profile(), headers=admin), 422, "path.role")
     problem(client.get(f"/v1/model-profiles/r/{'m' * 101}", headers=admin), 422, "path.deployment_mode")
