@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import asyncpg
 import typer
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from bench.append import fresh_schema, ready_codec
 from bench.codec import TEXT
@@ -113,9 +113,8 @@ async def with_relay(relay: Relay, until: Callable[[], Awaitable[None]]) -> None
 
 async def drain(pool: asyncpg.Pool, bootstrap: str, total: int, last: int) -> float:
     """Seconds a fresh relay takes until its checkpoint is the last of the `total` events."""
-    producer = Producer(Relay.producer_config(bootstrap))
-    producer.list_topics(timeout=10)  # connected before the clock starts
-    relay = Relay(pool, producer, name=f"bench-{uuid.uuid4().hex[:8]}")
+    relay = Relay(pool, bootstrap, name=f"bench-{uuid.uuid4().hex[:8]}")
+    relay.producer.list_topics(timeout=10)  # connected before the clock starts
 
     async def caught_up() -> None:
         while relay.published < total:
@@ -204,7 +203,7 @@ async def latency(
     pool: asyncpg.Pool, store: PostgresEventStore, bootstrap: str, topics: list[str], rate: int, seconds: float
 ) -> tuple[list[float], float]:
     """Append -> consumed latencies (ms) of a steady stream of appends with a relay running; and the rate achieved."""
-    relay = Relay(pool, Producer(Relay.producer_config(bootstrap)), name="bench-latency", poll_interval=0.5)
+    relay = Relay(pool, bootstrap, name="bench-latency", poll_interval=0.5)
     await pool.execute(  # start from the end of the backlog
         "INSERT INTO relay_checkpoints (relay, txid, position) "
         "SELECT $1, txid, position FROM events ORDER BY txid DESC, position DESC LIMIT 1",

@@ -63,3 +63,18 @@ class UnexpectedEvent(Exception):
         self.stream_type = stream_type
         self.event_type = event_type
         self.version = version
+
+
+class Unavailable(Exception):
+    """A dependency (`dependency`: postgres, redis, the registry, ...) cannot serve now; retry later.
+
+    Neither a broken rule nor a bug: the API answers 503 with Retry-After, background processes
+    retry with backoff and never dead-letter for it. A command that failed this way may or may
+    not have been recorded; retrying it with the same idempotency key is always safe.
+    """
+
+    def __init__(self, dependency: str, reason: str, retry_after: int = 1) -> None:
+        super().__init__(f"{dependency} is unavailable: {reason}")
+        self.dependency = dependency
+        self.reason = reason
+        self.retry_after = retry_after

@@ -1,4 +1,4 @@
-"""The relay: publishes every committed event to Kafka, in stream order, at least once, never skipping.
+"""The relay: publishes every committed event to Kafka, in stream order, exactly once, never skipping.
 
 Gap safety. Positions come from an identity sequence, so concurrent transactions commit out of
 position order: position 11 can be visible while position 10 is still uncommitted (and
@@ -13,23 +13,32 @@ Stream order. A command loads its stream before its transaction writes anything,
 at version n+1 gets its txid after version n committed: (txid, position) order is version order
 within every stream. The Kafka key is the stream id, so one partition keeps that order.
 
-Durability. Records go out through the idempotent producer (`enable.idempotence`, `acks=all`);
-the checkpoint is written only after Kafka confirmed the whole batch. A crash in between
-republishes the batch on restart (at least once); consumers drop duplicates by event id.
-LISTEN/NOTIFY wakes the relay as soon as events are appended; polling is the fallback.
+Exactly once. Records go out through the idempotent producer (`acks=all`) with no local
+timeout: while Kafka is away the relay waits for its batch rather than producing it again, so
+a live relay never writes a record twice. The checkpoint is stored only after Kafka confirmed
+the whole batch, and the next batch is read only after the checkpoint is stored, so a relay
+that died (SIGKILL) can have published at most one batch past its checkpoint. A relay that
+starts therefore first reads the tail of the partitions its first batch goes to and leaves out
+the events already there (each record carries its txid and position in headers).
+
+Outages. A broken connection, a restarting Postgres or an unreachable Kafka is retried with
+backoff (stamina) from the checkpoint, on a fresh listening connection; LISTEN/NOTIFY wakes the
+relay as soon as events are appended, polling is the fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+import stamina
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from eventstore.errors import postgres_unavailable
 from eventstore.store import CHANNEL
 
 log = logging.getLogger("agentlog.relay")
@@ -43,6 +52,10 @@ WHERE (e.txid, e.position) > ($1::text::xid8, $2) AND e.txid < pg_snapshot_xmin(
 ORDER BY e.txid, e.position
 LIMIT $3
 """
+_SAVE = (
+    "INSERT INTO relay_checkpoints (relay, txid, position) VALUES ($1, $2::text::xid8, $3) "
+    "ON CONFLICT (relay) DO UPDATE SET txid = EXCLUDED.txid, position = EXCLUDED.position, updated_at = now()"
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,23 @@ class Checkpoint:
     txid: str = "0"
     position: int = 0
 
+    def before(self, txid: str, position: int) -> bool:
+        """True when the event at (txid, position) comes after this checkpoint."""
+        return (int(txid), position) > (int(self.txid), self.position)
+
+
+class ListenerLost(Exception):
+    """The connection LISTENing for appends closed; the relay listens again on a new one."""
+
+
+class Stopped(Exception):
+    """The relay was asked to stop while Kafka had not confirmed its batch (it is published again on start)."""
+
+
+def _retryable(e: Exception) -> bool:
+    """Outages the relay waits out: Postgres or Kafka unreachable, restarting or shutting down."""
+    return postgres_unavailable(e) or isinstance(e, KafkaException | ListenerLost)
+
 
 class Relay:
     """Tails the event store of one Postgres schema and publishes to Kafka."""
@@ -59,19 +89,25 @@ class Relay:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        producer: Producer,
+        bootstrap_servers: str,
         *,
         name: str = "main",
         batch_size: int = 5000,
         poll_interval: float = 0.5,
+        producer_config: Mapping[str, str | int | bool] | None = None,
     ) -> None:
         self.pool = pool
-        self.producer = producer
+        self.bootstrap_servers = bootstrap_servers
+        self.producer = Producer({**self.producer_config(bootstrap_servers), **(producer_config or {})})
         self.name = name
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.published = 0
+        self.skipped = 0  # events found already on Kafka when the relay started
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._done: Checkpoint | None = None  # what Kafka confirmed, when Postgres has not stored it yet
+        self._first_batch = True
 
     @staticmethod
     def producer_config(bootstrap_servers: str) -> dict[str, str | int | bool]:
@@ -79,6 +115,7 @@ class Relay:
             "bootstrap.servers": bootstrap_servers,
             "enable.idempotence": True,
             "acks": "all",
+            "message.timeout.ms": 0,  # never give a record up: a retried batch would publish it twice
             "linger.ms": 5,
             "compression.type": "lz4",
             "batch.num.messages": 10000,
@@ -93,10 +130,31 @@ class Relay:
 
     async def publish_batch(self) -> int:
         """Publish the next batch of finished events; returns how many (0: nothing to do)."""
+        if self._done is not None:  # Kafka has the last batch: store its checkpoint before reading on
+            await self._save(self._done)
         start = await self.checkpoint()
         rows = await self.pool.fetch(_BATCH, start.txid, start.position, self.batch_size)
         if not rows:
             return 0
+        if self._first_batch:
+            there = await asyncio.to_thread(self._already_published, rows, start)
+            self.skipped += len(there)
+            rows_out = [row for row in rows if str(row["event_id"]) not in there]
+        else:
+            rows_out = list(rows)
+        await self._deliver(rows_out)
+        self._first_batch = False
+        self._done = Checkpoint(rows[-1]["txid_text"], rows[-1]["position"])
+        await self._save(self._done)
+        self.published += len(rows_out)
+        return len(rows)
+
+    async def _save(self, done: Checkpoint) -> None:
+        await self.pool.execute(_SAVE, self.name, done.txid, done.position)
+        self._done = None
+
+    async def _deliver(self, rows: list[asyncpg.Record]) -> None:
+        """Produce the rows and wait until Kafka confirmed every one (however long Kafka is away)."""
         failures: list[KafkaError] = []
 
         def delivered(error: KafkaError | None, _message: Message) -> None:
@@ -105,25 +163,23 @@ class Relay:
 
         for row in rows:
             self._produce(row, delivered)
-        remaining = await asyncio.to_thread(self.producer.flush, 60)
-        if failures or remaining:
-            raise KafkaException(failures[0] if failures else KafkaError(KafkaError._MSG_TIMED_OUT))
-        last = rows[-1]
-        await self.pool.execute(
-            "INSERT INTO relay_checkpoints (relay, txid, position) VALUES ($1, $2::text::xid8, $3) "
-            "ON CONFLICT (relay) DO UPDATE SET txid = EXCLUDED.txid, position = EXCLUDED.position, updated_at = now()",
-            self.name,
-            last["txid_text"],
-            last["position"],
-        )
-        self.published += len(rows)
-        return len(rows)
+        waited = 0
+        while await asyncio.to_thread(self.producer.flush, 1.0):
+            waited += 1
+            if waited == 5:
+                log.warning("relay %r: Kafka has not confirmed %d event(s) yet; waiting", self.name, len(self.producer))
+            if self._stop.is_set():
+                raise Stopped
+        if failures:  # a permanent error: what reached Kafka is looked up again before publishing on
+            self._first_batch = True
+            raise KafkaException(failures[0])
 
     def _produce(self, row: asyncpg.Record, delivered: Callable[[KafkaError | None, Message], None]) -> None:
         headers = [
             ("event_type", row["event_type"].encode()),
             ("event_id", str(row["event_id"]).encode()),
             ("position", str(row["position"]).encode()),  # the store's global position: read-your-writes
+            ("txid", row["txid_text"].encode()),  # with position: where the relay resumes after a crash
         ]
         while True:
             try:
@@ -138,47 +194,96 @@ class Relay:
             except BufferError:  # local queue full: let librdkafka send, then retry
                 self.producer.poll(0.1)
 
+    def _already_published(self, rows: list[asyncpg.Record], start: Checkpoint) -> set[str]:
+        """Ids of the events past `start` already on the partitions `rows` go to.
+
+        A relay that died published at most one batch past its checkpoint, so the last len(rows)
+        records of each partition are enough to look at.
+        """
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap_servers,
+                "group.id": "agentlog-relay-resume",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
+        try:
+            metadata = consumer.list_topics(timeout=10).topics
+            found: set[str] = set()
+            for topic in {row["topic"] for row in rows}:
+                for partition in metadata[topic].partitions if topic in metadata else ():
+                    found |= _published_after(consumer, TopicPartition(topic, partition), start, len(rows))
+            return found
+        finally:
+            consumer.close()
+
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until `stop` is set: drain, then sleep until NOTIFY or the poll interval.
-
-        A broken connection (a Postgres restart) is not fatal: the batch is retried from the
-        checkpoint and the listening connection is opened again.
-        """
-        listener: asyncpg.pool.PoolConnectionProxy | None = None
+        """Publish until `stop` is set, riding out outages of Postgres and Kafka (retried with backoff)."""
+        self._stop = stop
         try:
-            while not stop.is_set():
-                try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._listen(listener)
+            async for attempt in stamina.retry_context(
+                on=_retryable, attempts=None, timeout=None, wait_initial=0.05, wait_max=1.0
+            ):
+                with attempt:
+                    if attempt.num > 1:
+                        log.info("relay %r: resuming from the checkpoint (attempt %d)", self.name, attempt.num)
+                    await self._follow(stop)
+        except Stopped:
+            log.info("relay %r stopped with a batch Kafka had not confirmed; it is published again on start", self.name)
+        finally:
+            await asyncio.to_thread(self.producer.flush, 5)
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        """Drain, then sleep until NOTIFY or the poll interval, on one listening connection."""
+        async with self.pool.acquire() as listener:
+            await listener.add_listener(CHANNEL, self._on_notify)
+            try:
+                while not stop.is_set():
                     if await self.publish_batch():
                         continue
-                except (KafkaException, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
-                    log.warning("relay batch failed, retrying from the checkpoint: %s", e)
-                except asyncpg.exceptions.InternalClientError as e:  # a connection left mid-operation
-                    log.warning("relay connection broke, retrying from the checkpoint: %s", e)
-                self._wake.clear()
-                waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-                await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waits:
-                    waiter.cancel()
-        finally:
-            if listener is not None:
-                await self._unlisten(listener)
-            await asyncio.to_thread(self.producer.flush, 10)
+                    await self._idle(stop)
+                    if listener.is_closed():
+                        raise ListenerLost
+            finally:
+                if not listener.is_closed():
+                    await listener.remove_listener(CHANNEL, self._on_notify)
 
-    async def _listen(self, old: asyncpg.pool.PoolConnectionProxy | None) -> asyncpg.pool.PoolConnectionProxy:
-        """A connection LISTENing for appends (replacing `old`, whose connection broke)."""
-        if old is not None:
-            await self._unlisten(old)
-        listener = await self.pool.acquire()
-        await listener.add_listener(CHANNEL, self._on_notify)
-        return listener
+    async def _idle(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waits:
+            waiter.cancel()
 
-    async def _unlisten(self, listener: asyncpg.pool.PoolConnectionProxy) -> None:
-        with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
-            await listener.remove_listener(CHANNEL, self._on_notify)
-        with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
-            await self.pool.release(listener)
+
+def _published_after(consumer: Consumer, tp: TopicPartition, start: Checkpoint, last: int) -> set[str]:
+    """Event ids among the last `last` records of a partition that come after `start`."""
+    low, high = consumer.get_watermark_offsets(tp, timeout=10)
+    begin = max(low, high - last)
+    consumer.assign([TopicPartition(tp.topic, tp.partition, begin)])
+    found: set[str] = set()
+    offset = begin
+    while offset < high:
+        messages = consumer.consume(1000, timeout=5.0)
+        if not messages:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "reading the tail of a partition"))
+        for message in messages:
+            error = message.error()
+            if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                return found
+            if error is not None:
+                raise KafkaException(error)
+            offset = (message.offset() or 0) + 1
+            pairs = cast("list[tuple[str, bytes | None]]", message.headers() or [])
+            headers = {key: _text(value) for key, value in pairs}
+            if start.before(headers.get("txid", "0"), int(headers.get("position", "0"))):
+                found.add(headers["event_id"])
+    return found
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode() if isinstance(value, bytes) else value or ""

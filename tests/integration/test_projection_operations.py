@@ -165,7 +165,7 @@ async def test_rebuild_while_writes_continue_equals_a_view_built_from_scratch(
     stop_live, stop_writes = asyncio.Event(), asyncio.Event()
     live_task = asyncio.create_task(live[0].run(stop_live))
     pool = await asyncpg.create_pool(pg_schema.dsn, server_settings={"search_path": pg_schema.name})
-    relay = Relay(pool, Producer(Relay.producer_config(servers.kafka_bootstrap_servers)), poll_interval=0.05)
+    relay = Relay(pool, servers.kafka_bootstrap_servers, poll_interval=0.05)
     relay_task = asyncio.create_task(relay.run(stop_writes))
     deadline = time.monotonic() + 30
     while await message_counts(reads, sessions) != [20] * len(sessions):

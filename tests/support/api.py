@@ -20,7 +20,6 @@ import httpx
 import psycopg
 import redis
 import uvicorn
-from confluent_kafka import Producer
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -77,7 +76,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 async def _pipeline(settings: ApiSettings, servers: Endpoints, codec: EventCodec, stop: asyncio.Event) -> None:
     """Relay the schema's events to Kafka and fold them into every view until `stop`."""
     pool = await asyncpg.create_pool(settings.postgres_dsn, server_settings={"search_path": settings.db_schema})
-    relay = Relay(pool, Producer(Relay.producer_config(servers.kafka_bootstrap_servers)), poll_interval=0.05)
+    relay = Relay(pool, servers.kafka_bootstrap_servers, poll_interval=0.05)
     views = runners(VIEWS, codec, servers, settings.redis_prefix)
     try:  # every task ends before the pool closes; then the first failure, if any, is raised
         outcomes = await asyncio.gather(relay.run(stop), *(v.run(stop) for v in views), return_exceptions=True)

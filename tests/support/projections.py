@@ -30,8 +30,7 @@ def ctx(tenant: str) -> CommandContext:
 async def publish(store: PostgresEventStore, dsn: str, schema: str, servers: Endpoints, only: int = 0) -> int:
     """Run the relay until every event of the store is on Kafka (or just the next `only` events)."""
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, server_settings={"search_path": schema})
-    producer = Producer(Relay.producer_config(servers.kafka_bootstrap_servers))
-    relay = Relay(pool, producer, batch_size=only or 5000)
+    relay = Relay(pool, servers.kafka_bootstrap_servers, batch_size=only or 5000)
     try:
         if only:
             return await relay.publish_batch()
