@@ -88,8 +88,10 @@ def _trace(traceparent: str | None) -> TraceContext | None:
 
 async def _fingerprint(request: Request) -> str:
     """What makes two requests the same: method, path and the body's JSON value (not its spelling:
-    whitespace and key order do not count). api/body.py has let through only JSON bodies."""
-    raw = await request.body()
+    whitespace and key order do not count). api/body.py has let through only JSON bodies; a route
+    that takes no body ignores any sent, and so does its fingerprint."""
+    takes_body = getattr(request.scope.get("route"), "body_field", None) is not None
+    raw = await request.body() if takes_body else b""
     body = json.dumps(await request.json(), sort_keys=True, separators=(",", ":")) if raw else ""
     return hashlib.sha256(f"{request.method} {request.url.path}\n{body}".encode()).hexdigest()
 

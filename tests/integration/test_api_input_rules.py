@@ -321,3 +321,14 @@ def test_a_resume_id_with_leading_zeros_is_read_as_its_number(api, client, entry
             assert response.status_code == 200, response.read()
             first = next(line for line in response.iter_lines() if line.startswith("event:"))
         assert first == "event: message"
+
+
+@pytest.mark.parametrize("content", [b"\xff not json", b"[" * 5000, b"{}"])
+def test_a_body_on_a_route_that_takes_none_is_ignored_even_with_an_idempotency_key(api, client, content):
+    _, admin = api.tenant("platform-admin")
+    path = f"/v1/model-profiles/r{uuid.uuid4().hex[:8]}/cloud"
+    sent = admin | {"Idempotency-Key": f"k-{uuid.uuid4()}", "Content-Type": "text/plain"}
+
+    removed = client.request("DELETE", path, content=content, headers=sent)
+
+    assert removed.status_code == 404, removed.text  # never set: the body played no part
