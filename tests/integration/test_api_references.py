@@ -156,6 +156,21 @@ def test_a_task_for_a_parent_session_of_another_tenant_or_of_none_is_422(api, cl
     assert recorded(api, tenant) == 3
 
 
+def test_a_reference_to_a_task_or_a_tool_request_instead_of_a_session_is_422(api, client):
+    tenant, headers = api.tenant()
+    created = client.post("/v1/delegation/tasks", json=task(), headers=headers)
+    invoked = client.post("/v1/tools/search/invocations", json={}, headers=headers)
+    others = [created.json()["task_id"], invoked.json()["request_id"]]
+
+    for other in others:
+        problem(
+            client.post("/v1/tools/search/invocations", json={"session_id": other}, headers=headers), 422, "session_id"
+        )
+        refused = client.post("/v1/delegation/tasks", json=task(parent=other), headers=headers)
+        problem(refused, 422, "parent_session_id")
+    assert recorded(api, tenant) == 2
+
+
 # platform-wide resources --------------------------------------------------------------------------
 
 PROFILE = {"model": "m", "base_url": "https://llm.example", "api_path": "/v1/chat", "temperature": 0.2}
