@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from contracts.errors import ContractError, EventRejected
+from contracts.errors import ContractError, EventRejected, RegistryUnavailable, SchemaNotRegistered
 from domain.budget.errors import BudgetExhausted
 from domain.errors import (
     ConcurrencyConflict,
@@ -26,7 +27,9 @@ from domain.errors import (
     InvalidCommand,
     NotFound,
     StateConflict,
+    Unavailable,
 )
+from eventstore.errors import POSTGRES_OUTAGES
 from projections.queries import ViewBehind
 
 PROBLEM_JSON = "application/problem+json"
@@ -82,6 +85,7 @@ TITLES = {
     422: "Invalid request",
     429: "Too many tokens",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 
@@ -131,8 +135,26 @@ def from_domain(e: DomainError | ContractError | ViewBehind) -> JSONResponse:
             )
         case EventRejected():
             return problem(422, "event-rejected", str(e))
+        case RegistryUnavailable() | SchemaNotRegistered():  # the server's dependency, never the caller's fault
+            return unavailable(Unavailable("schema registry", str(e)))
     log.error("unmapped domain error: %r", e)
     return problem(422, "rejected", str(e))
+
+
+# Driver errors that mean a dependency is down, for the paths that meet a driver without an adapter
+# in between (authentication's key lookup, the read models): Redis refused, loading its data or slow.
+OUTAGES: dict[type[Exception], str] = {
+    **dict.fromkeys(POSTGRES_OUTAGES, "postgres"),
+    redis.exceptions.ConnectionError: "redis",  # BusyLoadingError too: Redis is loading its append-only file
+    redis.exceptions.TimeoutError: "redis",
+}
+
+
+def unavailable(e: Unavailable) -> JSONResponse:
+    """503 with Retry-After: a dependency is down; the request may be sent again as it is."""
+    log.warning("%s", e)
+    detail = f"{e}; retry in {e.retry_after} s (a retry with the same Idempotency-Key is safe)"
+    return problem(503, "unavailable", detail, headers={"Retry-After": str(e.retry_after)})
 
 
 def _validation(e: RequestValidationError) -> JSONResponse:
@@ -168,6 +190,12 @@ def install(app: FastAPI) -> None:
         kind = TITLES.get(e.status_code, "error").lower().replace(" ", "-")
         return problem(e.status_code, kind, str(e.detail), headers=e.headers)
 
+    async def on_unavailable(_r: Request, e: Exception) -> JSONResponse:
+        if isinstance(e, Unavailable):
+            return unavailable(e)
+        dependency = next(name for kind, name in OUTAGES.items() if isinstance(e, kind))
+        return unavailable(Unavailable(dependency, f"{type(e).__name__}: {e}"))
+
     async def on_bug(request: Request, e: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=e)
         return problem(500, "internal-error", "the server failed to handle the request; it has been logged")
@@ -177,6 +205,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
+    outages: tuple[type[Exception], ...] = (Unavailable, *OUTAGES)
+    for outage in outages:
+        app.add_exception_handler(outage, on_unavailable)
     app.add_exception_handler(Exception, on_bug)
     _document(app)
 

@@ -12,12 +12,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from pydantic import BaseModel, Field
 
 from contracts.convert import to_plain
+from eventstore.queries import stream_rows
 from eventstore.store import PostgresEventStore
-
-_EVENTS = """
-SELECT position, version, event_type, schema_id, event_id, occurred_at, tenant_id, payload
-FROM events WHERE stream_id = $1 ORDER BY version
-"""
 
 
 class RawEvent(BaseModel):
@@ -37,10 +33,10 @@ def _schema_version(registry: SchemaRegistryClient, schema_id: int) -> int | Non
     return max((v.version for v in versions if v.version is not None), default=None)
 
 
-async def raw_events(store: PostgresEventStore, stream_id: str, tenant_id: str) -> list[RawEvent]:
-    """The stream's events when the tenant owns it (its first event is the tenant's), else []."""
-    rows = await store.pool.fetch(_EVENTS, stream_id)
-    if not rows or rows[0]["tenant_id"] != tenant_id:
+async def raw_events(store: PostgresEventStore, stream_type: str, stream_id: str, tenant_id: str) -> list[RawEvent]:
+    """The stream's events when it is a `stream_type` stream the tenant owns (its first event says), else []."""
+    rows = await stream_rows(store.pool, stream_id)
+    if not rows or rows[0]["tenant_id"] != tenant_id or rows[0]["stream_type"] != stream_type:
         return []
     registry = store.codec.registry
     versions = {sid: await asyncio.to_thread(_schema_version, registry, sid) for sid in {r["schema_id"] for r in rows}}

@@ -25,17 +25,19 @@ from domain.decider import Decider
 from domain.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound
 from domain.events import AppendResult, CommandContext, DomainEvent, EventMetadata, RecordedEvent
 from eventstore.batch import GroupAppender, Pending, Row, insert
+from eventstore.errors import translate_outages
 
 S = TypeVar("S")
 CHANNEL = "agentlog_events"
 
 # One round trip: the stream's snapshot (if any), then its first event (whose tenant owns the
-# stream) and every event after the snapshot.
+# stream, and whose stream type says what kind of aggregate it is) and every event after the snapshot.
 _LOAD = """
 WITH snap AS (SELECT version, state FROM snapshots WHERE stream_id = $1)
-SELECT 0 AS part, version, NULL AS tenant_id, NULL::bytea AS payload, state::text AS snapshot FROM snap
+SELECT 0 AS part, version, NULL AS tenant_id, NULL AS stream_type, NULL::bytea AS payload, state::text AS snapshot
+FROM snap
 UNION ALL
-SELECT 1, version, tenant_id, payload, NULL FROM events
+SELECT 1, version, tenant_id, stream_type, payload, NULL FROM events
 WHERE stream_id = $1 AND (version > coalesce((SELECT version FROM snap), 0) OR version = 1)
 ORDER BY part, version
 """
@@ -73,10 +75,13 @@ class PostgresEventStore:
     async def close(self) -> None:
         await self.pool.close()
 
+    @translate_outages
     async def load(self, decider: Decider[S], stream_id: str, tenant_id: str | None = None) -> tuple[S | None, int]:
         """State and version: the state this process last saw for the stream, else the latest snapshot
         plus the events after it (one query, which also returns the first event: its tenant owns the
-        stream). A remembered state may be stale; `append`'s version check catches that and forgets it.
+        stream, its stream type must be the decider's). A remembered state may be stale; `append`'s
+        version check catches that and forgets it. Another tenant's stream, or a stream of another
+        kind of aggregate, is NotFound.
         """
         version, remembered, owner = self._states.get(stream_id, (0, None, None))
         if isinstance(remembered, decider.state_type):
@@ -96,6 +101,8 @@ class PostgresEventStore:
         if rows and rows[0]["snapshot"] is not None:
             state, after = from_plain(decider.state_type, json.loads(rows[0]["snapshot"])), rows[0]["version"]
             rows = rows[1:]
+        if rows and rows[0]["stream_type"] != decider.stream_type:  # another kind of aggregate's id
+            raise NotFound(decider.stream_type, stream_id)
         owner = rows[0]["tenant_id"] if rows else None
         newer = [row for row in rows if row["version"] > after]
         state = decider.fold((self.codec.decode(row["payload"]).event for row in newer), state)
@@ -110,17 +117,20 @@ class PostgresEventStore:
         if len(self._states) > self.cache_size:
             self._states.popitem(last=False)
 
+    @translate_outages
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of a stream, with its metadata, in version order."""
         rows = await self.pool.fetch("SELECT payload FROM events WHERE stream_id = $1 ORDER BY version", stream_id)
         return [self.codec.decode(row["payload"]) for row in rows]
 
+    @translate_outages
     async def recall(self, context: CommandContext) -> AppendResult | None:
         if context.idempotency_key is None:
             return None
         async with self.pool.acquire() as conn:
             return await _stored_result(conn, context)
 
+    @translate_outages
     async def append(
         self,
         stream_id: str,

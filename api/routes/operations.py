@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Services, ServicesDep
 from contracts.routing import Routing
+from eventstore.queries import relay_behind
 from projections import metrics as projection_metrics
 from projections.status import statuses
 from projections.views import VIEWS
@@ -23,11 +24,6 @@ from projections.views import VIEWS
 router = APIRouter(tags=["operations"])
 RELAY_LAG_EVENTS = Gauge("agentlog_relay_lag_events", "Events in the store the relay has not published yet")
 RELAY_LAG_SECONDS = Gauge("agentlog_relay_lag_seconds", "Age of the oldest event the relay has not published")
-_RELAY_LAG = """
-SELECT count(*) AS events, extract(epoch FROM now() - min(e.recorded_at)) AS seconds
-FROM events e LEFT JOIN relay_checkpoints c ON c.relay = 'main'
-WHERE c.relay IS NULL OR (e.txid, e.position) > (c.txid, c.position)
-"""
 
 
 class Dependency(BaseModel):
@@ -98,7 +94,7 @@ async def metrics(svc: ServicesDep) -> Response:
         projection_metrics.LAG_SECONDS.labels(s.view).set(s.lag_seconds)
         projection_metrics.POSITION.labels(s.view).set(s.position)
         projection_metrics.VERSION.labels(s.view).set(s.version)
-    relay = await svc.store.pool.fetchrow(_RELAY_LAG)
-    RELAY_LAG_EVENTS.set(relay["events"])
-    RELAY_LAG_SECONDS.set(float(relay["seconds"] or 0))
+    relay = await relay_behind(svc.store.pool)
+    RELAY_LAG_EVENTS.set(relay.events)
+    RELAY_LAG_SECONDS.set(relay.seconds)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -13,12 +13,19 @@ from pydantic import BaseModel, Field
 from api.auth import Caller
 from api.body import JsonRoute
 from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
-from api.errors import ApiError, responses, seconds_to_midnight
+from api.errors import ApiError, responses
 from api.schemas import HttpUrlText, Int, Metadata, Name, Page, Recorded, Strict, from_millis, recorded
 from api.session_events import RawEvent, raw_events
+from domain.session.aggregate import STREAM_TYPE
 from domain.session.commands import CloseSession, PostUserMessage, StartSession
 from domain.session.events import Attachment
-from domain.session.service import StartWithMessage, close_session, post_user, start_with_message
+from domain.session.service import (
+    StartWithMessage,
+    close_session,
+    post_user,
+    require_budget_for,
+    start_with_message,
+)
 
 router = APIRouter(tags=["sessions"], route_class=JsonRoute)
 SessionId = Annotated[UUID, Path(description="the session's id")]
@@ -116,10 +123,7 @@ async def owned_session(
     responses=responses(400, 404, 409, 413, 415, 429),
 )
 async def post_message(body: MessageIn, svc: ServicesDep, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
-    persona = body.persona_id
-    if body.session_id is not None:
-        persona = (await svc.reads.session(body.session_id) or {}).get("persona_id") or persona
-    await _within_budget(svc, who.tenant_id, persona)
+    await require_budget_for(svc.store, who.tenant_id, body.session_id, body.persona_id, ctx.occurred_at.date())
     session = body.session_id or uuid.uuid4()
     message = PostUserMessage(
         session_id=session,
@@ -135,20 +139,6 @@ async def post_message(body: MessageIn, svc: ServicesDep, who: CallerDep, ctx: C
     else:
         result = await post_user(svc.store, ctx, message)
     return {"session_id": result.stream_id, **recorded(result)}
-
-
-async def _within_budget(svc: ServicesDep, tenant: str, persona: str | None) -> None:
-    """429 when the persona's token budget for today is used up (answered again tomorrow, UTC)."""
-    if not persona:
-        return
-    usage = await svc.reads.usage(tenant, persona, datetime.now(UTC).date())
-    if usage and usage.get("remaining", 1) <= 0:
-        raise ApiError(
-            429,
-            "budget-exhausted",
-            f"the token budget of persona {persona!r} for {date.today().isoformat()} is used up",
-            headers={"Retry-After": str(seconds_to_midnight())},
-        )
 
 
 @router.get(
@@ -203,7 +193,7 @@ async def list_messages(
     responses=responses(404),
 )
 async def list_events(session_id: SessionId, svc: ServicesDep, who: CallerDep) -> list[RawEvent]:
-    events = await raw_events(svc.store, str(session_id), who.tenant_id)
+    events = await raw_events(svc.store, STREAM_TYPE, str(session_id), who.tenant_id)
     if not events:
         raise ApiError(404, "not-found", f"session {session_id} not found")
     return events

@@ -135,6 +135,15 @@ def consume(usage: BudgetUsage | None, limits: BudgetLimits | None, command: Con
     ]
 
 
+def require_tokens_left(usage: BudgetUsage | None, limits: BudgetLimits | None, persona_id: str, day: date) -> None:
+    """Raise BudgetExhausted when the persona has used its whole limit for `day` (new work would be refused)."""
+    limit = resolve_limit(limits, persona_id)
+    used = usage.used if usage else 0
+    if used >= limit:
+        tenant = usage.tenant_id if usage else limits.tenant_id if limits else ""
+        raise BudgetExhausted(tenant, persona_id, day, 1, 0, limit)
+
+
 def _same_owner(usage: BudgetUsage | None, limits: BudgetLimits | None, command: ConsumeTokens) -> None:
     require_text("persona_id", command.persona_id)
     wanted = stream_id(command.tenant_id, command.persona_id, command.day)

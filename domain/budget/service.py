@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
-from domain.budget.aggregate import DECIDER, LIMITS_DECIDER, consume, limits_stream_id, set_limit, stream_id
+from domain.budget.aggregate import (
+    DECIDER,
+    LIMITS_DECIDER,
+    consume,
+    limits_stream_id,
+    require_tokens_left,
+    set_limit,
+    stream_id,
+)
 from domain.budget.commands import ConsumeTokens
 from domain.budget.errors import BudgetExhausted
 from domain.events import AppendResult, CommandContext
@@ -33,3 +42,12 @@ async def consume_tokens(store: EventStore, context: CommandContext, cmd: Consum
         plain = replace(context, idempotency_key=None, request_hash=None)
         await execute(store, DECIDER, usage_stream, plain, lambda usage: [exceeded], retries=30)
         raise
+
+
+async def require_budget(store: EventStore, tenant_id: str, persona_id: str, day: date) -> None:
+    """Raise BudgetExhausted when the persona has no tokens left on `day`, decided on the budget's own
+    streams in the event store (never on a read model, so a read-side outage cannot wrongly allow or
+    refuse)."""
+    limits = await store.load(LIMITS_DECIDER, limits_stream_id(tenant_id), tenant_id)
+    usage = await store.load(DECIDER, stream_id(tenant_id, persona_id, day), tenant_id)
+    require_tokens_left(usage[0], limits[0], persona_id, day)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
 
+from domain.budget.service import require_budget
 from domain.events import AppendResult, CommandContext, DomainEvent
 from domain.service import EventStore, command, execute
 from domain.session.aggregate import (
@@ -55,3 +58,15 @@ async def start_with_message(store: EventStore, context: CommandContext, cmd: St
         retries=0,
         creates=True,
     )
+
+
+async def require_budget_for(
+    store: EventStore, tenant_id: str, session_id: UUID | None, persona_id: str | None, day: date
+) -> None:
+    """Raise BudgetExhausted when the persona a user message would go to has no tokens left on `day`:
+    the session's own persona, else `persona_id` (a new session's). Another tenant's session is NotFound."""
+    if session_id is not None:
+        session = (await store.load(DECIDER, stream_id(session_id), tenant_id))[0]
+        persona_id = (session.persona_id if session else None) or persona_id
+    if persona_id:
+        await require_budget(store, tenant_id, persona_id, day)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
 
 from contracts.topics import ensure_topics
+from domain.events import CommandContext
 from eventstore.migrate import migrate
 from eventstore.store import PostgresEventStore
 from projections.queries import ReadModels
@@ -40,3 +43,18 @@ async def own_store(pg_schema, servers, own_codec):
     store = await PostgresEventStore.connect(pg_schema.dsn, own_codec, schema=pg_schema.name)
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="module")
+def worker(api, codec):
+    """Runs a domain service on the API's event store, as a worker process would: `worker(service, tenant, cmd)`."""
+    settings = api.settings
+    connect = PostgresEventStore.connect(settings.postgres_dsn, codec, schema=settings.db_schema, pool_size=2)
+    store = asyncio.run_coroutine_threadsafe(connect, api.loop).result(10)
+
+    def run(service, tenant, command):
+        context = CommandContext(tenant_id=tenant, correlation_id=uuid.uuid4(), occurred_at=datetime.now(UTC))
+        return asyncio.run_coroutine_threadsafe(service(store, context, command), api.loop).result(10)
+
+    yield run
+    asyncio.run_coroutine_threadsafe(store.close(), api.loop).result(10)

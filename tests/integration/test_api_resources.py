@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 
 import httpx
 import pytest
@@ -12,10 +11,8 @@ import pytest
 from domain.budget.commands import ConsumeTokens
 from domain.budget.errors import BudgetExhausted
 from domain.budget.service import consume_tokens
-from domain.events import CommandContext
 from domain.tool.commands import CompleteTool, DenyTool, TimeOutTool
 from domain.tool.service import complete_tool, deny_tool, time_out_tool
-from eventstore.store import PostgresEventStore
 from tests.support.api import eventually
 
 DAY = date(2030, 1, 15)
@@ -25,21 +22,6 @@ DAY = date(2030, 1, 15)
 def client(api):
     with api.client() as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def worker(api, codec):
-    """Runs a domain service on the API's event store, as a worker process would: `worker(service, tenant, cmd)`."""
-    settings = api.settings
-    connect = PostgresEventStore.connect(settings.postgres_dsn, codec, schema=settings.db_schema, pool_size=2)
-    store = asyncio.run_coroutine_threadsafe(connect, api.loop).result(10)
-
-    def run(service, tenant, command):
-        context = CommandContext(tenant_id=tenant, correlation_id=uuid.uuid4(), occurred_at=datetime.now(UTC))
-        return asyncio.run_coroutine_threadsafe(service(store, context, command), api.loop).result(10)
-
-    yield run
-    asyncio.run_coroutine_threadsafe(store.close(), api.loop).result(10)
 
 
 def problem(response: httpx.Response, status: int, field: str | None = None) -> dict:

@@ -89,7 +89,7 @@ async def _pipeline(settings: ApiSettings, servers: Endpoints, codec: EventCodec
 
 @contextmanager
 def serve(settings: ApiSettings) -> Iterator[str]:
-    """The API of `settings` on a real uvicorn server in a thread; yields its URL once /health answers."""
+    """The API of `settings` on a real uvicorn server in a thread; yields its URL once /health answers (200 or 503)."""
     server = uvicorn.Server(uvicorn.Config(create_app(settings), port=settings.api_port, log_level="warning"))
     thread = threading.Thread(target=server.run, name=f"api-{settings.api_port}", daemon=True)
     thread.start()
@@ -154,7 +154,7 @@ def _wait_until_up(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=5).status_code in (200, 503):  # 503: it answers, a dependency is down
                 return
         except httpx.TransportError:
             pass

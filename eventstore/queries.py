@@ -1,0 +1,54 @@
+"""Reads of the event store that are not aggregate loads: a stream's rows as stored, the head, freshness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from eventstore.errors import translate_outages
+
+_STREAM = """
+SELECT position, version, stream_type, event_type, schema_id, event_id, occurred_at, tenant_id, payload
+FROM events WHERE stream_id = $1 ORDER BY version
+"""
+# Events the relay has not published: after its checkpoint in (txid, position) order.
+_RELAY_BEHIND = """
+SELECT count(*) AS events, extract(epoch FROM now() - min(e.recorded_at)) AS seconds
+FROM events e LEFT JOIN relay_checkpoints c ON c.relay = $1
+WHERE c.relay IS NULL OR (e.txid, e.position) > (c.txid, c.position)
+"""
+# Events on `topics` past a view's position, and the age of the oldest of them.
+_VIEW_BEHIND = """
+SELECT count(*) AS events, extract(epoch FROM now() - min(recorded_at)) AS seconds
+FROM events WHERE position > $1 AND topic = ANY($2)
+"""
+
+
+@dataclass(frozen=True)
+class Behind:
+    """How far a reader of the store (the relay, a view) trails it: events not yet taken, and the age
+    in seconds of the oldest of them (0 when it is caught up)."""
+
+    events: int
+    seconds: float
+
+
+@translate_outages
+async def stream_rows(pool: asyncpg.Pool, stream_id: str) -> list[asyncpg.Record]:
+    """Every stored row of a stream in version order (payloads still encoded)."""
+    return list(await pool.fetch(_STREAM, stream_id))
+
+
+@translate_outages
+async def relay_behind(pool: asyncpg.Pool, relay: str = "main") -> Behind:
+    """What the relay named `relay` has not published yet."""
+    row = await pool.fetchrow(_RELAY_BEHIND, relay)
+    return Behind(int(row["events"]), float(row["seconds"] or 0))
+
+
+@translate_outages
+async def view_behind(pool: asyncpg.Pool, position: int, topics: list[str]) -> Behind:
+    """What a view that applied up to store `position` has yet to apply of the events on `topics`."""
+    row = await pool.fetchrow(_VIEW_BEHIND, position, topics)
+    return Behind(int(row["events"]), float(row["seconds"] or 0))
