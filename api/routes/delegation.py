@@ -95,7 +95,7 @@ def _task(row: dict[str, str], task_id: UUID) -> TaskOut:
     status_code=202,
     response_model=TaskRecorded,
     summary="Queue a task for a worker",
-    responses=responses(400, 413, 415),
+    responses=responses(400, 413, 415, 503),
 )
 async def create(body: TaskIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
     if body.callback_url is not None:
