@@ -8,6 +8,7 @@ here (with the request id), and the exception goes on up to be logged once by th
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+ACCESS = logging.getLogger("agentlog.access")  # INFO only with AGENTLOG_LOG_REQUESTS (observability.logs)
 REQUEST_ID = "X-Request-ID"
 BUG_DETAIL = "the server failed to handle the request; it has been logged"
 
@@ -64,20 +66,21 @@ class RequestGuard:
                 MutableHeaders(scope=message).append(REQUEST_ID, request_id)
             await send(message)
 
+        failed = False
         try:
             await self._guarded(scope, receive, sending)
         except Exception:
-            # the context stays bound: the handler that logs this failure runs after us, in this task
+            failed = True
             if not status:
                 await problem(500, "internal-error", BUG_DETAIL)(scope, receive, sending)
             raise
         except asyncio.CancelledError:
             status = status or 499  # the client went away (nginx's code): not a failure of ours
             raise
-        else:
-            unbind(tokens)
         finally:
             self._record(scope, status or 500, began)
+            if not failed:  # else the context stays bound for the handler that logs the failure after us
+                unbind(tokens)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = dict(scope.get("headers") or []).get(b"content-length", b"")
@@ -108,5 +111,8 @@ class RequestGuard:
     def _record(scope: Scope, status: int, began: float) -> None:
         route: Any = scope.get("route")
         path = getattr(route, "path", None) or "unmatched"
+        took = time.perf_counter() - began
         REQUESTS.labels(scope["method"], path, str(status)).inc()
-        LATENCY.labels(scope["method"], path).observe(time.perf_counter() - began)
+        LATENCY.labels(scope["method"], path).observe(took)
+        if ACCESS.isEnabledFor(logging.INFO):
+            ACCESS.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, took * 1000)

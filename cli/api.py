@@ -9,13 +9,14 @@ from typing import Annotated, TypeVar
 import asyncpg
 import typer
 import uvicorn
-from rich.markup import escape
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.settings import ApiSettings
 from api.tenants import TenantError, Tenants
 from cli.console import err, out
-from cli.errors import build
+from cli.errors import CliError, build
+from observability import LogSettings, configure_logging
 
 T = TypeVar("T")
 tenants = typer.Typer(help="Tenants and their API keys.", no_args_is_help=True)
@@ -28,21 +29,28 @@ def api() -> None:
     settings = build(ApiSettings)
     out.print(f"agentlog API on http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs)", highlight=False)
     # several workers need an import string: each process builds the app from the same environment
-    app = create_app(settings) if settings.api_workers == 1 else "api.app:create_app"
+    app = create_app(settings) if settings.api_workers == 1 else "cli.api:worker_app"
     uvicorn.run(
         app,
         factory=settings.api_workers > 1,
         workers=settings.api_workers,
         host=settings.api_host,
         port=settings.api_port,
-        log_level="warning",
-        access_log=False,
+        log_config=None,  # uvicorn's records go through the one handler `agentlog` set up (observability)
+        log_level=None,
+        access_log=False,  # RequestGuard logs requests when AGENTLOG_LOG_REQUESTS is set
         timeout_graceful_shutdown=5,
     )
 
 
+def worker_app() -> FastAPI:
+    """The app in each of several uvicorn worker processes, which log as the parent does."""
+    configure_logging(LogSettings())
+    return create_app()
+
+
 def _with_tenants(work: Callable[[Tenants], Awaitable[T]]) -> T:
-    """Run `work` on the tenant records; unreachable or unmigrated databases are one line."""
+    """Run `work` on the tenant records; refusals, unreachable or unmigrated databases are one line."""
     settings = build(ApiSettings)
 
     async def run() -> T:
@@ -57,14 +65,7 @@ def _with_tenants(work: Callable[[Tenants], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except TenantError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)  # it quotes user input: no markup
-        raise typer.Exit(1) from None
-    except asyncpg.UndefinedTableError:
-        err.print("[red]error:[/red] no tenant tables in the database; run `agentlog db migrate` first")
-        raise typer.Exit(2) from None
-    except (OSError, asyncpg.PostgresError) as e:
-        err.print(f"[red]error:[/red] cannot reach Postgres: {escape(str(e))} (set POSTGRES_DSN)", highlight=False)
-        raise typer.Exit(2) from None
+        raise CliError(str(e)) from e  # servers down or a bad POSTGRES_DSN: cli/errors.py explains them
 
 
 @tenants.command()

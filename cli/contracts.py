@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
+import httpx
 import typer
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.repository.base import SchemaRepositoryError
 from rich.table import Table
 
-from cli.console import err, out
+from cli.console import JsonOpt, err, out, print_json
+from cli.errors import CliError, Exit, build
 from contracts import registry as workflow
-from contracts.errors import ContractError, RegistryUnavailable
 from contracts.routing import Routing
 from contracts.schemas import AVRO_DIR, Contract, event_contracts
-from contracts.settings import ContractsSettings
+from contracts.settings import LOCAL_REGISTRY, ContractsSettings
 
 app = typer.Typer(help="Check, register and diff the Avro contracts against the schema registry.", no_args_is_help=True)
 
@@ -29,30 +28,65 @@ DirOpt = Annotated[Path, typer.Option("--contracts-dir", help="folder of .avsc f
 Setup = tuple[SchemaRegistryClient, Routing, dict[str, Contract]]
 
 
-@contextmanager
-def _registry_errors() -> Iterator[None]:
-    """An unreachable or refusing registry is one line and exit code 2, never a traceback."""
-    try:
-        yield
-    except (ContractError, SchemaRegistryError) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        if isinstance(e, RegistryUnavailable):
-            err.print("fix: start it with `agentlog stack up` or set SCHEMA_REGISTRY_URL", highlight=False)
-        raise typer.Exit(2) from None
-
-
 def _setup(registry: str | None, prefix: str | None, directory: Path) -> Setup:
-    settings = ContractsSettings()
+    settings = build(ContractsSettings)
+    routing = Routing(prefix if prefix is not None else settings.topic_prefix)
+    return _registry(registry or settings.schema_registry_url), routing, _contracts(directory, routing)
+
+
+def _contracts(directory: Path, routing: Routing) -> dict[str, Contract]:
+    """Every contract in `directory`, which must hold one for each routed event type."""
+    fix = f"point --contracts-dir at a folder with every event's .avsc (the default is {AVRO_DIR})"
     try:
         contracts = event_contracts(directory.resolve())
     except (ValueError, KeyError, TypeError, SchemaRepositoryError) as e:
-        err.print(f"[red]error:[/red] a contract does not parse: {e}", highlight=False)
-        raise typer.Exit(2) from None
-    client = SchemaRegistryClient({"url": registry or settings.schema_registry_url})
-    return client, Routing(prefix if prefix is not None else settings.topic_prefix), contracts
+        raise CliError(f"a contract does not parse: {e} (in {directory})", "correct the .avsc file", Exit.USAGE) from e
+    missing = sorted({event_type for _, event_type in routing.subjects()} - set(contracts))
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise CliError(f"{directory} has no contract for {len(missing)} routed event type(s): {shown}", fix, Exit.USAGE)
+    return contracts
 
 
-def _report(reports: list[workflow.SubjectReport], contracts: dict[str, Contract]) -> None:
+def _registry(url: str) -> SchemaRegistryClient:
+    """A client for `url`, once it answers GET /subjects as a Confluent-compatible registry does."""
+    parts = urlsplit(url)
+    example = f"e.g. --registry {LOCAL_REGISTRY} (or SCHEMA_REGISTRY_URL)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(f"the registry URL {url!r} is not an http(s) URL", example, Exit.USAGE)
+    probe = httpx.get(f"{url.rstrip('/')}/subjects", timeout=10)  # unreachable: explained as exit 3
+    try:
+        answered = probe.status_code == 200 and isinstance(probe.json(), list)
+    except ValueError:
+        answered = False
+    if not answered:
+        raise CliError(
+            f"{url} does not answer like a Confluent-compatible schema registry (GET /subjects: {probe.status_code})",
+            f"use the registry's Confluent-compatible base URL (Apicurio's ends in /apis/ccompat/v7), {example}",
+            Exit.USAGE,
+        )
+    return SchemaRegistryClient({"url": url})
+
+
+def _rows(reports: list[workflow.SubjectReport], contracts: dict[str, Contract]) -> list[dict[str, Any]]:
+    return [
+        {
+            "subject": r.subject,
+            "event_type": r.event_type,
+            "contract": contracts[r.event_type].path.name,
+            "level": r.level,
+            "registered_versions": r.registered,
+            "verdict": r.verdict,
+            "problems": r.problems,
+        }
+        for r in reports
+    ]
+
+
+def _report(reports: list[workflow.SubjectReport], contracts: dict[str, Contract], as_json: bool = False) -> None:
+    if as_json:
+        print_json(_rows(reports, contracts))
+        return
     table = Table("subject", "local", "registered versions", "verdict")
     for report in reports:
         colour = "red" if not report.ok else "green"
@@ -69,29 +103,35 @@ def _report(reports: list[workflow.SubjectReport], contracts: dict[str, Contract
 
 
 @app.command()
-def check(registry: RegistryOpt = None, topic_prefix: PrefixOpt = None, contracts_dir: DirOpt = AVRO_DIR) -> None:
-    """Every contract parses and is compatible with all registered versions of its subjects."""
+def check(
+    registry: RegistryOpt = None,
+    topic_prefix: PrefixOpt = None,
+    contracts_dir: DirOpt = AVRO_DIR,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every contract parses and is compatible with all registered versions of its subjects (exit 1 if not)."""
     client, routing, contracts = _setup(registry, topic_prefix, contracts_dir)
-    with _registry_errors(), workflow.reachable():
+    with workflow.reachable():
         reports = workflow.check(client, routing, contracts)
-    _report(reports, contracts)
+    _report(reports, contracts, as_json)
     bad = sum(not r.ok for r in reports)
     if bad:
         err.print(f"[red]{bad} incompatible subject(s)[/red]")
-        raise typer.Exit(1)
-    out.print(f"[green]{len(reports)} subjects compatible[/green]")
+        raise typer.Exit(Exit.FAILED)
+    if not as_json:
+        out.print(f"[green]{len(reports)} subjects compatible[/green]")
 
 
 @app.command()
 def register(registry: RegistryOpt = None, topic_prefix: PrefixOpt = None, contracts_dir: DirOpt = AVRO_DIR) -> None:
     """Register every new or changed contract (after the same check; nothing if any fails)."""
     client, routing, contracts = _setup(registry, topic_prefix, contracts_dir)
-    with _registry_errors(), workflow.reachable():
+    with workflow.reachable():
         reports = workflow.check(client, routing, contracts)
         if not all(r.ok for r in reports):
             _report(reports, contracts)
             err.print("[red]nothing registered: fix the incompatible contracts first[/red]")
-            raise typer.Exit(1)
+            raise typer.Exit(Exit.FAILED)
         ids = workflow.register(client, reports, contracts)
     for subject, schema_id in ids.items():
         out.print(f"registered {subject} as schema id {schema_id}", highlight=False)
@@ -99,22 +139,35 @@ def register(registry: RegistryOpt = None, topic_prefix: PrefixOpt = None, contr
 
 
 @app.command()
-def diff(registry: RegistryOpt = None, topic_prefix: PrefixOpt = None, contracts_dir: DirOpt = AVRO_DIR) -> None:
+def diff(
+    registry: RegistryOpt = None,
+    topic_prefix: PrefixOpt = None,
+    contracts_dir: DirOpt = AVRO_DIR,
+    as_json: JsonOpt = False,
+) -> None:
     """Field-level differences between each local contract and its latest registered version."""
     client, routing, contracts = _setup(registry, topic_prefix, contracts_dir)
-    changed = 0
-    with _registry_errors(), workflow.reachable():
-        for subject, event_type in routing.subjects():
-            versions = workflow.registered_versions(client, subject)
-            if not versions:
-                out.print(f"[yellow]{subject}[/yellow]: not registered yet", highlight=False)
-                changed += 1
-                continue
-            latest = json.loads(versions[-1].schema.schema_str or "{}")
-            changes = workflow.diff(latest, contracts[event_type].schema)
-            if changes:
-                changed += 1
-                out.print(f"[yellow]{subject}[/yellow] (v{versions[-1].version} -> local):", highlight=False)
-                for change in changes:
-                    out.print(f"  {change}", highlight=False)
+    with workflow.reachable():
+        rows = [_difference(client, subject, contracts[event_type]) for subject, event_type in routing.subjects()]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        if row["registered_version"] is None:
+            out.print(f"[yellow]{row['subject']}[/yellow]: not registered yet", highlight=False)
+        elif row["changes"]:
+            out.print(f"[yellow]{row['subject']}[/yellow] (v{row['registered_version']} -> local):", highlight=False)
+            for change in row["changes"]:
+                out.print(f"  {change}", highlight=False)
+    changed = sum(1 for row in rows if row["registered_version"] is None or row["changes"])
     out.print(f"{changed} subject(s) differ from the registry")
+
+
+def _difference(client: SchemaRegistryClient, subject: str, contract: Contract) -> dict[str, Any]:
+    """One subject's changes from its latest registered version to the local contract."""
+    versions = workflow.registered_versions(client, subject)
+    if not versions:
+        return {"subject": subject, "registered_version": None, "changes": []}
+    latest = json.loads(versions[-1].schema.schema_str or "{}")
+    changes = workflow.diff(latest, contract.schema)
+    return {"subject": subject, "registered_version": versions[-1].version, "changes": changes}

@@ -1,13 +1,21 @@
-"""`agentlog` root command: sub-commands per capability, one-line errors instead of tracebacks."""
+"""`agentlog` root command: sub-commands per capability, logging set up once, one-line errors with exit codes."""
 
 from __future__ import annotations
+
+from importlib import metadata
+from typing import Annotated
 
 import typer
 
 from cli import api, contracts, projections, stack, writeside
+from cli.console import out
+from cli.errors import EXIT_CODES, FriendlyGroup, build
+from observability import LogSettings, configure_logging
 
 app = typer.Typer(
+    cls=FriendlyGroup,
     help="agentlog: event-sourced backbone for AI-agent conversations.",
+    epilog=f"{EXIT_CODES} Logs: AGENTLOG_LOG_FORMAT=text|json, AGENTLOG_LOG_LEVEL (default INFO).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -18,6 +26,22 @@ app.add_typer(projections.app, name="projections")
 app.add_typer(api.tenants, name="tenants")
 app.command()(writeside.relay)
 app.command()(api.api)
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        out.print(f"agentlog {metadata.version('agentlog')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """agentlog: event-sourced backbone for AI-agent conversations."""
+    configure_logging(build(LogSettings))  # every process the command starts logs the same way
 
 
 if __name__ == "__main__":

@@ -21,17 +21,20 @@ from observability.context import current
 
 # loggers that install handlers of their own (uvicorn's default config): theirs go, ours are used
 ROUTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
-# libraries that log every HTTP call at INFO (the registry client does one per schema lookup)
-CHATTY = ("httpx", "httpcore")
+# libraries that log every HTTP call at INFO (the registry client, over httpx2, logs each schema lookup)
+CHATTY = ("httpx", "httpcore", "httpx2", "httpcore2")
+ACCESS = "agentlog.access"  # the API's request log, quiet unless log_requests
 
 
 class LogSettings(BaseSettings):
-    """AGENTLOG_LOG_FORMAT (text | json) and AGENTLOG_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR)."""
+    """AGENTLOG_LOG_FORMAT (text | json), AGENTLOG_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) and
+    AGENTLOG_LOG_REQUESTS (a line per HTTP request the API answers)."""
 
     model_config = SettingsConfigDict(env_prefix="AGENTLOG_", extra="ignore")
 
     log_format: Literal["text", "json"] = Field(default="text", description="one line per record: text or JSON")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_requests: bool = Field(default=False, description="log each HTTP request: method, path, status, duration")
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
@@ -60,6 +63,7 @@ def configure_logging(settings: LogSettings | None = None, stream: TextIO | None
         logging.getLogger(name).propagate = True
     for name in CHATTY:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger(ACCESS).setLevel(logging.NOTSET if settings.log_requests else logging.WARNING)
     logging.captureWarnings(True)
     structlog.configure(
         processors=[*_pre_chain(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -82,6 +82,6 @@ def test_an_unparseable_contract_is_named(cli, tmp_path):
 
 def test_an_unreachable_registry_is_one_clear_line(subject_prefix):
     done = agentlog("contracts", "check", "--registry", "http://127.0.0.1:9/apis/ccompat/v7", timeout=120)
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert "cannot reach the schema registry" in done.stderr
     assert "Traceback" not in done.stderr

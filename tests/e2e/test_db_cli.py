@@ -34,6 +34,6 @@ def test_a_bad_schema_name_is_refused_naming_the_setting():
 
 def test_an_unreachable_database_is_one_line():
     done = agentlog("db", "migrate", env={"POSTGRES_DSN": "postgresql://postgres@127.0.0.1:9/agentlog"})
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert "cannot reach Postgres" in done.stderr
     assert "Traceback" not in done.stderr

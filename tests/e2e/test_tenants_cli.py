@@ -131,7 +131,7 @@ def test_an_unmigrated_schema_is_one_line(pg_schema):
 def test_an_unreachable_database_is_one_line():
     env = {"POSTGRES_DSN": "postgresql://postgres@127.0.0.1:9/agentlog"}
     for args in (("tenants", "create", "acme"), ("tenants", "keys", "add", "acme"), ("tenants", "keys", "revoke", "x")):
-        one_line_error(agentlog(*args, env=env), 2, "cannot reach Postgres", "POSTGRES_DSN")
+        one_line_error(agentlog(*args, env=env), 3, "cannot reach Postgres", "POSTGRES_DSN")
 
 
 def test_a_bad_schema_setting_is_one_line_naming_it():
