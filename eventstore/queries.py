@@ -8,6 +8,7 @@ import asyncpg
 
 from eventstore.errors import translate_outages
 
+STALE_SECONDS = 10.0  # a reader whose oldest waiting event is older than this is not keeping up
 _STREAM = """
 SELECT position, version, stream_type, event_type, schema_id, event_id, occurred_at, tenant_id, payload
 FROM events WHERE stream_id = $1 ORDER BY version
@@ -18,11 +19,6 @@ SELECT count(*) AS events, extract(epoch FROM now() - min(e.recorded_at)) AS sec
 FROM events e LEFT JOIN relay_checkpoints c ON c.relay = $1
 WHERE c.relay IS NULL OR (e.txid, e.position) > (c.txid, c.position)
 """
-# Events on `topics` past a view's position, and the age of the oldest of them.
-_VIEW_BEHIND = """
-SELECT count(*) AS events, extract(epoch FROM now() - min(recorded_at)) AS seconds
-FROM events WHERE position > $1 AND topic = ANY($2)
-"""
 
 
 @dataclass(frozen=True)
@@ -32,6 +28,11 @@ class Behind:
 
     events: int
     seconds: float
+
+    @property
+    def status(self) -> str:
+        """degraded when the oldest event not taken waited more than STALE_SECONDS, else ok."""
+        return "degraded" if self.seconds > STALE_SECONDS else "ok"
 
 
 @translate_outages
@@ -44,11 +45,4 @@ async def stream_rows(pool: asyncpg.Pool, stream_id: str) -> list[asyncpg.Record
 async def relay_behind(pool: asyncpg.Pool, relay: str = "main") -> Behind:
     """What the relay named `relay` has not published yet."""
     row = await pool.fetchrow(_RELAY_BEHIND, relay)
-    return Behind(int(row["events"]), float(row["seconds"] or 0))
-
-
-@translate_outages
-async def view_behind(pool: asyncpg.Pool, position: int, topics: list[str]) -> Behind:
-    """What a view that applied up to store `position` has yet to apply of the events on `topics`."""
-    row = await pool.fetchrow(_VIEW_BEHIND, position, topics)
     return Behind(int(row["events"]), float(row["seconds"] or 0))

@@ -1,4 +1,5 @@
-"""Operations: `/health` (each dependency with its status) and `/metrics` (Prometheus)."""
+"""Operations: `/health` (each dependency, and the relay's and each view's freshness against the store)
+and `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from api.deps import Services, ServicesDep
 from contracts.routing import Routing
 from eventstore.queries import relay_behind
 from projections import metrics as projection_metrics
-from projections.status import statuses
+from projections.status import ViewStatus, statuses
 from projections.views import VIEWS
 
 router = APIRouter(tags=["operations"])
@@ -32,9 +33,22 @@ class Dependency(BaseModel):
     error: str | None = None
 
 
+class Freshness(BaseModel):
+    status: str = Field(examples=["ok"], description="ok, degraded (falling behind the store) or stopped")
+    events_behind: int = Field(description="stored events it has not taken yet")
+    seconds_behind: float = Field(description="age of the oldest of them (0: caught up)")
+
+
 class Health(BaseModel):
-    status: str = Field(examples=["ok"], description="ok when every dependency is, else degraded")
+    status: str = Field(
+        examples=["ok"],
+        description="down (503) when a dependency is; degraded when the relay or a view falls behind the store "
+        "or no runner folds a view; else ok",
+    )
     dependencies: dict[str, Dependency]
+    freshness: dict[str, Freshness] = Field(
+        default_factory=dict, description="`relay` and `view:<name>` against the event store's head"
+    )
 
 
 @cache
@@ -64,16 +78,36 @@ def _checks(svc: Services) -> dict[str, Callable[[], Awaitable[Any]]]:
 @router.get(
     "/health",
     response_model=Health,
-    summary="Each dependency with its status",
+    summary="Each dependency with its status, and how far the relay and each view trail the event store",
     responses={503: {"model": Health, "description": "a dependency is down"}},
 )
 async def health(svc: ServicesDep) -> JSONResponse:
     checks = _checks(svc)
     results = await asyncio.gather(*(_probe(check) for check in checks.values()))
     deps = dict(zip(checks, results, strict=True))
-    ok = all(d.status == "ok" for d in deps.values())
-    body = Health(status="ok" if ok else "degraded", dependencies=deps)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    if any(d.status != "ok" for d in deps.values()):
+        return JSONResponse(Health(status="down", dependencies=deps).model_dump(), status_code=503)
+    fresh = await _freshness(svc)
+    degraded = any(f.status != "ok" for f in fresh.values())
+    body = Health(status="degraded" if degraded else "ok", dependencies=deps, freshness=fresh)
+    return JSONResponse(body.model_dump(), status_code=200)
+
+
+async def _freshness(svc: Services) -> dict[str, Freshness]:
+    """The relay's and each view's distance to the store head."""
+    relay = await relay_behind(svc.store.pool)
+    found = {"relay": Freshness(status=relay.status, events_behind=relay.events, seconds_behind=relay.seconds)}
+    for s in await _view_statuses(svc):
+        found[f"view:{s.view}"] = Freshness(status=s.health, events_behind=s.lag_events, seconds_behind=s.lag_seconds)
+    return found
+
+
+async def _view_statuses(svc: Services) -> list[ViewStatus]:
+    settings = svc.settings
+    routing = Routing(settings.topic_prefix)
+    views = list(VIEWS.values())
+    bootstrap = settings.kafka_bootstrap_servers
+    return await statuses(svc.reads.client, svc.store.pool, bootstrap, routing, settings.redis_prefix, views)
 
 
 @router.get(
@@ -83,13 +117,7 @@ async def health(svc: ServicesDep) -> JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "the text exposition format"}},
 )
 async def metrics(svc: ServicesDep) -> Response:
-    settings = svc.settings
-    routing = Routing(settings.topic_prefix)
-    views = list(VIEWS.values())
-    found = await asyncio.to_thread(
-        statuses, settings.redis_url, settings.kafka_bootstrap_servers, routing, settings.redis_prefix, views
-    )
-    for s in found:
+    for s in await _view_statuses(svc):
         projection_metrics.LAG_EVENTS.labels(s.view).set(s.lag_events)
         projection_metrics.LAG_SECONDS.labels(s.view).set(s.lag_seconds)
         projection_metrics.POSITION.labels(s.view).set(s.position)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -66,14 +67,19 @@ def runners(
 
 
 async def run_until(
-    running: list[ProjectionRunner], until: Callable[[list[ProjectionRunner]], bool], timeout: float = 30.0
+    running: list[ProjectionRunner], until: Callable[[list[ProjectionRunner]], object], timeout: float = 30.0
 ) -> list[ProjectionRunner]:
-    """Run the runners until `until(runners)` holds (polled), then stop them."""
+    """Run the runners until `until(runners)` holds (polled; it may be a coroutine function), then stop them."""
     stop = asyncio.Event()
     tasks = [asyncio.create_task(r.run(stop)) for r in running]
     deadline = time.monotonic() + timeout
+
+    async def holds() -> bool:
+        result = until(running)
+        return bool(await result if inspect.isawaitable(result) else result)
+
     try:
-        while not until(running):
+        while not await holds():
             assert time.monotonic() < deadline, "the views did not catch up"
             for task in tasks:
                 if task.done():
