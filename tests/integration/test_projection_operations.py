@@ -261,7 +261,7 @@ async def test_status_reports_position_lag_runners_and_metrics(
     last = await event_store.pool.fetchval("SELECT max(position) FROM events")
     seen = {}
 
-    async def view_statuses():
+    async def view_statuses() -> list:
         args = (servers.kafka_bootstrap_servers, codec.routing, redis_prefix, [VIEWS["sessions"]])
         return await statuses(reads.client, event_store.pool, *args)
 
