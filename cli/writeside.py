@@ -6,7 +6,6 @@ import asyncio
 
 import asyncpg
 import typer
-from confluent_kafka import Producer
 
 from cli.console import out
 from cli.errors import build
@@ -41,10 +40,9 @@ async def _relay(settings: EventStoreSettings) -> None:
     pool = await asyncpg.create_pool(
         settings.postgres_dsn, min_size=2, max_size=4, server_settings={"search_path": settings.db_schema}
     )
-    producer = Producer(Relay.producer_config(settings.kafka_bootstrap_servers))
     relay = Relay(
         pool,
-        producer,
+        settings.kafka_bootstrap_servers,
         name=settings.relay_name,
         batch_size=settings.relay_batch_size,
         poll_interval=settings.relay_poll_interval,
