@@ -116,8 +116,21 @@ def start(
             env={**os.environ, **(env or {})},
             cwd=cwd,
         )
+    _exec_settled(proc.pid)
     pid_file.write_text(f"{proc.pid}\n")
     return proc
+
+
+def _exec_settled(pid: int, timeout: float = 2.0) -> None:
+    """Wait until the child's new command line is readable, so it can be tracked at once.
+
+    Popen returns when exec closes the child's close-on-exec pipe, a moment before the kernel
+    fills in the new arguments: /proc/PID/cmdline (and environ) read empty in between (about one
+    spawn in a hundred on a busy machine), and the marker check would miss the process.
+    """
+    deadline = time.monotonic() + timeout
+    while not cmdline(pid) and alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def terminate(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> None:

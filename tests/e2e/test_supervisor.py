@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,37 @@ def test_stack_restart_of_a_supervised_process_starts_a_new_instance(env):
     assert after["pid"] != before["pid"] and not process.alive(before["pid"])
     assert after["health"] == "healthy"
     assert after["restarts"] == before["restarts"] + 1
+
+
+def test_a_killed_supervisor_is_missed_by_status_and_the_next_up_adopts_the_running_processes(env):
+    before = status(env)
+    os.kill(before["supervisor"]["pid"], signal.SIGKILL)
+    wait_for(lambda: status(env)["supervisor"]["health"] == "stopped", "status sees the supervisor gone")
+
+    unsupervised = agentlog("stack", "status", "--json", env=env)
+    assert unsupervised.returncode == 1
+    relay = status(env)["relay"]
+    assert (relay["pid"], relay["health"]) == (before["relay"]["pid"], "healthy")
+    assert "not supervised" in relay["detail"]
+
+    up = agentlog("stack", "up", env=env)
+
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "started supervisor" in up.stdout
+    after = status(env)
+    assert {name: after[name]["pid"] for name in ("relay", "projections", "api")} == {
+        name: before[name]["pid"] for name in ("relay", "projections", "api")
+    }
+    os.kill(after["relay"]["pid"], signal.SIGKILL)
+    again = back_up(env, "relay", after["relay"]["pid"])
+    assert again["restarts"] == after["relay"]["restarts"] + 1
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.3)
 
 
 def test_down_stops_the_supervisor_first_restarts_nothing_and_leaves_no_process(env):
