@@ -102,9 +102,15 @@ def find_java(min_major: int, preferred: Path | None, purpose: str) -> Path:
 
 
 def maven(args: list[str], what: str) -> None:
-    """Run Maven in batch mode; a failure becomes a StackError quoting Maven's first error."""
+    """Run Maven in batch mode; a failure becomes a StackError quoting Maven's first error.
+
+    It runs in a scratch directory, deleted afterwards: without a POM some goals (the dependency
+    plugin's `unpack`) write their markers under a literal `${project.basedir}/` in the working
+    directory, which would otherwise be wherever `agentlog stack up` was started.
+    """
     mvn = shutil.which("mvn") or str(require_binary("/usr/bin/mvn", "maven"))
-    done = subprocess.run([mvn, "-B", "-q", *args], capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="agentlog-maven-") as scratch:
+        done = subprocess.run([mvn, "-B", "-q", *args], capture_output=True, text=True, check=False, cwd=scratch)
     if done.returncode != 0:
         lines = [ln for ln in done.stdout.splitlines() if "[ERROR]" in ln] or ["no output"]
         raise StackError(

@@ -52,8 +52,6 @@ class Registry(Server):
                 "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:unpack",
                 f"-Dartifact={artifact}",
                 f"-DoutputDirectory={into}",
-                # without a POM the plugin writes its markers under a literal ${project.basedir}/ in the cwd
-                f"-DmarkersDirectory={into / '.markers'}",
             ],
             artifact,
         )
