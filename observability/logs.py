@@ -76,6 +76,7 @@ def configure_logging(settings: LogSettings | None = None, stream: TextIO | None
 def _add_context(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
     for key, value in current().items():
         event.setdefault(key, value)
+    event.pop("color_message", None)  # uvicorn's copy of the message with terminal colours
     return event
 
 
@@ -84,8 +85,8 @@ def _pre_chain() -> list[Processor]:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        _add_context,
         structlog.stdlib.ExtraAdder(),
+        _add_context,
     ]
 
 
