@@ -20,7 +20,8 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from observability.context import current
 
 # loggers that install handlers of their own (uvicorn's default config): theirs go, ours are used
-ROUTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+ROUTED = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+UVICORN_ACCESS = "uvicorn.access"  # off: the API's own request log (ACCESS) carries the request id and tenant
 # libraries that log every HTTP call at INFO (the registry client, over httpx2, logs each schema lookup)
 CHATTY = ("httpx", "httpcore", "httpx2", "httpcore2")
 ACCESS = "agentlog.access"  # the API's request log, quiet unless log_requests
@@ -61,6 +62,8 @@ def configure_logging(settings: LogSettings | None = None, stream: TextIO | None
     for name in ROUTED:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    logging.getLogger(UVICORN_ACCESS).handlers.clear()
+    logging.getLogger(UVICORN_ACCESS).propagate = False
     for name in CHATTY:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     logging.getLogger(ACCESS).setLevel(logging.NOTSET if settings.log_requests else logging.WARNING)
