@@ -38,7 +38,8 @@ def run(names: NamesArg = None) -> None:
     """Run the views until stopped (SIGTERM or Ctrl-C), printing progress every 10 s."""
     settings = build(ProjectionSettings)
     views = views_named(names)
-    ensure_topics(settings.kafka_bootstrap_servers, [dlq_topic(settings.topic_prefix, v.name) for v in views], 1)
+    with native_stderr_held():  # Kafka down at start: one line (exit 3), not librdkafka's retries too
+        ensure_topics(settings.kafka_bootstrap_servers, [dlq_topic(settings.topic_prefix, v.name) for v in views], 1)
     codec, dead_letters = codec_of(settings), dead_letters_of(settings)
     runners = [
         ProjectionRunner(

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import typer
 
-from cli.console import out
+from cli.console import native_stderr_held, out
 from cli.errors import build
 from cli.running import report_progress, stop_on_signals
 from contracts.routing import Routing
@@ -31,7 +31,8 @@ def relay() -> None:
     """Publish committed events to Kafka until stopped (SIGTERM or Ctrl-C); progress every 10 s."""
     settings = build(EventStoreSettings)
     topics = Routing(settings.topic_prefix).topics()
-    ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions)
+    with native_stderr_held():  # Kafka down at start: one line (exit 3), not librdkafka's retries too
+        ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions)
     asyncio.run(_relay(settings))
 
 
