@@ -53,7 +53,7 @@ def dlq_list(
         return
     table = Table(*(column.replace("_", " ") for column in rows[0]))
     for row in rows:
-        table.add_row(*(str(value) for value in row.values()))
+        table.add_row(*(str(value) for value in (row | {"failed_at": row["failed_at"][:19]}).values()))  # to the second
     out.print(table)
 
 
