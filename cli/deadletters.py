@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 import typer
@@ -33,7 +33,7 @@ def dlq_list(
     mark = 0 if every else asyncio.run(_mark(settings, view))
     with native_stderr_held():
         letters = list(read(settings.kafka_bootstrap_servers, dlq_topic(settings.topic_prefix, view.name), mark))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "offset": letter.offset,
             "event_type": letter.event_type,
