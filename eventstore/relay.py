@@ -29,6 +29,7 @@ relay as soon as events are appended, polling is the fallback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ import asyncpg
 import stamina
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from eventstore.errors import postgres_unavailable
+from eventstore.errors import POSTGRES_OUTAGES, postgres_unavailable
 from eventstore.store import CHANNEL
 
 log = logging.getLogger("agentlog.relay")
@@ -248,8 +249,8 @@ class Relay:
                     await self._idle(stop)
                     if listener.is_closed():
                         raise ListenerLost
-            finally:
-                if not listener.is_closed():
+            finally:  # a broken connection has nothing to unlisten (and may already be back in the pool)
+                with contextlib.suppress(asyncpg.InterfaceError, *POSTGRES_OUTAGES):
                     await listener.remove_listener(CHANNEL, self._on_notify)
 
     async def _idle(self, stop: asyncio.Event) -> None:
@@ -267,8 +268,8 @@ def _published_after(consumer: Consumer, tp: TopicPartition, start: Checkpoint, 
     consumer.assign([TopicPartition(tp.topic, tp.partition, begin)])
     found: set[str] = set()
     offset = begin
-    while offset < high:
-        messages = consumer.consume(1000, timeout=5.0)
+    while offset < high:  # ask for exactly what is left: a larger batch would wait out the timeout
+        messages = consumer.consume(min(high - offset, 1000), timeout=5.0)
         if not messages:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "reading the tail of a partition"))
         for message in messages:

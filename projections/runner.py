@@ -81,6 +81,10 @@ class ProjectionRunner:
                 "group.id": f"{codec.routing.prefix}agentlog-projection-{prefix}{view.name}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
+                # a runner that died (SIGKILL) holds its partitions until its session expires: its
+                # successor waited out Kafka's default 45 s; the broker's minimum is 6 s
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1500,
             }
         )
         self.client = aioredis.Redis.from_url(redis_url)

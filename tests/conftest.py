@@ -25,7 +25,7 @@ from tests.support import kafka as kafka_support
 from tests.support.api import RunningApi, running_api
 from tests.support.servers import session_servers
 
-TIERS = ("unit", "integration", "contract", "e2e", "performance")
+TIERS = ("unit", "integration", "contract", "e2e", "faults", "performance")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

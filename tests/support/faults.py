@@ -1,0 +1,126 @@
+"""Fault-tier helpers: writers that post through the real API as a careful client would, and the checks
+that compare what was accepted with the store, Kafka and the read models afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import httpx
+import psycopg
+from confluent_kafka import Message
+
+from tests.support.kafka import header, read_until
+
+
+@dataclass
+class Tally:
+    """What the writers saw: accepted commands (event id -> session), and every status or error."""
+
+    accepted: dict[str, str] = field(default_factory=dict)
+    statuses: Counter[str] = field(default_factory=Counter)
+    accepted_at: list[float] = field(default_factory=list)  # monotonic clock
+
+    def longest_gap(self, since: float) -> float:
+        """The longest time without an accepted write from `since` to the last one accepted."""
+        times = [since, *(t for t in self.accepted_at if t > since)]
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+    @property
+    def server_errors(self) -> int:
+        """5xx answers other than 503 (a dependency down, retried): each is a bug."""
+        return sum(n for status, n in self.statuses.items() if status.startswith("5") and status != "503")
+
+
+class Writer:
+    """Posts messages to its own sessions, retrying each one with its Idempotency-Key until accepted:
+    503 and dropped connections are expected during faults, anything else is counted."""
+
+    def __init__(self, url: str, key: str, tally: Tally, sessions: int = 5) -> None:
+        self.client = httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=10)
+        self.tally = tally
+        self.sessions: list[str] = []
+        self.wanted = sessions
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start its sessions, then post to them in turn until `stop`."""
+        try:
+            while len(self.sessions) < self.wanted and not stop.is_set():
+                if started := await self._post({"message": "hello"}, stop):
+                    self.sessions.append(started)
+            turn = 0
+            while self.sessions and not stop.is_set():
+                body = {"session_id": self.sessions[turn % len(self.sessions)], "message": f"m{turn}"}
+                await self._post(body, stop)
+                turn += 1
+        finally:
+            await self.client.aclose()
+
+    async def _post(self, body: dict[str, str], stop: asyncio.Event) -> str | None:
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        while True:
+            try:
+                response = await self.client.post("/v1/session/message", json=body, headers=headers)
+            except httpx.TransportError as e:
+                self.tally.statuses[type(e).__name__] += 1
+            else:
+                self.tally.statuses[str(response.status_code)] += 1
+                if response.status_code == 202:
+                    answer = response.json()
+                    self.tally.accepted[answer["event_id"]] = answer["session_id"]
+                    self.tally.accepted_at.append(time.monotonic())
+                    return str(answer["session_id"])
+                if response.status_code != 503:
+                    return None  # counted; the writer moves on
+            if stop.is_set():
+                return None
+            await asyncio.sleep(0.05)
+
+
+def stored_events(dsn: str, tenant: str) -> dict[str, list[tuple[int, str]]]:
+    """Per stream of the tenant: (version, event id) in version order, as the store holds them."""
+    streams: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT stream_id, version, event_id::text FROM events WHERE tenant_id = %s ORDER BY stream_id, version",
+            (tenant,),
+        ).fetchall()
+    for stream, version, event_id in rows:
+        streams[stream].append((version, event_id))
+    return streams
+
+
+@dataclass(frozen=True)
+class KafkaCheck:
+    lost: int
+    duplicated: int
+    reordered: int
+
+
+def check_kafka(bootstrap: str, topics: list[str], stored: dict[str, list[tuple[int, str]]]) -> KafkaCheck:
+    """Every stored event of the tenant on Kafka exactly once, each stream's in version order."""
+    wanted = {event_id: stream for stream, events in stored.items() for _, event_id in events}
+    messages: list[Message] = read_until(bootstrap, topics, set(wanted), timeout=60)
+    order = {event_id: version for events in stored.values() for version, event_id in events}
+    seen: dict[str, list[int]] = defaultdict(list)
+    counts: Counter[str] = Counter()
+    for message in messages:
+        event_id = header(message, "event_id")
+        counts[event_id] += 1
+        seen[wanted[event_id]].append(order[event_id])
+    duplicated = sum(n - 1 for n in counts.values() if n > 1)
+    reordered = sum(1 for versions in seen.values() if versions != sorted(versions))
+    return KafkaCheck(lost=len(set(wanted) - set(counts)), duplicated=duplicated, reordered=reordered)
+
+
+def wait_for(check, timeout: float, what: str) -> float:
+    """Poll `check()` until true; the seconds it took. Fails naming `what` after `timeout`."""
+    began = time.monotonic()
+    while not check():
+        assert time.monotonic() - began < timeout, f"{what} did not happen within {timeout} s"
+        time.sleep(0.1)
+    return time.monotonic() - began
