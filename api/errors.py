@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -30,7 +29,7 @@ from domain.errors import (
     Unavailable,
 )
 from eventstore.errors import POSTGRES_OUTAGES
-from projections.queries import ViewBehind
+from projections.queries import REDIS_OUTAGES, ViewBehind
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -145,8 +144,7 @@ def from_domain(e: DomainError | ContractError | ViewBehind) -> JSONResponse:
 # in between (authentication's key lookup, the read models): Redis refused, loading its data or slow.
 OUTAGES: dict[type[Exception], str] = {
     **dict.fromkeys(POSTGRES_OUTAGES, "postgres"),
-    redis.exceptions.ConnectionError: "redis",  # BusyLoadingError too: Redis is loading its append-only file
-    redis.exceptions.TimeoutError: "redis",
+    **dict.fromkeys(REDIS_OUTAGES, "redis"),
 }
 
 

@@ -15,10 +15,16 @@ from datetime import date
 from typing import Any
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from projections.views import Keys
 
 Row = dict[str, Any]
+
+
+# Redis cannot serve now: refused or dropped connections, a timeout, or loading its append-only file
+# (BusyLoadingError is a ConnectionError): a read may be retried as it is.
+REDIS_OUTAGES: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class ViewBehind(Exception):

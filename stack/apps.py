@@ -11,7 +11,7 @@ import sys
 import time
 from importlib import metadata
 
-from stack import process, supervision
+from stack import freshness, process, supervision
 from stack.errors import StackError
 from stack.server import Server, ServerStatus
 
@@ -100,6 +100,11 @@ class RelayProcess(AppProcess):
     ready_text = "relay 'main':"
     route = "postgres -> kafka"
 
+    def assess(self) -> tuple[str, str]:
+        """degraded when alive but the oldest event it has not published waited too long (freshness.py)."""
+        health, detail = super().assess()
+        return freshness.relay(self.settings.endpoints()) if health == "healthy" else (health, detail)
+
 
 class ProjectionsProcess(AppProcess):
     name = "projections"
@@ -119,6 +124,11 @@ class ProjectionsProcess(AppProcess):
             **super().environment(),
             "AGENTLOG_PROJECTIONS_METRICS_PORT": str(self.settings.projections_metrics_port),
         }
+
+    def assess(self) -> tuple[str, str]:
+        """degraded when alive but a view trails the store (freshness.py)."""
+        health, detail = super().assess()
+        return freshness.views(self.settings) if health == "healthy" else (health, detail)
 
 
 class ApiProcess(AppProcess):

@@ -163,7 +163,7 @@ class Server(ABC):
             )
         try:
             health, detail = self.assess()
-            version = self.version() if health == "healthy" else "-"
+            version = self.version() if health in ("healthy", "degraded") else "-"
         except Exception as e:  # noqa: BLE001 - status reports any failure as unhealthy
             health, detail, version = "unhealthy", "", f"- ({type(e).__name__})"
         return ServerStatus(self.name, self.address, pid, version, health, detail=detail)
