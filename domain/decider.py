@@ -21,11 +21,19 @@ S = TypeVar("S")
 
 @dataclass(frozen=True)
 class Decider(Generic[S]):
-    """How one kind of aggregate folds its events: `evolve(None, first_event)` starts the state."""
+    """How one kind of aggregate folds its events: `evolve(None, first_event)` starts the state.
+
+    Tenancy, the one rule for every aggregate: a stream belongs to the tenant of its first event,
+    and a command of another tenant finds nothing there (NotFound, never its data). `execute`
+    loads every stream with the command's tenant and the event store enforces it, so aggregates
+    need no tenant checks of their own. `tenant_owned=False` marks platform-wide streams (model
+    profiles), which any tenant's command may address (the API restricts who may).
+    """
 
     stream_type: str
     evolve: Callable[[S | None, DomainEvent], S]
     state_type: type[S]
+    tenant_owned: bool = True
 
     def fold(self, events: Iterable[DomainEvent], state: S | None = None) -> S | None:
         """The state after applying events, in order, to state (None: nothing happened yet)."""

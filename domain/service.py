@@ -59,7 +59,6 @@ async def execute(
     decide: Decide[S],
     *,
     retries: int = 3,
-    tenant_id: str | None = None,
     creates: bool = False,
 ) -> AppendResult:
     """Run one command against one stream and return what it recorded.
@@ -68,13 +67,14 @@ async def execute(
     stream is reloaded and `decide` runs again (at most `retries` times, backing off with
     jitter), so the decision is always made against the version it is appended after: rules
     such as "no overspend" hold under concurrency. Pass retries=0 for commands that must not be
-    re-decided. With `tenant_id`, another tenant's stream is NotFound. With `creates`, the first
+    re-decided. Another tenant's stream (of a tenant-owned aggregate) is NotFound. With `creates`, the first
     attempt assumes a new, empty stream without loading it; if the stream exists, the append's
     version check fails and the command is decided again on the loaded stream.
     """
     recalled = await store.recall(context)
     if recalled is not None:
         return recalled
+    tenant_id = context.tenant_id if decider.tenant_owned else None
     attempt, assume_new = 0, creates
     while True:
         if assume_new:
@@ -108,27 +108,17 @@ def command(
     decide: Callable[[S | None, C], Sequence[DomainEvent]],
     *,
     retries: int = 3,
-    check_tenant: bool = False,
     creates: bool = False,
 ) -> Handler[C]:
     """The service function of one command: `await handler(store, context, command)`.
 
-    `stream_of` names the stream the command addresses; `check_tenant` makes another tenant's
-    stream NotFound for aggregates whose state does not carry its tenant; `creates` marks
-    commands that start a stream (see `execute`).
+    `stream_of` names the stream the command addresses; `creates` marks commands that start a
+    stream (see `execute`).
     """
 
     async def handle(store: EventStore, context: CommandContext, cmd: C) -> AppendResult:
-        tenant = context.tenant_id if check_tenant else None
         return await execute(
-            store,
-            decider,
-            stream_of(cmd),
-            context,
-            lambda state: decide(state, cmd),
-            retries=retries,
-            tenant_id=tenant,
-            creates=creates,
+            store, decider, stream_of(cmd), context, lambda state: decide(state, cmd), retries=retries, creates=creates
         )
 
     return handle

@@ -30,7 +30,7 @@ async def consume_tokens(store: EventStore, context: CommandContext, cmd: Consum
     reloads and decides again. A refusal is recorded as BudgetExceeded on the usage stream
     (without the idempotency key, so a retry is decided afresh) before the error is raised.
     """
-    loaded = await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id))
+    loaded = await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id), context.tenant_id)
     limits = loaded[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
     try:

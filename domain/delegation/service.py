@@ -17,12 +17,12 @@ from domain.events import AppendResult, CommandContext
 from domain.references import require_session
 from domain.service import EventStore, command
 
-_create_task = command(DECIDER, lambda c: stream_id(c.task_id), create, retries=0, check_tenant=True, creates=True)
-start_task = command(DECIDER, lambda c: stream_id(c.task_id), start, retries=0, check_tenant=True)
-complete_task = command(DECIDER, lambda c: stream_id(c.task_id), complete, retries=0, check_tenant=True)
-fail_task = command(DECIDER, lambda c: stream_id(c.task_id), fail, retries=0, check_tenant=True)
-callback_delivered = command(DECIDER, lambda c: stream_id(c.task_id), record_callback_delivered, check_tenant=True)
-callback_failed = command(DECIDER, lambda c: stream_id(c.task_id), record_callback_failed, check_tenant=True)
+_create_task = command(DECIDER, lambda c: stream_id(c.task_id), create, retries=0, creates=True)
+start_task = command(DECIDER, lambda c: stream_id(c.task_id), start, retries=0)
+complete_task = command(DECIDER, lambda c: stream_id(c.task_id), complete, retries=0)
+fail_task = command(DECIDER, lambda c: stream_id(c.task_id), fail, retries=0)
+callback_delivered = command(DECIDER, lambda c: stream_id(c.task_id), record_callback_delivered)
+callback_failed = command(DECIDER, lambda c: stream_id(c.task_id), record_callback_failed)
 
 
 async def create_task(store: EventStore, context: CommandContext, cmd: CreateDelegationTask) -> AppendResult:

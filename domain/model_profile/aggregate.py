@@ -57,7 +57,7 @@ def evolve(state: ModelProfile | None, event: DomainEvent) -> ModelProfile:
     raise UnexpectedEvent(STREAM_TYPE, event.type_name(), state.version if state else 0)
 
 
-DECIDER = Decider(stream_type=STREAM_TYPE, evolve=evolve, state_type=ModelProfile)
+DECIDER = Decider(stream_type=STREAM_TYPE, evolve=evolve, state_type=ModelProfile, tenant_owned=False)  # platform-wide
 
 
 def set_profile(state: ModelProfile | None, command: SetModelProfile) -> list[DomainEvent]:

@@ -8,11 +8,11 @@ from domain.service import EventStore, command
 from domain.tool.aggregate import DECIDER, complete, deny, fail, request, stream_id, time_out
 from domain.tool.commands import RequestTool
 
-_request_tool = command(DECIDER, lambda c: stream_id(c.request_id), request, retries=0, check_tenant=True, creates=True)
-deny_tool = command(DECIDER, lambda c: stream_id(c.request_id), deny, retries=0, check_tenant=True)
-complete_tool = command(DECIDER, lambda c: stream_id(c.request_id), complete, retries=0, check_tenant=True)
-fail_tool = command(DECIDER, lambda c: stream_id(c.request_id), fail, retries=0, check_tenant=True)
-time_out_tool = command(DECIDER, lambda c: stream_id(c.request_id), time_out, retries=0, check_tenant=True)
+_request_tool = command(DECIDER, lambda c: stream_id(c.request_id), request, retries=0, creates=True)
+deny_tool = command(DECIDER, lambda c: stream_id(c.request_id), deny, retries=0)
+complete_tool = command(DECIDER, lambda c: stream_id(c.request_id), complete, retries=0)
+fail_tool = command(DECIDER, lambda c: stream_id(c.request_id), fail, retries=0)
+time_out_tool = command(DECIDER, lambda c: stream_id(c.request_id), time_out, retries=0)
 
 
 async def request_tool(store: EventStore, context: CommandContext, cmd: RequestTool) -> AppendResult:
