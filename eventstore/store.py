@@ -1,4 +1,7 @@
-"""The Postgres event store (asyncpg): atomic appends with optimistic concurrency and idempotency.
+"""The Postgres event store (asyncpg): the recorder (rows in, rows out) under domain/repository.py's folds.
+
+PostgresRecorder appends atomically with optimistic concurrency and idempotency; PostgresEventStore
+is the Repository over it that commands run against (it folds, remembers and snapshots).
 
 An append is one INSERT ... SELECT over the events, guarded by "the stream's current version is
 the expected one"; two writers that both pass the guard collide on UNIQUE (stream_id, version)
@@ -13,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -21,9 +23,9 @@ import asyncpg
 
 from contracts.codec import EventCodec
 from contracts.convert import from_plain, to_plain
-from domain.decider import Decider
-from domain.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound
+from domain.errors import ConcurrencyConflict, IdempotencyKeyReused
 from domain.events import AppendResult, CommandContext, DomainEvent, EventMetadata, RecordedEvent
+from domain.repository import Repository, Stored
 from eventstore.batch import GroupAppender, Pending, Row, insert
 from eventstore.errors import translate_outages
 
@@ -43,79 +45,30 @@ ORDER BY part, version
 """
 
 
-class PostgresEventStore:
-    """EventStore over a Postgres schema migrated by `agentlog db migrate`."""
+class PostgresRecorder:
+    """Recorder over a Postgres schema migrated by `agentlog db migrate`: events encoded by the codec."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, codec: EventCodec, *, snapshot_every: int = 50, cache_size: int = 10_000
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, codec: EventCodec) -> None:
         self.pool = pool
         self.codec = codec
-        self.snapshot_every = snapshot_every
         self._notify_pending = False
         self._notifier: asyncio.Task[None] | None = None
         self._group = GroupAppender(pool, self._conflict)
-        # stream id -> (version, state, owning tenant) this process last saw: immutable states
-        self._states: OrderedDict[str, tuple[int, object, str | None]] = OrderedDict()
-        self.cache_size = cache_size
-
-    @classmethod
-    async def connect(
-        cls, dsn: str, codec: EventCodec, *, schema: str = "public", pool_size: int = 16, snapshot_every: int = 50
-    ) -> PostgresEventStore:
-        pool = await asyncpg.create_pool(
-            dsn,
-            min_size=min(2, pool_size),
-            max_size=pool_size,
-            server_settings={"search_path": schema},
-            reset=_keep_session,
-        )
-        return cls(pool, codec, snapshot_every=snapshot_every)
-
-    async def close(self) -> None:
-        await self.pool.close()
 
     @translate_outages
-    async def load(self, decider: Decider[S], stream_id: str, tenant_id: str | None = None) -> tuple[S | None, int]:
-        """State and version: the state this process last saw for the stream, else the latest snapshot
-        plus the events after it (one query, which also returns the first event: its tenant owns the
-        stream, its stream type must be the decider's). A remembered state may be stale; `append`'s
-        version check catches that and forgets it. Another tenant's stream, or a stream of another
-        kind of aggregate, is NotFound.
-        """
-        version, remembered, owner = self._states.get(stream_id, (0, None, None))
-        if isinstance(remembered, decider.state_type):
-            self._states.move_to_end(stream_id)
-            state: S | None = remembered
-        else:
-            loaded = await self._load(decider, stream_id)
-            state, version, owner = loaded
-        if tenant_id is not None and owner not in (None, tenant_id):
-            raise NotFound(decider.stream_type, stream_id)
-        return state, version
-
-    async def _load(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int, str | None]:
+    async def read(self, stream_id: str, state_type: type[S]) -> Stored:
+        """The newest snapshot and the events after it; the first event too (its tenant owns the stream,
+        its stream type says what kind of aggregate it is), in one query."""
         rows = await self.pool.fetch(_LOAD, stream_id)
-        state: S | None = None
-        after = 0
+        snapshot = None
         if rows and rows[0]["snapshot"] is not None:
-            state, after = from_plain(decider.state_type, json.loads(rows[0]["snapshot"])), rows[0]["version"]
+            snapshot = (rows[0]["version"], from_plain(state_type, json.loads(rows[0]["snapshot"])))
             rows = rows[1:]
-        if rows and rows[0]["stream_type"] != decider.stream_type:  # another kind of aggregate's id
-            raise NotFound(decider.stream_type, stream_id)
-        owner = rows[0]["tenant_id"] if rows else None
-        newer = [row for row in rows if row["version"] > after]
-        state = decider.fold((self.codec.decode(row["payload"]).event for row in newer), state)
-        version = newer[-1]["version"] if newer else after
-        if state is not None:
-            self._remember(stream_id, version, state, owner)
-        return state, version, owner
-
-    def _remember(self, stream_id: str, version: int, state: object, owner: str | None) -> None:
-        self._states[stream_id] = (version, state, owner)
-        self._states.move_to_end(stream_id)
-        if len(self._states) > self.cache_size:
-            self._states.popitem(last=False)
+        if not rows:
+            return Stored(snapshot=snapshot)
+        after = snapshot[0] if snapshot else 0
+        events = [(row["version"], self.codec.decode(row["payload"]).event) for row in rows if row["version"] > after]
+        return Stored(rows[0]["stream_type"], rows[0]["tenant_id"], snapshot, events)
 
     @translate_outages
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
@@ -131,17 +84,14 @@ class PostgresEventStore:
             return await _stored_result(conn, context)
 
     @translate_outages
-    async def append(
+    async def write(
         self,
         stream_id: str,
         stream_type: str,
         expected_version: int,
         events: Sequence[DomainEvent],
         context: CommandContext,
-        state_after: object | None = None,
-    ) -> AppendResult:
-        if not events:
-            return AppendResult(stream_id=stream_id, version=expected_version, position=0)
+    ) -> tuple[AppendResult, bool]:
         recorded = self._record(stream_id, stream_type, expected_version, events, context)
         encoded = [self.codec.encode(r) for r in recorded]  # refuses invalid events before any write
         rows = [
@@ -167,10 +117,9 @@ class PostgresEventStore:
         else:
             stored, positions = await self._append_once(context, rows, recorded)
             if stored is not None:
-                return stored
-        result = _result(stream_id, expected_version, positions, recorded)
-        await self._after_append(result, stream_type, expected_version, state_after, context.tenant_id)
-        return result
+                return stored, False
+        self._notify_soon()
+        return _result(stream_id, expected_version, positions, recorded), True
 
     def _record(
         self,
@@ -224,8 +173,7 @@ class PostgresEventStore:
                 raise await self._conflict(conn, stream_id, expected) from e
 
     async def _conflict(self, conn: asyncpg.Connection, stream_id: str, expected: int) -> ConcurrencyConflict:
-        """The stream moved on: forget what this process remembered of it and say where it is."""
-        self._states.pop(stream_id, None)
+        """The stream moved on: say where it is."""
         return ConcurrencyConflict(stream_id, expected, await self._version(conn, stream_id))
 
     @staticmethod
@@ -243,24 +191,17 @@ class PostgresEventStore:
         )
         return None if claimed else await _stored_result(conn, context)
 
-    async def _after_append(
-        self, result: AppendResult, stream_type: str, expected_version: int, state_after: object | None, tenant: str
-    ) -> None:
-        """Keep the new state (in memory, and as a snapshot every `snapshot_every` events); wake the relay."""
-        owner = tenant if expected_version == 0 else self._states.get(result.stream_id, (0, None, None))[2]
-        if state_after is not None:
-            self._remember(result.stream_id, result.version, state_after, owner)
-        if state_after is not None and result.version // self.snapshot_every > expected_version // self.snapshot_every:
-            await self.pool.execute(
-                "INSERT INTO snapshots (stream_id, stream_type, version, state) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, "
-                "taken_at = now() WHERE snapshots.version < EXCLUDED.version",
-                result.stream_id,
-                stream_type,
-                result.version,
-                json.dumps(to_plain(state_after), default=str),
-            )
-        self._notify_soon()
+    @translate_outages
+    async def save_snapshot(self, stream_id: str, stream_type: str, version: int, state: object) -> None:
+        await self.pool.execute(
+            "INSERT INTO snapshots (stream_id, stream_type, version, state) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, "
+            "taken_at = now() WHERE snapshots.version < EXCLUDED.version",
+            stream_id,
+            stream_type,
+            version,
+            json.dumps(to_plain(state), default=str),
+        )
 
     def _notify_soon(self) -> None:
         """Wake the relay with one NOTIFY per burst of appends, sent outside the append transaction.
@@ -278,6 +219,33 @@ class PostgresEventStore:
         self._notify_pending = False
         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             await self.pool.execute(f"NOTIFY {CHANNEL}")  # if lost, the relay's polling picks the events up
+
+
+class PostgresEventStore(Repository):
+    """The EventStore of the API and the workers: a Repository over a PostgresRecorder."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, codec: EventCodec, *, snapshot_every: int = 50, cache_size: int = 10_000
+    ) -> None:
+        super().__init__(PostgresRecorder(pool, codec), snapshot_every=snapshot_every, cache_size=cache_size)
+        self.pool = pool
+        self.codec = codec
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, codec: EventCodec, *, schema: str = "public", pool_size: int = 16, snapshot_every: int = 50
+    ) -> PostgresEventStore:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min(2, pool_size),
+            max_size=pool_size,
+            server_settings={"search_path": schema},
+            reset=_keep_session,
+        )
+        return cls(pool, codec, snapshot_every=snapshot_every)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:

@@ -1,0 +1,153 @@
+"""The event store's domain side: folds streams into states, remembers them, takes snapshots, checks owners.
+
+pyeventsourcing keeps the database *recorder* (rows in, rows out) apart from the *repository* that
+folds, caches and snapshots; so do we. The recorder (eventstore/recorder.py) knows Postgres and
+Avro; this module knows only domain events and states, so its rules (stream types, tenancy, the
+cache going stale, snapshot cadence) are tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from domain.decider import Decider
+from domain.errors import ConcurrencyConflict, NotFound
+from domain.events import AppendResult, CommandContext, DomainEvent, RecordedEvent
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stream as recorded: its newest snapshot (version, state) if any, and the events after it.
+
+    `stream_type` and `owner` come from the stream's first event (None for a stream with none).
+    """
+
+    stream_type: str | None = None
+    owner: str | None = None
+    snapshot: tuple[int, object] | None = None
+    events: list[tuple[int, DomainEvent]] = field(default_factory=list)
+
+
+class Recorder(Protocol):
+    """Rows in, rows out: durable streams of encoded events, snapshots and idempotency keys."""
+
+    async def read(self, stream_id: str, state_type: type[S]) -> Stored:
+        """The stream's newest snapshot (as a `state_type`) and every event after it, in version order."""
+        ...
+
+    async def write(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+    ) -> tuple[AppendResult, bool]:
+        """Record all events after `expected_version` atomically, or none: (the result, True); or, for a
+        retry of an idempotent command, (the result it recorded the first time, False).
+
+        Raises ConcurrencyConflict when the stream moved on, IdempotencyKeyReused when the context's
+        key belongs to another request, a contract error when an event does not match its registered
+        schema, Unavailable on an outage."""
+        ...
+
+    async def recall(self, context: CommandContext) -> AppendResult | None:
+        """The result a command with this idempotency key already recorded, if any."""
+        ...
+
+    async def save_snapshot(self, stream_id: str, stream_type: str, version: int, state: object) -> None:
+        """Keep `state` as the stream's snapshot at `version` (unless a newer one is kept)."""
+        ...
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """Every event of a stream, with its metadata, in version order."""
+        ...
+
+
+class Repository:
+    """The EventStore commands run against (domain/service.py), over a Recorder.
+
+    Remembers the newest state this process saw of up to `cache_size` streams: a remembered state
+    may be stale when another process appended since; the append's version check catches that,
+    and the conflict makes the repository forget it. Every `snapshot_every` events a snapshot is
+    taken, so loading a long stream does not fold it all.
+    """
+
+    def __init__(self, recorder: Recorder, *, snapshot_every: int = 50, cache_size: int = 10_000) -> None:
+        self.recorder = recorder
+        self.snapshot_every = snapshot_every
+        self.cache_size = cache_size
+        self._states: OrderedDict[str, tuple[int, object, str | None]] = OrderedDict()  # id -> version, state, owner
+
+    async def load(self, decider: Decider[S], stream_id: str, tenant_id: str | None = None) -> tuple[S | None, int]:
+        """State and version, remembered or folded from the newest snapshot and the events after it.
+
+        A stream of another kind of aggregate, or (with `tenant_id`) of another tenant, is NotFound.
+        """
+        version, remembered, owner = self._states.get(stream_id, (0, None, None))
+        if isinstance(remembered, decider.state_type):
+            self._states.move_to_end(stream_id)
+            state: S | None = remembered
+        else:
+            folded = await self._fold(decider, stream_id)
+            state, version, owner = folded
+        if tenant_id is not None and owner not in (None, tenant_id):
+            raise NotFound(decider.stream_type, stream_id)
+        return state, version
+
+    async def _fold(self, decider: Decider[S], stream_id: str) -> tuple[S | None, int, str | None]:
+        stored = await self.recorder.read(stream_id, decider.state_type)
+        if stored.stream_type not in (None, decider.stream_type):  # another kind of aggregate's id
+            raise NotFound(decider.stream_type, stream_id)
+        state: S | None = None
+        version = 0
+        if stored.snapshot is not None:
+            version, snapshot = stored.snapshot
+            state = snapshot if isinstance(snapshot, decider.state_type) else None
+        state = decider.fold((event for _, event in stored.events), state)
+        version = stored.events[-1][0] if stored.events else version
+        if state is not None:
+            self._remember(stream_id, version, state, stored.owner)
+        return state, version, stored.owner
+
+    def _remember(self, stream_id: str, version: int, state: object, owner: str | None) -> None:
+        self._states[stream_id] = (version, state, owner)
+        self._states.move_to_end(stream_id)
+        if len(self._states) > self.cache_size:
+            self._states.popitem(last=False)
+
+    async def append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+        state_after: object | None = None,
+    ) -> AppendResult:
+        """Record the events (see Recorder.write); keep `state_after` in memory and, every
+        `snapshot_every` events, as a snapshot."""
+        if not events:
+            return AppendResult(stream_id=stream_id, version=expected_version, position=0)
+        try:
+            result, recorded = await self.recorder.write(stream_id, stream_type, expected_version, events, context)
+        except ConcurrencyConflict:
+            self._states.pop(stream_id, None)  # what this process remembered is stale
+            raise
+        if recorded and state_after is not None:
+            owner = context.tenant_id if expected_version == 0 else self._states.get(stream_id, (0, None, None))[2]
+            self._remember(stream_id, result.version, state_after, owner)
+            if result.version // self.snapshot_every > expected_version // self.snapshot_every:
+                await self.recorder.save_snapshot(stream_id, stream_type, result.version, state_after)
+        return result
+
+    async def recall(self, context: CommandContext) -> AppendResult | None:
+        return await self.recorder.recall(context)
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        return await self.recorder.read_stream(stream_id)

@@ -1,0 +1,145 @@
+"""The repository's rules without a server: stream types, tenancy, a stale memory, snapshots, retries.
+
+The recorder here is a test double of our own port (domain.repository.Recorder), holding rows in a
+dict; the Postgres recorder is tested against a real server in tests/integration/test_event_store.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.delegation.aggregate import DECIDER as TASKS
+from domain.errors import ConcurrencyConflict, NotFound
+from domain.events import AppendResult, CommandContext, DomainEvent, RecordedEvent
+from domain.repository import Repository, Stored
+from domain.service import execute
+from domain.session.aggregate import DECIDER as SESSIONS
+from domain.session.events import MessagePosted, Role, SessionStarted
+
+
+class RowsRecorder:
+    """Streams as lists of (version, event), with the stream type and tenant of their first event."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list[tuple[int, DomainEvent]]] = {}
+        self.heads: dict[str, tuple[str, str]] = {}  # stream -> (stream type, tenant)
+        self.snapshots: dict[str, tuple[int, object]] = {}
+        self.results: dict[str, AppendResult] = {}
+        self.reads = 0
+
+    async def read(self, stream_id: str, state_type: type) -> Stored:
+        self.reads += 1
+        snapshot = self.snapshots.get(stream_id)
+        after = snapshot[0] if snapshot else 0
+        events = [(v, e) for v, e in self.streams.get(stream_id, []) if v > after]
+        kind, owner = self.heads.get(stream_id, (None, None))
+        return Stored(kind, owner, snapshot, events)
+
+    async def write(
+        self, stream_id: str, stream_type: str, expected: int, events: Sequence[DomainEvent], context: CommandContext
+    ) -> tuple[AppendResult, bool]:
+        if context.idempotency_key in self.results:
+            return self.results[context.idempotency_key], False
+        stream = self.streams.setdefault(stream_id, [])
+        if len(stream) != expected:
+            raise ConcurrencyConflict(stream_id, expected, len(stream))
+        self.heads.setdefault(stream_id, (stream_type, context.tenant_id))
+        stream += [(expected + i, e) for i, e in enumerate(events, start=1)]
+        result = AppendResult(stream_id=stream_id, version=len(stream), position=len(stream))
+        if context.idempotency_key:
+            self.results[context.idempotency_key] = result
+        return result, True
+
+    async def recall(self, context: CommandContext) -> AppendResult | None:
+        return self.results.get(context.idempotency_key or "")
+
+    async def save_snapshot(self, stream_id: str, stream_type: str, version: int, state: object) -> None:
+        self.snapshots[stream_id] = (version, state)
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        raise NotImplementedError
+
+
+def ctx(tenant: str = "acme", key: str | None = None) -> CommandContext:
+    return CommandContext(
+        tenant_id=tenant, correlation_id=uuid.uuid4(), occurred_at=datetime.now(UTC), idempotency_key=key
+    )
+
+
+def message(session: uuid.UUID, text: str = "hi") -> MessagePosted:
+    return MessagePosted(session_id=session, message_id=uuid.uuid4(), role=Role.USER, text=text)
+
+
+async def started(repo: Repository, tenant: str = "acme") -> uuid.UUID:
+    session = uuid.uuid4()
+    await execute(
+        repo, SESSIONS, str(session), ctx(tenant), lambda _: [SessionStarted(session_id=session, tenant_id=tenant)]
+    )
+    return session
+
+
+async def test_a_snapshot_is_taken_every_n_events_and_a_new_process_folds_only_what_follows_it():
+    recorder = RowsRecorder()
+    repo = Repository(recorder, snapshot_every=5)
+    session = await started(repo)
+    for i in range(11):
+        await execute(repo, SESSIONS, str(session), ctx(), lambda _, i=i: [message(session, f"m{i}")])
+
+    assert recorder.snapshots[str(session)][0] == 10
+    fresh = Repository(recorder)  # another process: nothing remembered
+    state, version = await fresh.load(SESSIONS, str(session))
+    assert version == 12 and state is not None and state.message_count == 11
+    assert state == (await repo.load(SESSIONS, str(session)))[0]
+
+
+async def test_an_id_of_another_kind_of_aggregate_is_not_found_remembered_or_not():
+    recorder = RowsRecorder()
+    repo = Repository(recorder)
+    session = await started(repo)
+
+    with pytest.raises(NotFound):
+        await repo.load(TASKS, str(session))  # remembered as a session
+    with pytest.raises(NotFound):
+        await Repository(recorder).load(TASKS, str(session))  # read from the recorder
+
+
+async def test_another_tenants_stream_is_not_found_and_nothing_is_recorded():
+    recorder = RowsRecorder()
+    repo = Repository(recorder)
+    session = await started(repo, tenant="acme")
+
+    with pytest.raises(NotFound):
+        await execute(repo, SESSIONS, str(session), ctx("intruder"), lambda _: [message(session)])
+    assert len(recorder.streams[str(session)]) == 1
+
+
+async def test_a_state_another_process_moved_past_is_forgotten_and_the_command_decided_again():
+    recorder = RowsRecorder()
+    mine, theirs = Repository(recorder), Repository(recorder)
+    session = await started(mine)
+    await execute(theirs, SESSIONS, str(session), ctx(), lambda _: [message(session, "theirs")])
+    seen: list[int] = []
+
+    def decide(state) -> list[DomainEvent]:
+        seen.append(state.message_count)
+        return [message(session, "mine")]
+
+    result = await execute(mine, SESSIONS, str(session), ctx(), decide)
+
+    assert seen == [0, 1]  # first against the stale memory, then against the stream as it is
+    assert result.version == 3
+
+
+async def test_a_retried_idempotent_command_returns_the_first_result_and_records_nothing():
+    recorder = RowsRecorder()
+    repo = Repository(recorder)
+    session = await started(repo)
+    first = await execute(repo, SESSIONS, str(session), ctx(key="k1"), lambda _: [message(session)])
+    again = await execute(repo, SESSIONS, str(session), ctx(key="k1"), lambda _: [message(session, "other")])
+
+    assert again == first
+    assert len(recorder.streams[str(session)]) == 2
