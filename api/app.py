@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastapi import FastAPI
 
 from api import errors
@@ -17,6 +16,7 @@ from api.middleware import RequestGuard
 from api.routes import budgets, delegation, model_profiles, operations, sessions, streams, tools
 from api.settings import ApiSettings
 from api.tenants import Tenants
+from contracts import registry
 from contracts.codec import EventCodec
 from contracts.routing import Routing
 from eventstore.store import PostgresEventStore
@@ -39,7 +39,7 @@ tenant's resource answers 404.
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ApiSettings = app.state.settings
-    codec = EventCodec(SchemaRegistryClient({"url": settings.schema_registry_url}), Routing(settings.topic_prefix))
+    codec = EventCodec(registry.connect(settings.schema_registry_url), Routing(settings.topic_prefix))
     codec.resolve()  # fail fast when a contract is not registered
     store = await PostgresEventStore.connect(
         settings.postgres_dsn, codec, schema=settings.db_schema, pool_size=settings.api_pool_size

@@ -32,6 +32,7 @@ from eventstore.errors import POSTGRES_OUTAGES
 from projections.queries import REDIS_OUTAGES, ViewBehind
 
 PROBLEM_JSON = "application/problem+json"
+BUG_DETAIL = "the server failed to handle the request; it has been logged"
 PROBLEM_REF = "#/components/schemas/Problem"
 log = logging.getLogger("agentlog.api")
 
@@ -196,7 +197,7 @@ def install(app: FastAPI) -> None:
 
     async def on_bug(request: Request, e: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=e)
-        return problem(500, "internal-error", "the server failed to handle the request; it has been logged")
+        return problem(500, "internal-error", BUG_DETAIL)
 
     for kind in (DomainError, ContractError, ViewBehind):
         app.add_exception_handler(kind, on_domain)

@@ -16,7 +16,7 @@ from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import HttpProblem, problem
+from api.errors import BUG_DETAIL, HttpProblem, problem
 from observability import bind, request_id_from, trace_id_of, unbind
 
 REQUESTS = Counter("agentlog_http_requests", "HTTP requests by route and status", ["method", "route", "status"])
@@ -28,7 +28,6 @@ LATENCY = Histogram(
 )
 ACCESS = logging.getLogger("agentlog.access")  # INFO only with AGENTLOG_LOG_REQUESTS (observability.logs)
 REQUEST_ID = "X-Request-ID"
-BUG_DETAIL = "the server failed to handle the request; it has been logged"
 
 
 class BodyTooLarge(HttpProblem):

@@ -65,7 +65,7 @@ def _registry(url: str) -> SchemaRegistryClient:
             f"use the registry's Confluent-compatible base URL (Apicurio's ends in /apis/ccompat/v7), {example}",
             Exit.USAGE,
         )
-    return SchemaRegistryClient({"url": url})
+    return workflow.connect(url)
 
 
 def _rows(reports: list[workflow.SubjectReport], contracts: dict[str, Contract]) -> list[dict[str, Any]]:

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 from confluent_kafka import Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from cli.errors import CliError, Exit
+from contracts import registry
 from contracts.codec import EventCodec
 from contracts.routing import Routing
 from projections.deadletter import DeadLetters
@@ -29,7 +29,7 @@ def views_named(names: list[str] | None) -> list[View]:
 
 def codec_of(settings: ProjectionSettings) -> EventCodec:
     """The event codec on the settings' registry and topic prefix."""
-    return EventCodec(SchemaRegistryClient({"url": settings.schema_registry_url}), Routing(settings.topic_prefix))
+    return EventCodec(registry.connect(settings.schema_registry_url), Routing(settings.topic_prefix))
 
 
 def dead_letters_of(settings: ProjectionSettings) -> DeadLetters:

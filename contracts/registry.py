@@ -19,6 +19,13 @@ from contracts.routing import Routing
 from contracts.schemas import Contract, event_contracts
 
 
+def connect(url: str) -> SchemaRegistryClient:
+    """A registry client that gives up on a call after 10 s and does not retry by itself: an answer
+    that does not come is RegistryUnavailable at once, and whoever calls decides how to retry (the
+    projections back off; the API answers 503)."""
+    return SchemaRegistryClient({"url": url, "timeout": 10, "max.retries": 0})
+
+
 @dataclass
 class SubjectReport:
     """How one subject's local schema stands against what the registry holds."""

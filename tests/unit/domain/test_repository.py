@@ -87,13 +87,15 @@ async def test_a_snapshot_is_taken_every_n_events_and_a_new_process_folds_only_w
     repo = Repository(recorder, snapshot_every=5)
     session = await started(repo)
     for i in range(11):
-        await execute(repo, SESSIONS, str(session), ctx(), lambda _, i=i: [message(session, f"m{i}")])
+        text = f"m{i}"
+        await execute(repo, SESSIONS, str(session), ctx(), lambda _: [message(session, text)])  # noqa: B023
 
     assert recorder.snapshots[str(session)][0] == 10
     fresh = Repository(recorder)  # another process: nothing remembered
-    state, version = await fresh.load(SESSIONS, str(session))
+    loaded = await fresh.load(SESSIONS, str(session))
+    state, version = loaded
     assert version == 12 and state is not None and state.message_count == 11
-    assert state == (await repo.load(SESSIONS, str(session)))[0]
+    assert loaded == await repo.load(SESSIONS, str(session))
 
 
 async def test_an_id_of_another_kind_of_aggregate_is_not_found_remembered_or_not():
