@@ -6,7 +6,6 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from api import errors
@@ -20,6 +19,7 @@ from contracts import registry
 from contracts.codec import EventCodec
 from contracts.routing import Routing
 from eventstore.store import PostgresEventStore
+from projections import queries as read_models
 from projections.queries import ReadModels
 
 DESCRIPTION = """
@@ -44,7 +44,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = await PostgresEventStore.connect(
         settings.postgres_dsn, codec, schema=settings.db_schema, pool_size=settings.api_pool_size
     )
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = read_models.connect(settings.redis_url)
     tenants = Tenants(store.pool)
     app.state.services = Services(
         settings, store, ReadModels(client, settings.redis_prefix), tenants, Authenticator(tenants, settings)

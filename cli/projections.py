@@ -22,6 +22,7 @@ from cli.readside import NameArg, NamesArg, codec_of, dead_letters_of, views_nam
 from cli.running import report_progress, stop_on_signals
 from contracts.routing import Routing
 from contracts.topics import ensure_topics
+from projections import queries as read_models
 from projections.deadletter import dlq_topic
 from projections.rebuild import Rebuild, RebuildInProgress, Rebuilt, StoreSource
 from projections.runner import ProjectionRunner
@@ -111,7 +112,7 @@ def status(names: NamesArg = None, as_json: JsonOpt = False) -> None:
 
 
 async def _statuses(settings: ProjectionSettings, views: list[View]) -> list[ViewStatus]:
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = read_models.connect(settings.redis_url)
     store = await asyncpg.connect(settings.postgres_dsn, server_settings={"search_path": settings.db_schema})
     try:
         routing = Routing(settings.topic_prefix)

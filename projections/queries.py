@@ -16,6 +16,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from projections.views import Keys
 
@@ -25,6 +27,13 @@ Row = dict[str, Any]
 # Redis cannot serve now: refused or dropped connections, a timeout, or loading its append-only file
 # (BusyLoadingError is a ConnectionError): a read may be retried as it is.
 REDIS_OUTAGES: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for reading the views: a pooled connection that Redis dropped (a restart) is opened again
+    and the read retried, up to 3 times within about a second, before the outage reaches the caller."""
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
+    return aioredis.Redis.from_url(url, decode_responses=True, retry=retry)
 
 
 class ViewBehind(Exception):

@@ -7,11 +7,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from contracts.routing import Routing
 from eventstore.errors import POSTGRES_OUTAGES
 from eventstore.queries import relay_behind
+from projections import queries as read_models
 from projections.queries import REDIS_OUTAGES
 from projections.status import statuses
 from projections.views import VIEWS
@@ -51,7 +51,7 @@ def _measured(measure: Callable[[], Coroutine[Any, Any, tuple[str, str]]]) -> tu
 
 async def _views(settings: StackSettings) -> tuple[str, str]:
     endpoints = settings.endpoints()
-    client = aioredis.Redis.from_url(endpoints.redis_url, decode_responses=True)
+    client = read_models.connect(endpoints.redis_url)
     conn = await asyncpg.connect(endpoints.postgres_dsn, timeout=5)
     try:
         found = await statuses(

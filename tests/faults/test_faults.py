@@ -85,6 +85,7 @@ def recovery(stack: Stack, tally: Tally, kind: str, name: str) -> dict[str, obje
     """Inject one fault; how long writes went unanswered, and until the relay and the views held what
     was stored when the server was back (seconds from the fault)."""
     dsn, redis_url = stack.endpoints.postgres_dsn, stack.endpoints.redis_url
+    answered = tally.statuses.copy()
     began = time.monotonic()
     inject(stack, kind, name)
     back = time.monotonic()
@@ -99,6 +100,7 @@ def recovery(stack: Stack, tally: Tally, kind: str, name: str) -> dict[str, obje
         "writes_unanswered_s": round(tally.longest_gap(began), 2),
         "relay_s": round(relayed - began, 2),
         "views_s": round(time.monotonic() - began, 2),
+        "answers": {k: n for k, n in (tally.statuses - answered).items() if k != "202"},
     }
 
 

@@ -17,6 +17,13 @@ from projections.queries import ReadModels
 
 
 @pytest.fixture
+def client(api):
+    """An HTTP client of the session's running API."""
+    with api.client() as client:
+        yield client
+
+
+@pytest.fixture
 def tenant() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
 

@@ -18,16 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from api.errors import PROBLEM_JSON
 from tests.support.api import JWT_SECRET, RunningApi, another_api, eventually, serve
 
-PROBLEM_JSON = "application/problem+json"
 ADMIN_ROUTES = {"/v1/budgets/{tenant}/limits": "put", "/v1/model-profiles/{role}/{deployment_mode}": "put"}
-
-
-@pytest.fixture
-def client(api):
-    with api.client() as client:
-        yield client
 
 
 def token(claims: dict[str, object], key: str | bytes = JWT_SECRET, algorithm: str = "HS256") -> str:

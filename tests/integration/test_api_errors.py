@@ -6,33 +6,18 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 
-from tests.support.api import RunningApi
+from api.errors import PROBLEM_JSON
+from tests.support.api import recorded
 
-PROBLEM_JSON = "application/problem+json"
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
-
-
-@pytest.fixture
-def client(api):
-    with api.client() as client:
-        yield client
 
 
 @pytest.fixture
 def caller(api) -> tuple[str, dict[str, str]]:
     """A fresh tenant (nothing recorded yet) and its key headers."""
     return api.tenant()
-
-
-def recorded(api: RunningApi, tenant: str) -> int:
-    """How many events the tenant has in the store: what a refused write must leave unchanged."""
-    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
-        row = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (tenant,)).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def problem(response: httpx.Response, status: int) -> dict:

@@ -5,29 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 
-from tests.support.api import RunningApi
-
-PROBLEM_JSON = "application/problem+json"
-
-
-@pytest.fixture
-def client(api: RunningApi) -> Iterator[httpx.Client]:
-    with api.client() as client:
-        yield client
-
-
-def recorded(api: RunningApi, tenant: str) -> int:
-    """How many events the tenant has in the store: what a refused write must leave unchanged."""
-    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
-        row = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (tenant,)).fetchone()
-    assert row is not None
-    return int(row[0])
+from api.errors import PROBLEM_JSON
+from tests.support.api import recorded
 
 
 def problem(response: httpx.Response, status: int, field: str) -> dict:

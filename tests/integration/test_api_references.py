@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 
+from api.errors import PROBLEM_JSON
 from api.settings import ApiSettings
-from tests.support.api import RunningApi, another_api, serve
+from tests.support.api import another_api, recorded, serve
 from tests.support.cli import agentlog
-
-PROBLEM_JSON = "application/problem+json"
-
-
-@pytest.fixture
-def client(api: RunningApi) -> Iterator[httpx.Client]:
-    with api.client() as client:
-        yield client
-
-
-def recorded(api: RunningApi, tenant: str) -> int:
-    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
-        row = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (tenant,)).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def problem(response: httpx.Response, status: int, field: str | None = None) -> dict:

@@ -18,12 +18,6 @@ from tests.support.api import eventually
 DAY = date(2030, 1, 15)
 
 
-@pytest.fixture
-def client(api):
-    with api.client() as client:
-        yield client
-
-
 def problem(response: httpx.Response, status: int, field: str | None = None) -> dict:
     """The problem+json body of an error response, after checking its shape."""
     assert response.status_code == status, response.text

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from tests.support.api import eventually
-
-
-@pytest.fixture
-def client(api):
-    with api.client() as client:
-        yield client
 
 
 def test_posting_a_message_starts_a_session_that_reads_back(api, client):

@@ -26,12 +26,6 @@ from tests.support.projections import ctx
 WAIT = 10.0  # seconds any single read may take before the test fails instead of hanging
 
 
-@pytest.fixture
-def client(api: RunningApi) -> Iterator[httpx.Client]:
-    with api.client() as client:
-        yield client
-
-
 @pytest.fixture(scope="module")
 def reply(api: RunningApi, codec: EventCodec) -> Iterator[Any]:
     """reply(tenant, session, "Hel", "lo"): an assistant reply recorded through the real command service

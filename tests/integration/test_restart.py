@@ -16,6 +16,7 @@ from domain.session.commands import PostUserMessage
 from domain.session.service import post_user
 from projections.views import Keys
 from stack import Stack
+from tests.support.api import eventually
 from tests.support.projections import ctx, publish, runners, session_with_messages
 from tests.support.servers import mode
 
@@ -121,3 +122,17 @@ async def until(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+def test_the_api_reads_at_once_after_a_redis_restart(stack, api):
+    """The pooled connections Redis dropped are opened again: the first read after a restart is no 503."""
+    _, headers = api.tenant("admin")
+    with api.client() as client:
+        session = client.post("/v1/session/message", json={"message": "hi"}, headers=headers).json()["session_id"]
+        eventually(lambda: client.get(f"/v1/sessions/{session}", headers=headers).status_code == 200)
+        time.sleep(1.1)  # appendfsync everysec: the view is on disk before the stop
+
+        stack.restart("redis")
+
+        answers = [client.get(f"/v1/sessions/{session}", headers=headers).status_code for _ in range(20)]
+    assert answers == [200] * 20

@@ -171,3 +171,11 @@ def eventually(check, timeout: float = 15.0, every: float = 0.05):
             return found
         assert time.monotonic() < deadline, "the condition did not hold in time"
         time.sleep(every)
+
+
+def recorded(api: RunningApi, tenant: str) -> int:
+    """How many events the tenant has in the store: what a refused write must leave unchanged."""
+    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
+        row = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (tenant,)).fetchone()
+    assert row is not None
+    return int(row[0])
