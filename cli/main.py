@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import api, contracts, projections, stack, writeside
+from cli import api, contracts, projections, stack, workers, writeside
 from cli.console import out
 from cli.errors import EXIT_CODES, FriendlyGroup, build
 from observability import LogSettings, configure_logging
@@ -24,6 +24,7 @@ app.add_typer(contracts.app, name="contracts")
 app.add_typer(writeside.db, name="db")
 app.add_typer(projections.app, name="projections")
 app.add_typer(api.tenants, name="tenants")
+app.add_typer(workers.app, name="worker")
 app.command()(writeside.relay)
 app.command()(api.api)
 

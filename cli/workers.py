@@ -1,0 +1,82 @@
+"""`agentlog worker NAME`: the agent runtime's event-driven workers, one command each (see workers/)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import typer
+from rich.table import Table
+
+from cli.console import JsonOpt, out, print_json
+from cli.errors import build
+from cli.running import report_progress, stop_on_signals
+from contracts import registry
+from contracts.codec import EventCodec
+from contracts.routing import Routing
+from eventstore.store import PostgresEventStore
+from workers.runtime import Handler, Worker
+from workers.settings import WorkerSettings
+
+app = typer.Typer(help="The agent runtime's workers (each also runs under `agentlog stack up`).", no_args_is_help=True)
+
+# What a worker needs to handle events: the settings, the event store it writes to, and the codec.
+MakeHandler = Callable[[WorkerSettings, PostgresEventStore, EventCodec], Awaitable[Handler]]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """A worker: the topics it consumes (before the prefix) and what it does with an event."""
+
+    name: str
+    topics: Sequence[str]
+    summary: str
+
+
+WORKERS: dict[str, WorkerSpec] = {}
+
+
+@app.command("list")
+def list_workers(as_json: JsonOpt = False) -> None:
+    """The workers, the topics they consume and what they do."""
+    rows = [{"worker": w.name, "topics": list(w.topics), "does": w.summary} for w in WORKERS.values()]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("worker", "topics", "does")
+    for row in rows:
+        table.add_row(str(row["worker"]), ", ".join(row["topics"]), str(row["does"]))
+    out.print(table)
+
+
+def serve(spec: WorkerSpec, make: MakeHandler, settings_type: type[WorkerSettings] = WorkerSettings) -> None:
+    """Run a worker until SIGTERM or Ctrl-C: connect, say it is ready, handle events, report progress."""
+    settings = build(settings_type)
+    asyncio.run(_serve(spec, make, settings))
+
+
+async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings) -> None:
+    stop = stop_on_signals()
+    codec = EventCodec(registry.connect(settings.schema_registry_url), Routing(settings.topic_prefix))
+    codec.resolve()
+    store = await PostgresEventStore.connect(
+        settings.postgres_dsn, codec, schema=settings.db_schema, pool_size=settings.worker_pool_size
+    )
+    try:
+        handler = await make(settings, store, codec)
+        worker = Worker(
+            spec.name,
+            spec.topics,
+            codec,
+            settings.kafka_bootstrap_servers,
+            handler,
+            batch=settings.worker_batch,
+            concurrency=settings.worker_concurrency,
+            attempts=settings.worker_attempts,
+        )
+        out.print(f"worker {spec.name!r} running on {', '.join(worker.topics)}", highlight=False)
+        await asyncio.gather(worker.run(stop), report_progress(lambda: worker.handled, "handled", stop))
+    finally:
+        await store.close()
+    out.print(f"worker {spec.name!r} stopped after handling {worker.handled} event(s)")

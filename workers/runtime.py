@@ -1,0 +1,186 @@
+"""Event-driven workers: each consumes its topics in a consumer group of its own and hands every event to
+a handler, committing Kafka offsets only after the handlers of a whole batch returned.
+
+Exactly one effect per event. Delivery is at least once (a worker killed mid-batch reads the batch
+again), so handlers make their effects idempotent: every command they send carries an
+idempotency key derived from the causing event (`key_for`), and the event store records it once.
+
+Order. Events of one stream (one Kafka key, one partition) are handled one after another, in
+order; events of different streams in a batch are handled concurrently, at most `concurrency` at
+once.
+
+Failures, sorted once: a dependency that is down (Unavailable, a driver outage) is retried with
+backoff for as long as it takes and never skipped; a domain error (a command the aggregate
+refuses, e.g. a closed session) is the event's outcome, logged and counted; anything else is a bug:
+retried `attempts` times, then logged with its traceback, counted and skipped, so one bad event
+cannot stop a worker for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import stamina
+from confluent_kafka import Consumer, KafkaException, Message
+from prometheus_client import Counter
+
+from contracts.codec import EventCodec
+from contracts.errors import ContractError, RegistryUnavailable
+from domain.errors import DomainError, Unavailable
+from domain.events import RecordedEvent
+from eventstore.errors import POSTGRES_OUTAGES
+
+log = logging.getLogger("agentlog.workers")
+EVENTS = Counter("agentlog_worker_events", "Events handled by workers, by outcome", ["worker", "outcome"])
+OUTAGES = (Unavailable, RegistryUnavailable, KafkaException, *POSTGRES_OUTAGES)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One event as a worker receives it: decoded, with the store position the relay stamped on it."""
+
+    recorded: RecordedEvent
+    position: int
+    topic: str
+
+
+Handler = Callable[[Delivered], Awaitable[None]]
+
+
+def key_for(cause: RecordedEvent | uuid.UUID, step: str) -> str:
+    """The idempotency key of the command a worker sends as `step` of handling `cause` (an event or its id):
+    the same on every redelivery, different for every step."""
+    event_id = cause.meta.event_id if isinstance(cause, RecordedEvent) else cause
+    return f"worker:{event_id}:{step}"
+
+
+def id_for(cause: RecordedEvent | uuid.UUID, step: str) -> uuid.UUID:
+    """A new aggregate's id for `step` of handling `cause`, the same on every redelivery."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, key_for(cause, step))
+
+
+class Worker:
+    """Runs `handle` for every event on `topics` (names before the prefix) until stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        topics: Sequence[str],
+        codec: EventCodec,
+        bootstrap_servers: str,
+        handle: Handler,
+        *,
+        batch: int = 100,
+        concurrency: int = 16,
+        attempts: int = 5,
+    ) -> None:
+        self.name = name
+        self.topics = [codec.routing.prefix + topic for topic in topics]
+        self.codec = codec
+        self.handle = handle
+        self.batch = batch
+        self.attempts = attempts
+        self.handled = 0
+        self._slots = asyncio.Semaphore(concurrency)
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": f"{codec.routing.prefix}agentlog-worker-{name}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 6000,  # a killed worker's partitions move on within seconds
+                "heartbeat.interval.ms": 1500,
+            }
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume, handle and commit until `stop` is set; outages are waited out (see the module docstring)."""
+        self.consumer.subscribe(self.topics)
+        try:
+            while not stop.is_set():
+                messages = await asyncio.to_thread(self.consumer.consume, self.batch, 0.5)
+                usable = [m for m in messages if not _failed(m)]
+                if usable:
+                    await self._handle_batch(usable)
+                    await self._commit(stop)
+        finally:
+            await asyncio.to_thread(self.consumer.close)
+
+    async def _handle_batch(self, messages: list[Message]) -> None:
+        by_stream: dict[bytes, list[Message]] = defaultdict(list)
+        for message in messages:
+            by_stream[message.key() or b""].append(message)
+        await asyncio.gather(*(self._handle_stream(stream) for stream in by_stream.values()))
+
+    async def _handle_stream(self, messages: list[Message]) -> None:
+        async with self._slots:
+            for message in messages:
+                await self._handle_one(message)
+
+    async def _handle_one(self, message: Message) -> None:
+        try:
+            delivered = await self._decode(message)
+        except ContractError as e:  # not an outage (those are retried in _decode): bytes no schema reads
+            log.error("%s: skipped an undecodable record at %s[%s]@%s: %s", self.name, *_where(message), e)
+            EVENTS.labels(self.name, "undecodable").inc()
+            return
+        outcome = "handled"
+        failures = 0
+        async for attempt in stamina.retry_context(on=_outage, attempts=None, timeout=None, wait_max=5.0):
+            with attempt:
+                try:
+                    await self.handle(delivered)
+                except DomainError as e:
+                    outcome = "refused"
+                    log.info("%s: %s refused: %s", self.name, delivered.recorded.event.type_name(), e)
+                except Exception as e:
+                    if _outage(e):
+                        raise
+                    failures += 1
+                    if failures < self.attempts:
+                        raise _Retry from e
+                    outcome = "failed"
+                    log.exception("%s: gave up on event %s", self.name, delivered.recorded.meta.event_id)
+        EVENTS.labels(self.name, outcome).inc()
+        self.handled += 1
+
+    async def _decode(self, message: Message) -> Delivered:
+        value = message.value() or b""
+        async for attempt in stamina.retry_context(on=_outage, attempts=None, timeout=None, wait_max=5.0):
+            with attempt:
+                recorded = self.codec.decode(value)
+        headers = dict(message.headers() or [])
+        position = int(headers.get("position", b"0") or 0)
+        return Delivered(recorded, position, message.topic() or "")
+
+    async def _commit(self, stop: asyncio.Event) -> None:
+        """Store the consumed offsets; a failed commit is retried (the batch would be handled again)."""
+        async for attempt in stamina.retry_context(on=KafkaException, attempts=None, timeout=None, wait_max=2.0):
+            with attempt:
+                if stop.is_set() and attempt.num > 1:
+                    return
+                await asyncio.to_thread(self.consumer.commit, asynchronous=False)
+
+
+class _Retry(Exception):
+    """A failure that is not an outage, tried again a few times before the event is given up."""
+
+
+def _outage(e: Exception) -> bool:
+    return isinstance(e, (*OUTAGES, _Retry))
+
+
+def _where(message: Message) -> tuple[str | None, int | None, int | None]:
+    return message.topic(), message.partition(), message.offset()
+
+
+def _failed(message: Message) -> bool:
+    error = message.error()
+    if error is not None:
+        log.warning("consumer error on %s: %s", message.topic(), error)
+    return error is not None
