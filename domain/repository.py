@@ -84,13 +84,16 @@ class Repository:
         self.cache_size = cache_size
         self._states: OrderedDict[str, tuple[int, object, str | None]] = OrderedDict()  # id -> version, state, owner
 
-    async def load(self, decider: Decider[S], stream_id: str, tenant_id: str | None = None) -> tuple[S | None, int]:
-        """State and version, remembered or folded from the newest snapshot and the events after it.
+    async def load(
+        self, decider: Decider[S], stream_id: str, tenant_id: str | None = None, *, fresh: bool = False
+    ) -> tuple[S | None, int]:
+        """State and version, remembered (unless `fresh`) or folded from the newest snapshot and the events
+        after it.
 
         A stream of another kind of aggregate, or (with `tenant_id`) of another tenant, is NotFound.
         """
         version, remembered, owner = self._states.get(stream_id, (0, None, None))
-        if isinstance(remembered, decider.state_type):
+        if isinstance(remembered, decider.state_type) and not fresh:
             self._states.move_to_end(stream_id)
             state: S | None = remembered
         else:

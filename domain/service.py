@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from domain.decider import Decider
-from domain.errors import ConcurrencyConflict
+from domain.errors import ConcurrencyConflict, DomainError
 from domain.events import AppendResult, CommandContext, DomainEvent
 
 S = TypeVar("S")
@@ -18,11 +18,14 @@ T = TypeVar("T")
 class EventStore(Protocol):
     """Durable, ordered streams of domain events."""
 
-    async def load(self, decider: Decider[T], stream_id: str, tenant_id: str | None = None) -> tuple[T | None, int]:
+    async def load(
+        self, decider: Decider[T], stream_id: str, tenant_id: str | None = None, *, fresh: bool = False
+    ) -> tuple[T | None, int]:
         """The stream's current state (None when empty) and version, from a snapshot plus newer events.
 
-        May answer from memory a state that another process has since moved past: `append`'s
-        version check catches that. With `tenant_id`, another tenant's stream raises NotFound.
+        May answer from memory a state that another process has since moved past (`append`'s
+        version check catches that), unless `fresh`. With `tenant_id`, another tenant's stream
+        raises NotFound.
         """
         ...
 
@@ -67,22 +70,31 @@ async def execute(
     stream is reloaded and `decide` runs again (at most `retries` times, backing off with
     jitter), so the decision is always made against the version it is appended after: rules
     such as "no overspend" hold under concurrency. Pass retries=0 for commands that must not be
-    re-decided. Another tenant's stream (of a tenant-owned aggregate) is NotFound. With `creates`, the first
-    attempt assumes a new, empty stream without loading it; if the stream exists, the append's
-    version check fails and the command is decided again on the loaded stream.
+    re-decided after losing a race. A first decision that conflicts or is refused is always made
+    once more on the stream as stored (`fresh`): it may have been made on a state this process
+    remembered from before another process (a worker) moved the stream on. Another tenant's
+    stream (of a tenant-owned aggregate) is NotFound. With `creates`, the first attempt assumes a
+    new, empty stream without loading it; if the stream exists, the append's version check fails
+    and the command is decided again on the loaded stream.
     """
     recalled = await store.recall(context)
     if recalled is not None:
         return recalled
     tenant_id = context.tenant_id if decider.tenant_owned else None
-    attempt, assume_new = 0, creates
+    attempt, assume_new, maybe_stale = 0, creates, True
     while True:
         if assume_new:
             state, version = None, 0
         else:
-            loaded = await store.load(decider, stream_id, tenant_id)
+            loaded = await store.load(decider, stream_id, tenant_id, fresh=not maybe_stale)
             state, version = loaded
-        events = decide(state)
+        try:
+            events = decide(state)
+        except DomainError:  # refused: on the stream as stored, or on a state remembered from before?
+            if not maybe_stale or assume_new:
+                raise
+            maybe_stale = False
+            continue
         try:
             return await store.append(
                 stream_id, decider.stream_type, version, events, context, state_after=decider.fold(events, state)
@@ -90,6 +102,9 @@ async def execute(
         except ConcurrencyConflict:
             if assume_new:  # the stream exists after all: decide on what it holds
                 assume_new = False
+                continue
+            if maybe_stale:  # see the docstring: once more on the stream as stored
+                maybe_stale = False
                 continue
             if attempt == retries:
                 raise

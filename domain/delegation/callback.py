@@ -43,9 +43,16 @@ def address_kind(address: str) -> str | None:
     return next((kind for kind, test in KINDS if test(ip)), None)
 
 
-def check_callback_target(field: str, host: str, addresses: Iterable[str], allow_hosts: Collection[str]) -> None:
+def check_callback_target(
+    field: str,
+    host: str,
+    addresses: Iterable[str],
+    allow_hosts: Collection[str],
+    setting: str = "AGENTLOG_API_CALLBACK_ALLOW_HOSTS",
+) -> None:
     """Raise InvalidCommand(field) when `host` is not in `allow_hosts` (normal_host form) and any of
-    `addresses`, the ones it resolves to, is loopback, private, link-local or otherwise not public.
+    `addresses`, the ones it resolves to, is loopback, private, link-local or otherwise not public;
+    the refusal names `setting`, the allow-list of the process that judged.
 
     A host that resolves to nothing passes: nothing can be judged, and delivery checks again.
     """
@@ -58,5 +65,5 @@ def check_callback_target(field: str, host: str, addresses: Iterable[str], allow
             raise InvalidCommand(
                 field,
                 f"callbacks to {kind} addresses are refused: {host!r}{resolved} is not a public address; "
-                "an operator can allow the host with AGENTLOG_API_CALLBACK_ALLOW_HOSTS",
+                f"an operator can allow the host with {setting}",
             )

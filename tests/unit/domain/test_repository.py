@@ -145,3 +145,19 @@ async def test_a_retried_idempotent_command_returns_the_first_result_and_records
 
     assert again == first
     assert len(recorder.streams[str(session)]) == 2
+
+
+async def test_a_command_that_may_not_be_retried_is_still_decided_again_on_a_stale_remembered_state():
+    """Once a 409: the API remembered a task at version 1 while a worker had started it."""
+    from domain.delegation.commands import CompleteDelegationTask, CreateDelegationTask, StartDelegationTask
+    from domain.delegation.service import complete_task, create_task, start_task
+
+    recorder = RowsRecorder()
+    api, worker = Repository(recorder), Repository(recorder)
+    task = uuid.uuid4()
+    await create_task(api, ctx(), CreateDelegationTask(task_id=task, title="t", instructions="i"))
+    await start_task(worker, ctx(), StartDelegationTask(task_id=task, worker="w"))
+
+    result = await complete_task(api, ctx(), CompleteDelegationTask(task_id=task, result="done"))
+
+    assert result.version == 3
