@@ -22,6 +22,9 @@ ROUTES: Mapping[str, str] = {
     "agentlog.session.AssistantReplyChunk": OUTBOUND,
     "agentlog.session.SessionClosed": INBOUND,
     "agentlog.tool.ToolRequested": TOOL_REQUESTS,
+    "agentlog.tool.ToolApproved": TOOL_REQUESTS,  # beside its request (same key, same partition): the executor runs it
+    "agentlog.tool.ToolAllowed": TOOL_RESULTS,
+    "agentlog.tool.ToolApprovalRequested": TOOL_RESULTS,
     "agentlog.tool.ToolDenied": TOOL_RESULTS,
     "agentlog.tool.ToolCompleted": TOOL_RESULTS,
     "agentlog.tool.ToolFailed": TOOL_RESULTS,

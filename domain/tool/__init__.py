@@ -1,1 +1,1 @@
-"""Tool executions: requested, then exactly one of denied, completed or failed (timeouts included)."""
+"""Tool executions: requested, decided (allowed, awaiting approval then approved), then exactly one outcome."""

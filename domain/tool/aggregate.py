@@ -1,4 +1,4 @@
-"""The tool execution aggregate: a request, then exactly one outcome."""
+"""The tool execution aggregate: a request, policy's decision (perhaps a person's approval), then one outcome."""
 
 from __future__ import annotations
 
@@ -9,9 +9,31 @@ from uuid import UUID
 from domain.decider import Decider
 from domain.errors import NotFound, UnexpectedEvent
 from domain.events import DomainEvent
-from domain.tool.commands import CompleteTool, DenyTool, FailTool, RequestTool, TimeOutTool
-from domain.tool.errors import ToolAlreadyRequested, ToolOutcomeAlreadyRecorded
-from domain.tool.events import ToolCompleted, ToolDenied, ToolFailed, ToolRequested
+from domain.tool.commands import (
+    AllowTool,
+    ApproveTool,
+    AskApproval,
+    CompleteTool,
+    DenyTool,
+    FailTool,
+    RequestTool,
+    TimeOutTool,
+)
+from domain.tool.errors import (
+    ToolAlreadyDecided,
+    ToolAlreadyRequested,
+    ToolNotAwaitingApproval,
+    ToolOutcomeAlreadyRecorded,
+)
+from domain.tool.events import (
+    ToolAllowed,
+    ToolApprovalRequested,
+    ToolApproved,
+    ToolCompleted,
+    ToolDenied,
+    ToolFailed,
+    ToolRequested,
+)
 from domain.validation import require_at_least, require_json, require_text
 
 STREAM_TYPE = "tool"
@@ -26,21 +48,48 @@ class ToolOutcome(StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class ToolDecision(StrEnum):
+    """What was decided before the call may run: allowed by policy, or awaiting then given a person's approval."""
+
+    ALLOWED = "allowed"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ToolExecution:
-    """An execution's state: what was asked, its outcome (None while pending), events folded."""
+    """An execution's state: what was asked, the decision and the outcome (None while pending), events folded."""
 
     request_id: UUID
     tool_name: str
+    arguments_json: str = "{}"
     session_id: UUID | None = None
     timeout_ms: int = 30_000
+    decision: ToolDecision | None = None
     outcome: ToolOutcome | None = None
     version: int = 0
+
+    @property
+    def may_run(self) -> bool:
+        """Allowed by policy or approved by a person, and not ended yet."""
+        return self.outcome is None and self.decision in (ToolDecision.ALLOWED, ToolDecision.APPROVED)
+
+    @property
+    def status(self) -> str:
+        """requested, running, awaiting_approval, or the outcome (the tools view's words)."""
+        if self.outcome is not None:
+            return self.outcome.value
+        if self.decision is ToolDecision.AWAITING_APPROVAL:
+            return "awaiting_approval"
+        return "requested" if self.decision is None else "running"
 
 
 def stream_id(request_id: UUID) -> str:
     """The id of a tool execution's stream."""
     return str(request_id)
+
+
+_DECISIONS = {ToolAllowed: ToolDecision.ALLOWED, ToolApprovalRequested: ToolDecision.AWAITING_APPROVAL}
 
 
 def evolve(state: ToolExecution | None, event: DomainEvent) -> ToolExecution:
@@ -50,10 +99,15 @@ def evolve(state: ToolExecution | None, event: DomainEvent) -> ToolExecution:
             return ToolExecution(
                 request_id=event.request_id,
                 tool_name=event.tool_name,
+                arguments_json=event.arguments_json,
                 session_id=event.session_id,
                 timeout_ms=event.timeout_ms,
                 version=1,
             )
+        case ToolExecution(outcome=None, decision=None), ToolAllowed() | ToolApprovalRequested():
+            return replace(state, decision=_DECISIONS[type(event)], version=state.version + 1)
+        case ToolExecution(outcome=None, decision=ToolDecision.AWAITING_APPROVAL), ToolApproved():
+            return replace(state, decision=ToolDecision.APPROVED, version=state.version + 1)
         case ToolExecution(outcome=None), ToolDenied() | ToolCompleted() | ToolFailed():
             return replace(state, outcome=_outcome_of(event), version=state.version + 1)
     raise UnexpectedEvent(STREAM_TYPE, event.type_name(), state.version if state else 0)
@@ -85,15 +139,49 @@ def request(state: ToolExecution | None, command: RequestTool) -> list[DomainEve
     ]
 
 
+def allow(state: ToolExecution | None, command: AllowTool) -> list[DomainEvent]:
+    """Record that policy allowed the call (once, before any outcome), with a non-blank reason and policy."""
+    pending = _undecided(state, command.request_id)
+    reason, policy = require_text("reason", command.reason), require_text("policy", command.policy)
+    return [ToolAllowed(request_id=pending.request_id, tool_name=pending.tool_name, reason=reason, policy=policy)]
+
+
+def ask_approval(state: ToolExecution | None, command: AskApproval) -> list[DomainEvent]:
+    """Record that policy wants a person's approval (once, before any outcome): the call waits for it."""
+    pending = _undecided(state, command.request_id)
+    reason, policy = require_text("reason", command.reason), require_text("policy", command.policy)
+    return [
+        ToolApprovalRequested(request_id=pending.request_id, tool_name=pending.tool_name, reason=reason, policy=policy)
+    ]
+
+
+def approve(state: ToolExecution | None, command: ApproveTool) -> list[DomainEvent]:
+    """Record a person's approval (`approved_by` non-blank) of a call that awaits it."""
+    waiting = _awaiting_approval(state, command.request_id)
+    return [
+        ToolApproved(
+            request_id=waiting.request_id,
+            tool_name=waiting.tool_name,
+            approved_by=require_text("approved_by", command.approved_by),
+            note=command.note.strip(),
+        )
+    ]
+
+
 def deny(state: ToolExecution | None, command: DenyTool) -> list[DomainEvent]:
-    """Record that policy refused the call; both reason and policy must be non-blank."""
-    pending = _pending(state, command.request_id)
+    """Record that policy refused the call (before it decided anything else), or that a person did
+    (`denied_by`; the call must await approval); reason and policy must be non-blank."""
+    if command.denied_by is None:
+        pending = _undecided(state, command.request_id)
+    else:
+        pending = _awaiting_approval(state, command.request_id)
     return [
         ToolDenied(
             request_id=pending.request_id,
             tool_name=pending.tool_name,
             reason=require_text("reason", command.reason),
             policy=require_text("policy", command.policy),
+            denied_by=None if command.denied_by is None else require_text("denied_by", command.denied_by),
         )
     ]
 
@@ -146,4 +234,21 @@ def _pending(state: ToolExecution | None, request_id: UUID) -> ToolExecution:
         raise NotFound(STREAM_TYPE, stream_id(request_id))
     if state.outcome is not None:
         raise ToolOutcomeAlreadyRecorded(request_id, state.outcome.value)
+    return state
+
+
+def _undecided(state: ToolExecution | None, request_id: UUID) -> ToolExecution:
+    """The pending execution, if policy has not decided on it yet."""
+    pending = _pending(state, request_id)
+    if pending.decision is not None:
+        raise ToolAlreadyDecided(request_id, pending.decision.value)
+    return pending
+
+
+def _awaiting_approval(state: ToolExecution | None, request_id: UUID) -> ToolExecution:
+    """The execution, if it waits for a person's decision."""
+    if state is None:
+        raise NotFound(STREAM_TYPE, stream_id(request_id))
+    if state.outcome is not None or state.decision is not ToolDecision.AWAITING_APPROVAL:
+        raise ToolNotAwaitingApproval(request_id, state.status)
     return state

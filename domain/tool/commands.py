@@ -1,4 +1,4 @@
-"""Commands of a tool execution: request it, then record exactly one outcome."""
+"""Commands of a tool execution: request it, decide on it, then record exactly one outcome."""
 
 from __future__ import annotations
 
@@ -16,12 +16,41 @@ class RequestTool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DenyTool:
-    """Policy refused the call; `policy` names the rule that did."""
+class AllowTool:
+    """Policy allowed the call; `policy` names the policy that did."""
 
     request_id: UUID
     reason: str
     policy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AskApproval:
+    """Policy wants a person to decide before the call runs."""
+
+    request_id: UUID
+    reason: str
+    policy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveTool:
+    """A person (`approved_by`: who) lets a call that awaits approval run."""
+
+    request_id: UUID
+    approved_by: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DenyTool:
+    """Policy refused the call (`policy` names it), or a person did (`denied_by`: who; the call must await
+    approval)."""
+
+    request_id: UUID
+    reason: str
+    policy: str
+    denied_by: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,9 +23,36 @@ class ToolRequested(ToolEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ToolDenied(ToolEvent):
+class ToolAllowed(ToolEvent):
+    """Policy allowed the call: `reason` says why, `policy` names the policy that decided."""
+
     reason: str
     policy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolApprovalRequested(ToolEvent):
+    """Policy wants a person to decide: the execution waits until it is approved or denied."""
+
+    reason: str
+    policy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolApproved(ToolEvent):
+    """A person with the right to approve let the call run."""
+
+    approved_by: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolDenied(ToolEvent):
+    """Policy refused the call, or a person did (`denied_by`, None for a policy decision)."""
+
+    reason: str
+    policy: str
+    denied_by: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,4 +68,12 @@ class ToolFailed(ToolEvent):
     duration_ms: int
 
 
-EVENTS = (ToolRequested, ToolDenied, ToolCompleted, ToolFailed)
+EVENTS = (
+    ToolRequested,
+    ToolAllowed,
+    ToolApprovalRequested,
+    ToolApproved,
+    ToolDenied,
+    ToolCompleted,
+    ToolFailed,
+)

@@ -5,10 +5,24 @@ from __future__ import annotations
 from domain.events import AppendResult, CommandContext
 from domain.references import require_session
 from domain.service import EventStore, command
-from domain.tool.aggregate import DECIDER, complete, deny, fail, request, stream_id, time_out
+from domain.tool.aggregate import (
+    DECIDER,
+    allow,
+    approve,
+    ask_approval,
+    complete,
+    deny,
+    fail,
+    request,
+    stream_id,
+    time_out,
+)
 from domain.tool.commands import RequestTool
 
 _request_tool = command(DECIDER, lambda c: stream_id(c.request_id), request, retries=0, creates=True)
+allow_tool = command(DECIDER, lambda c: stream_id(c.request_id), allow, retries=0)
+ask_approval_of_tool = command(DECIDER, lambda c: stream_id(c.request_id), ask_approval, retries=0)
+approve_tool = command(DECIDER, lambda c: stream_id(c.request_id), approve, retries=0)
 deny_tool = command(DECIDER, lambda c: stream_id(c.request_id), deny, retries=0)
 complete_tool = command(DECIDER, lambda c: stream_id(c.request_id), complete, retries=0)
 fail_tool = command(DECIDER, lambda c: stream_id(c.request_id), fail, retries=0)

@@ -52,7 +52,12 @@ def test_a_request_is_recorded_with_its_arguments_session_and_timeout(rid):
     ]
     state = given(*events)
     assert state == tool.ToolExecution(
-        request_id=rid, tool_name="search", session_id=session_id, timeout_ms=5_000, version=1
+        request_id=rid,
+        tool_name="search",
+        arguments_json='{"q": "x"}',
+        session_id=session_id,
+        timeout_ms=5_000,
+        version=1,
     )
 
 
