@@ -14,8 +14,10 @@ from cli.errors import build
 from cli.running import report_progress, stop_on_signals
 from contracts import registry
 from contracts.codec import EventCodec
-from contracts.routing import Routing
+from contracts.routing import DELEGATION_TASKS, Routing
 from eventstore.store import PostgresEventStore
+from workers.delegation.settings import DelegationSettings, new_secret
+from workers.delegation.worker import make_handler as delegation_handler
 from workers.runtime import Handler, Worker
 from workers.settings import WorkerSettings
 
@@ -34,7 +36,10 @@ class WorkerSpec:
     summary: str
 
 
-WORKERS: dict[str, WorkerSpec] = {}
+DELEGATION = WorkerSpec(
+    "delegation", [DELEGATION_TASKS], "POSTs each ended task's outcome to its callback URL, signed (Standard Webhooks)"
+)
+WORKERS: dict[str, WorkerSpec] = {DELEGATION.name: DELEGATION}
 
 
 @app.command("list")
@@ -80,3 +85,15 @@ async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings) 
     finally:
         await store.close()
     out.print(f"worker {spec.name!r} stopped after handling {worker.handled} event(s)")
+
+
+@app.command("delegation")
+def delegation() -> None:
+    """Send each ended delegation task's outcome to its callback URL, signed, retried, recorded (docs/delegation.md)."""
+    serve(DELEGATION, delegation_handler, DelegationSettings)
+
+
+@app.command("callback-secret")
+def callback_secret() -> None:
+    """Print a new signing secret for AGENTLOG_WORKER_CALLBACK_SECRET (`whsec_` and 32 random bytes)."""
+    out.print(new_secret(), highlight=False, soft_wrap=True)

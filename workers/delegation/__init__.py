@@ -1,0 +1,1 @@
+"""The delegation worker: POSTs each ended task's outcome to its callback URL, signed as Standard Webhooks describes."""
