@@ -14,8 +14,10 @@ from cli.errors import build
 from cli.running import report_progress, stop_on_signals
 from contracts import registry
 from contracts.codec import EventCodec
-from contracts.routing import DELEGATION_TASKS, Routing
+from contracts.routing import DELEGATION_TASKS, INBOUND, Routing
 from eventstore.store import PostgresEventStore
+from workers.conversation.settings import ConversationSettings
+from workers.conversation.worker import make_handler as conversation_handler
 from workers.delegation.settings import DelegationSettings, new_secret
 from workers.delegation.worker import make_handler as delegation_handler
 from workers.runtime import Handler, Worker
@@ -39,7 +41,10 @@ class WorkerSpec:
 DELEGATION = WorkerSpec(
     "delegation", [DELEGATION_TASKS], "POSTs each ended task's outcome to its callback URL, signed (Standard Webhooks)"
 )
-WORKERS: dict[str, WorkerSpec] = {DELEGATION.name: DELEGATION}
+CONVERSATION = WorkerSpec(
+    "conversation", [INBOUND], "answers each user message: budget, model, tools, streamed reply (docs/agent-runtime.md)"
+)
+WORKERS: dict[str, WorkerSpec] = {DELEGATION.name: DELEGATION, CONVERSATION.name: CONVERSATION}
 
 
 @app.command("list")
@@ -91,6 +96,12 @@ async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings) 
 def delegation() -> None:
     """Send each ended delegation task's outcome to its callback URL, signed, retried, recorded (docs/delegation.md)."""
     serve(DELEGATION, delegation_handler, DelegationSettings)
+
+
+@app.command("conversation")
+def conversation() -> None:
+    """Answer each user message exactly once: budget, model, tools, streamed reply (docs/agent-runtime.md)."""
+    serve(CONVERSATION, conversation_handler, ConversationSettings)
 
 
 @app.command("callback-secret")

@@ -21,6 +21,7 @@ ROUTES: Mapping[str, str] = {
     "agentlog.session.MessagePosted": INBOUND,  # assistant messages go OUTBOUND, see topic_for
     "agentlog.session.AssistantReplyChunk": OUTBOUND,
     "agentlog.session.SessionClosed": INBOUND,
+    "agentlog.session.ReplyCancelled": OUTBOUND,  # beside the reply's chunks, in order on the session's key
     "agentlog.tool.ToolRequested": TOOL_REQUESTS,
     "agentlog.tool.ToolApproved": TOOL_REQUESTS,  # beside its request (same key, same partition): the executor runs it
     "agentlog.tool.ToolAllowed": TOOL_RESULTS,
@@ -31,6 +32,8 @@ ROUTES: Mapping[str, str] = {
     "agentlog.budget.BudgetLimitSet": BUDGET_EVENTS,
     "agentlog.budget.TokensConsumed": BUDGET_EVENTS,
     "agentlog.budget.BudgetExceeded": BUDGET_EVENTS,
+    "agentlog.budget.TokensReserved": BUDGET_EVENTS,
+    "agentlog.budget.ReservationSettled": BUDGET_EVENTS,
     "agentlog.delegation.DelegationTaskCreated": DELEGATION_TASKS,
     "agentlog.delegation.DelegationTaskStarted": DELEGATION_TASKS,
     "agentlog.delegation.DelegationTaskCompleted": DELEGATION_TASKS,

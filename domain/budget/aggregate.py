@@ -1,9 +1,14 @@
 """Token budgets: a limits stream per tenant and a usage stream per tenant, persona and UTC day.
 
-No overspend: `consume` decides against the usage state at the version it was loaded at, and the
-event store appends only after that version (optimistic concurrency), so of two concurrent
-charges one is re-decided against the other's result. The limits are read beside the usage
-stream, not under its version: a limit change races with at most the charges in flight.
+No overspend: `consume` (and `reserve`, domain/budget/reservation.py) decides against the usage
+state at the version it was loaded at, and the event store appends only after that version
+(optimistic concurrency), so of two concurrent charges one is re-decided against the other's
+result. The limits are read beside the usage stream, not under its version: a limit change races
+with at most the charges in flight.
+
+A refusal exhausts the day: once a charge or reservation was refused (BudgetExceeded), new work
+is refused too (`require_tokens_left`) until the day ends or the limit is raised above the one
+that refused, so the user who saw "budget exhausted" is not let in again by a smaller request.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from domain.budget.commands import ConsumeTokens, SetBudgetLimit
+from domain.budget.commands import ConsumeTokens, ReserveTokens, SetBudgetLimit, SettleReservation
 from domain.budget.errors import BudgetExhausted
-from domain.budget.events import BudgetExceeded, BudgetLimitSet, TokensConsumed
+from domain.budget.events import BudgetExceeded, BudgetLimitSet, ReservationSettled, TokensConsumed, TokensReserved
 from domain.decider import Decider
 from domain.errors import InvalidCommand, NotFound, UnexpectedEvent
 from domain.events import DomainEvent
@@ -23,6 +28,9 @@ from domain.validation import require_at_least, require_text
 LIMITS_STREAM_TYPE = "budget_limits"
 STREAM_TYPE = "budget"
 DEFAULT_DAILY_TOKENS = 100_000
+DEFAULT_PERSONA = "default"  # the persona a session without one charges
+
+Charge = ConsumeTokens | ReserveTokens | SettleReservation  # what addresses a usage stream
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,12 +45,15 @@ class BudgetLimits:
 
 @dataclass(frozen=True, kw_only=True)
 class BudgetUsage:
-    """Tokens a persona used on one UTC day; refusals recorded on the stream change only the version."""
+    """Tokens a persona used on one UTC day, open reservations included (`reservations`: id -> tokens),
+    and the limit of the last refusal (`refused_limit`, None while nothing was refused)."""
 
     tenant_id: str
     persona_id: str
     day: date
     used: int = 0
+    reservations: Mapping[str, int] = field(default_factory=dict)
+    refused_limit: int | None = None
     version: int = 0
 
 
@@ -68,13 +79,27 @@ def evolve_limits(state: BudgetLimits | None, event: DomainEvent) -> BudgetLimit
 
 
 def evolve(state: BudgetUsage | None, event: DomainEvent) -> BudgetUsage:
-    """The usage after one more event: a charge sets `used` to its `used_after`."""
+    """The usage after one more event: a charge, reservation or settlement sets `used` to its `used_after`."""
     match event:
-        case TokensConsumed() | BudgetExceeded():
+        case TokensConsumed() | BudgetExceeded() | TokensReserved() | ReservationSettled():
             usage = state or BudgetUsage(tenant_id=event.tenant_id, persona_id=event.persona_id, day=event.day)
-            used = event.used_after if isinstance(event, TokensConsumed) else usage.used
-            return replace(usage, used=used, version=usage.version + 1)
+            return replace(_apply(usage, event), version=usage.version + 1)
     raise UnexpectedEvent(STREAM_TYPE, event.type_name(), state.version if state else 0)
+
+
+def _apply(usage: BudgetUsage, event: DomainEvent) -> BudgetUsage:
+    match event:
+        case BudgetExceeded():
+            return replace(usage, refused_limit=event.limit)
+        case TokensReserved():
+            reservations = {**usage.reservations, str(event.reservation_id): event.tokens}
+            return replace(usage, used=event.used_after, reservations=reservations)
+        case ReservationSettled():
+            reservations = {k: v for k, v in usage.reservations.items() if k != str(event.reservation_id)}
+            return replace(usage, used=event.used_after, reservations=reservations)
+        case TokensConsumed():
+            return replace(usage, used=event.used_after)
+    return usage
 
 
 LIMITS_DECIDER = Decider(stream_type=LIMITS_STREAM_TYPE, evolve=evolve_limits, state_type=BudgetLimits)
@@ -111,7 +136,7 @@ def consume(usage: BudgetUsage | None, limits: BudgetLimits | None, command: Con
     The refusal charges nothing; its `event` (BudgetExceeded) is what the application may record.
     Raises NotFound when usage or limits belong to another tenant, persona or day (a wrong stream).
     """
-    _same_owner(usage, limits, command)
+    same_owner(usage, limits, command)
     tokens = require_at_least("tokens", command.tokens, 1)
     cost = command.cost_usd
     if cost is not None and (not cost.is_finite() or cost < 0):
@@ -136,15 +161,18 @@ def consume(usage: BudgetUsage | None, limits: BudgetLimits | None, command: Con
 
 
 def require_tokens_left(usage: BudgetUsage | None, limits: BudgetLimits | None, persona_id: str, day: date) -> None:
-    """Raise BudgetExhausted when the persona has used its whole limit for `day` (new work would be refused)."""
+    """Raise BudgetExhausted when the persona has used its whole limit for `day`, or a charge was refused
+    that day under a limit at least as high as today's (new work would be refused)."""
     limit = resolve_limit(limits, persona_id)
     used = usage.used if usage else 0
-    if used >= limit:
+    refused = usage is not None and usage.refused_limit is not None and limit <= usage.refused_limit
+    if used >= limit or refused:
         tenant = usage.tenant_id if usage else limits.tenant_id if limits else ""
         raise BudgetExhausted(tenant, persona_id, day, 1, 0, limit)
 
 
-def _same_owner(usage: BudgetUsage | None, limits: BudgetLimits | None, command: ConsumeTokens) -> None:
+def same_owner(usage: BudgetUsage | None, limits: BudgetLimits | None, command: Charge) -> None:
+    """NotFound unless usage and limits are the command's tenant, persona and day (a wrong stream otherwise)."""
     require_text("persona_id", command.persona_id)
     wanted = stream_id(command.tenant_id, command.persona_id, command.day)
     if usage is not None and stream_id(usage.tenant_id, usage.persona_id, usage.day) != wanted:

@@ -27,3 +27,27 @@ class ConsumeTokens:
     tokens: int
     session_id: UUID | None = None
     cost_usd: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReserveTokens:
+    """Set `tokens` aside for a model call before making it; `reservation_id` names it for the settlement."""
+
+    tenant_id: str
+    persona_id: str
+    day: date
+    reservation_id: UUID
+    tokens: int
+    session_id: UUID | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettleReservation:
+    """Replace a reservation by the tokens the call really used (`actual_tokens`, 0 when it never ran)."""
+
+    tenant_id: str
+    persona_id: str
+    day: date
+    reservation_id: UUID
+    actual_tokens: int
+    session_id: UUID | None = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from uuid import UUID
 
 from domain.budget.events import BudgetExceeded
-from domain.errors import DomainError
+from domain.errors import DomainError, StateConflict
 
 
 class BudgetExhausted(DomainError):
@@ -29,3 +30,11 @@ class BudgetExhausted(DomainError):
         self.event = BudgetExceeded(
             tenant_id=tenant_id, persona_id=persona_id, day=day, requested=requested, remaining=remaining, limit=limit
         )
+
+
+class ReservationNotOpen(StateConflict):
+    """The reservation does not exist on this usage stream, or it was settled already."""
+
+    def __init__(self, stream_id: str, reservation_id: UUID) -> None:
+        super().__init__(stream_id, f"reservation {reservation_id} is not open")
+        self.reservation_id = reservation_id

@@ -42,4 +42,33 @@ class BudgetExceeded(BudgetEvent):
     limit: int
 
 
-EVENTS = (BudgetLimitSet, TokensConsumed, BudgetExceeded)
+@dataclass(frozen=True, kw_only=True)
+class TokensReserved(BudgetEvent):
+    """Tokens set aside before a model call (counted as used until the call is settled)."""
+
+    persona_id: str
+    day: date
+    reservation_id: UUID
+    tokens: int
+    used_after: int
+    limit: int
+    session_id: UUID | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReservationSettled(BudgetEvent):
+    """A reservation replaced by what the call used: `charged` (at most `reserved`) stays used, the rest is
+    released; `actual` is the call's real usage, beyond the reservation when the estimate was too low."""
+
+    persona_id: str
+    day: date
+    reservation_id: UUID
+    reserved: int
+    actual: int
+    charged: int
+    used_after: int
+    limit: int
+    session_id: UUID | None = None
+
+
+EVENTS = (BudgetLimitSet, TokensConsumed, BudgetExceeded, TokensReserved, ReservationSettled)

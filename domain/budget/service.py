@@ -1,4 +1,4 @@
-"""Budget commands as services: set a limit; charge tokens without ever overspending."""
+"""Budget commands as services: set a limit; charge, reserve and settle tokens without ever overspending."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from domain.budget.aggregate import (
     set_limit,
     stream_id,
 )
-from domain.budget.commands import ConsumeTokens
+from domain.budget.commands import ConsumeTokens, ReserveTokens, SettleReservation
 from domain.budget.errors import BudgetExhausted
+from domain.budget.reservation import reserve, settle
 from domain.events import AppendResult, CommandContext
 from domain.service import EventStore, command, execute
 
@@ -51,3 +52,32 @@ async def require_budget(store: EventStore, tenant_id: str, persona_id: str, day
     limits = await store.load(LIMITS_DECIDER, limits_stream_id(tenant_id), tenant_id)
     usage = await store.load(DECIDER, stream_id(tenant_id, persona_id, day), tenant_id)
     require_tokens_left(usage[0], limits[0], persona_id, day)
+
+
+async def reserve_tokens(store: EventStore, context: CommandContext, cmd: ReserveTokens) -> AppendResult:
+    """Set tokens aside before a model call, or raise BudgetExhausted reserving nothing (domain/budget/reservation.py).
+
+    Decided like `consume_tokens`, under the usage stream's version. The refusal (BudgetExceeded) is
+    recorded under the context's idempotency key + ":refused" when it has one, so a redelivered
+    command that is refused again records its refusal once.
+    """
+    limits = (await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id), context.tenant_id))[0]
+    usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
+    try:
+        return await execute(
+            store, DECIDER, usage_stream, context, lambda usage: reserve(usage, limits, cmd), retries=30
+        )
+    except BudgetExhausted as refused:
+        exceeded = refused.event
+        key = f"{context.idempotency_key}:refused" if context.idempotency_key else None
+        refusal = replace(context, idempotency_key=key)
+        await execute(store, DECIDER, usage_stream, refusal, lambda usage: [exceeded], retries=30)
+        raise
+
+
+async def settle_tokens(store: EventStore, context: CommandContext, cmd: SettleReservation) -> AppendResult:
+    """Replace an open reservation by the tokens the call used (at most the reservation); ReservationNotOpen
+    when it is unknown or settled already."""
+    limits = (await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id), context.tenant_id))[0]
+    usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
+    return await execute(store, DECIDER, usage_stream, context, lambda usage: settle(usage, limits, cmd), retries=30)

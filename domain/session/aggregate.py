@@ -9,15 +9,24 @@ from domain.decider import Decider
 from domain.errors import InvalidCommand, NotFound, UnexpectedEvent
 from domain.events import DomainEvent
 from domain.session.commands import (
+    AppendReplyChunk,
+    CancelReply,
     CloseSession,
     PostAssistantReply,
     PostSystemMessage,
     PostUserMessage,
     StartSession,
 )
-from domain.session.errors import SessionAlreadyStarted, SessionClosedError, TextTooLong
-from domain.session.events import AssistantReplyChunk, MessagePosted, Role, SessionClosed, SessionStarted
-from domain.validation import require_text
+from domain.session.errors import ReplyCancelledError, SessionAlreadyStarted, SessionClosedError, TextTooLong
+from domain.session.events import (
+    AssistantReplyChunk,
+    MessagePosted,
+    ReplyCancelled,
+    Role,
+    SessionClosed,
+    SessionStarted,
+)
+from domain.validation import require_at_least, require_text
 
 STREAM_TYPE = "session"
 MAX_TEXT_CHARS = 32_000
@@ -25,7 +34,8 @@ MAX_TEXT_CHARS = 32_000
 
 @dataclass(frozen=True, kw_only=True)
 class Session:
-    """A session's state: owner, persona, whether it is closed, messages posted, events folded."""
+    """A session's state: owner, persona, whether it is closed, messages posted, the version of the last
+    ReplyCancelled (`cancelled_at`, 0: none), events folded."""
 
     session_id: UUID
     tenant_id: str
@@ -33,6 +43,7 @@ class Session:
     closed: bool = False
     message_count: int = 0
     last_message_id: UUID | None = None
+    cancelled_at: int = 0
     version: int = 0
 
 
@@ -59,6 +70,8 @@ def evolve(state: Session | None, event: DomainEvent) -> Session:
             return replace(state, version=state.version + 1)
         case Session(), SessionClosed():
             return replace(state, closed=True, version=state.version + 1)
+        case Session(), ReplyCancelled():
+            return replace(state, cancelled_at=state.version + 1, version=state.version + 1)
     raise UnexpectedEvent(STREAM_TYPE, event.type_name(), state.version if state else 0)
 
 
@@ -125,6 +138,33 @@ def post_assistant_reply(state: Session | None, command: PostAssistantReply) -> 
         )
     )
     return events
+
+
+def append_reply_chunk(state: Session | None, command: AppendReplyChunk) -> list[DomainEvent]:
+    """Record one streamed piece of a reply, unless the reply was cancelled (ReplyCancelledError): the
+    session was cancelled after the user message it answers."""
+    open_session = _open_session(state, command.session_id, command.tenant_id)
+    if is_cancelled(open_session, command.reply_to_version):
+        raise ReplyCancelledError(command.session_id)
+    _valid_chunk(command.text)
+    index = require_at_least("index", command.index, 0)
+    return [
+        AssistantReplyChunk(
+            session_id=command.session_id, message_id=command.message_id, index=index, text=command.text
+        )
+    ]
+
+
+def is_cancelled(state: Session, reply_to_version: int) -> bool:
+    """Whether a reply to the message at stream version `reply_to_version` was cancelled."""
+    return state.cancelled_at > reply_to_version
+
+
+def cancel_reply(state: Session | None, command: CancelReply) -> list[DomainEvent]:
+    """Stop every reply in progress in an open session of the command's tenant (recorded even when none
+    runs: the worker may not have started the reply yet)."""
+    open_session = _open_session(state, command.session_id, command.tenant_id)
+    return [ReplyCancelled(session_id=open_session.session_id, reason=command.reason)]
 
 
 def close(state: Session | None, command: CloseSession) -> list[DomainEvent]:

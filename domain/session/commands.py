@@ -52,3 +52,25 @@ class CloseSession:
     session_id: UUID
     tenant_id: str
     reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppendReplyChunk:
+    """One streamed piece (`index` from 0) of the reply `message_id` to the user message recorded at
+    stream version `reply_to_version`; refused once that reply was cancelled."""
+
+    session_id: UUID
+    tenant_id: str
+    message_id: UUID
+    index: int
+    text: str
+    reply_to_version: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelReply:
+    """Stop every reply in progress in the session."""
+
+    session_id: UUID
+    tenant_id: str
+    reason: str | None = None

@@ -30,3 +30,11 @@ class TextTooLong(InvalidCommand):
         super().__init__(field, f"must be at most {limit} characters, got {length}")
         self.length = length
         self.limit = limit
+
+
+class ReplyCancelledError(StateConflict):
+    """The reply was cancelled (ReplyCancelled after the message it answers): nothing more of it is recorded."""
+
+    def __init__(self, session_id: UUID) -> None:
+        super().__init__(str(session_id), "the reply was cancelled")
+        self.session_id = session_id

@@ -61,4 +61,12 @@ class SessionClosed(SessionEvent):
     reason: str | None = None
 
 
-EVENTS = (SessionStarted, MessagePosted, AssistantReplyChunk, SessionClosed)
+@dataclass(frozen=True, kw_only=True)
+class ReplyCancelled(SessionEvent):
+    """Every reply in progress (to a user message before this event) stops: no chunk, tool call or model
+    call follows; what was said stays, and is recorded as the reply with metadata status "cancelled"."""
+
+    reason: str | None = None
+
+
+EVENTS = (SessionStarted, MessagePosted, AssistantReplyChunk, SessionClosed, ReplyCancelled)

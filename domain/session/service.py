@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
+from domain.budget.aggregate import DEFAULT_PERSONA
 from domain.budget.service import require_budget
 from domain.events import AppendResult, CommandContext, DomainEvent
 from domain.service import EventStore, command, execute
 from domain.session.aggregate import (
     DECIDER,
     Session,
+    append_reply_chunk,
+    cancel_reply,
     close,
     post_assistant_reply,
     post_system_message,
@@ -32,6 +35,8 @@ post_reply = command(DECIDER, lambda c: stream_id(c.session_id), post_assistant_
 # re-deciding a close on a newer state is safe (it checks the session is still open); another
 # process (the conversation worker) appending replies makes this process's remembered state stale
 close_session = command(DECIDER, lambda c: stream_id(c.session_id), close)
+append_chunk = command(DECIDER, lambda c: stream_id(c.session_id), append_reply_chunk)
+cancel = command(DECIDER, lambda c: stream_id(c.session_id), cancel_reply)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,9 +69,9 @@ async def require_budget_for(
     store: EventStore, tenant_id: str, session_id: UUID | None, persona_id: str | None, day: date
 ) -> None:
     """Raise BudgetExhausted when the persona a user message would go to has no tokens left on `day`:
-    the session's own persona, else `persona_id` (a new session's). Another tenant's session is NotFound."""
+    the session's own persona, else `persona_id` (a new session's), else DEFAULT_PERSONA (what a session
+    without a persona charges). Another tenant's session is NotFound."""
     if session_id is not None:
         session = (await store.load(DECIDER, stream_id(session_id), tenant_id))[0]
         persona_id = (session.persona_id if session else None) or persona_id
-    if persona_id:
-        await require_budget(store, tenant_id, persona_id, day)
+    await require_budget(store, tenant_id, persona_id or DEFAULT_PERSONA, day)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts.codec import Record
 from contracts.routing import BUDGET_EVENTS
-from domain.budget.events import BudgetExceeded, TokensConsumed
+from domain.budget.events import BudgetExceeded, ReservationSettled, TokensConsumed, TokensReserved
 from projections.apply import Op
 from projections.views.base import Keys, View, by_type
 
@@ -33,4 +33,6 @@ def _exceeded(r: Record, k: Keys) -> list[Op]:
     ]
 
 
-VIEW = View("budgets", (BUDGET_EVENTS,), by_type({TokensConsumed: _consumed, BudgetExceeded: _exceeded}))
+# reservations count as used until settled: each carries the day's usage after it, as a charge does
+CHARGES = {TokensConsumed: _consumed, TokensReserved: _consumed, ReservationSettled: _consumed}
+VIEW = View("budgets", (BUDGET_EVENTS,), by_type({**CHARGES, BudgetExceeded: _exceeded}))

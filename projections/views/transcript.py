@@ -1,5 +1,8 @@
 """transcript: a session's messages by stream version; reply chunks kept apart until the final message lands.
 
+A cancelled reply lands as a final message too (metadata status "cancelled", the text said so far);
+the cancellation itself is a live update (`cancelled`).
+
 Its live updates (`transcript_live`) put each transcript change, once, on the session's live Redis
 Stream (SSE / WebSocket clients tail it and resume by entry id); only the live projection sends
 them, never a rebuild.
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from contracts.codec import Record
 from contracts.routing import INBOUND, OUTBOUND
-from domain.session.events import AssistantReplyChunk, MessagePosted, SessionClosed
+from domain.session.events import AssistantReplyChunk, MessagePosted, ReplyCancelled, SessionClosed
 from projections.apply import Op
 from projections.views.base import Keys, View, by_type, compact_json, iso
 
@@ -70,9 +73,21 @@ def _closed_live(r: Record, k: Keys) -> list[Op]:
     return _live(r, k, "closed", data)
 
 
+def _cancelled_live(r: Record, k: Keys) -> list[Op]:
+    data = compact_json({"reason": r["reason"], "version": r["meta"]["stream_version"]})
+    return _live(r, k, "cancelled", data)
+
+
 VIEW = View(
     "transcript",
     (INBOUND, OUTBOUND),
     by_type({MessagePosted: _posted, AssistantReplyChunk: _chunk}),
-    by_type({MessagePosted: _posted_live, AssistantReplyChunk: _chunk_live, SessionClosed: _closed_live}),
+    by_type(
+        {
+            MessagePosted: _posted_live,
+            AssistantReplyChunk: _chunk_live,
+            SessionClosed: _closed_live,
+            ReplyCancelled: _cancelled_live,
+        }
+    ),
 )

@@ -1,0 +1,232 @@
+"""Answering one user message: reserve, call the model, stream chunks, run tools, settle, reply once.
+
+Every command carries an idempotency key derived from the user message's event and its step
+(workers/runtime.py: key_for), and new ids are derived the same way, so a redelivered message (a
+worker killed mid-reply) repeats nothing: reservations, settlements, chunks and tool requests
+already recorded are returned as recorded, and the final reply (key "reply") exists at most once,
+whatever ended the turn: an answer, a refusal of the budget, a cancel, a model error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from domain.budget.aggregate import DEFAULT_PERSONA
+from domain.budget.commands import ReserveTokens, SettleReservation
+from domain.budget.errors import BudgetExhausted
+from domain.budget.service import reserve_tokens, settle_tokens
+from domain.errors import DomainError
+from domain.events import CommandContext, RecordedEvent
+from domain.session.aggregate import DECIDER, Session, is_cancelled, stream_id
+from domain.session.commands import AppendReplyChunk, PostAssistantReply
+from domain.session.errors import ReplyCancelledError
+from domain.session.events import AssistantReplyChunk, MessagePosted
+from domain.session.service import append_chunk, post_reply
+from domain.tool.commands import RequestTool
+from domain.tool.service import request_tool
+from eventstore.store import PostgresEventStore
+from workers.conversation.responder import Responder, ResponderError, Text, ToolCall, Turn, Usage
+from workers.conversation.settings import ConversationSettings
+from workers.conversation.tools import TOOLS, outcomes, wait_for
+from workers.runtime import id_for, key_for
+
+
+class Stopped(Exception):
+    """The reply was cancelled between steps."""
+
+
+@dataclass
+class Said:
+    """What one model call said: its text chunks, its tool calls, its usage (None: never reported)."""
+
+    text: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None
+
+
+class Reply:
+    """The reply to the user message `cause` (a MessagePosted by the user) in `session`."""
+
+    def __init__(self, store: PostgresEventStore, settings: ConversationSettings, cause: RecordedEvent) -> None:
+        assert isinstance(cause.event, MessagePosted)
+        self.store, self.settings, self.cause = store, settings, cause
+        self.message: MessagePosted = cause.event
+        self.session_id = self.message.session_id
+        self.tenant = cause.meta.tenant_id
+        self.version = cause.meta.stream_version
+        self.reply_id = id_for(cause, "reply")
+        self.day = cause.meta.occurred_at.astimezone(UTC).date()  # the day the message was posted pays
+        self.said: list[str] = []
+
+    def context(self, step: str) -> CommandContext:
+        meta = self.cause.meta
+        return CommandContext(
+            tenant_id=self.tenant,
+            correlation_id=meta.correlation_id,
+            causation_id=meta.event_id,
+            occurred_at=datetime.now(UTC),
+            trace=meta.trace,
+            idempotency_key=key_for(self.cause, step),
+        )
+
+    async def answered(self) -> bool:
+        """Whether the final reply is recorded already."""
+        return await self.store.recall(self.context("reply")) is not None
+
+    async def session(self) -> Session | None:
+        """The session as stored now (not as this process remembers it: the API cancels and closes)."""
+        return (await self.store.load(DECIDER, stream_id(self.session_id), self.tenant, fresh=True))[0]
+
+    async def cancelled(self) -> bool:
+        session = await self.session()
+        return session is None or session.closed or is_cancelled(session, self.version)
+
+    async def run(self, responder: Responder, history: list[Turn], persona: str | None) -> None:
+        """Answer, then record the one final reply (or none when cancelled before anything was said)."""
+        try:
+            text, status = await self._loop(responder, history, persona or DEFAULT_PERSONA)
+        except (Stopped, ReplyCancelledError):
+            await self._finish_cancelled()
+            return
+        except BudgetExhausted as refused:
+            text, status = self._joined(_refusal(refused)), "budget_exhausted"
+        except ResponderError as e:
+            text, status = self._joined(f"I could not answer: the model's answer was unusable ({e})."), "error"
+        await self._finish(text, status)
+
+    async def fail(self, error: ResponderError) -> None:
+        """Reply that no model could be asked (no responder for the session's profile)."""
+        await self._finish(f"I could not answer: {error}.", "error")
+
+    async def _loop(self, responder: Responder, history: list[Turn], persona: str) -> tuple[str, str]:
+        for step in range(self.settings.conversation_max_steps):
+            if await self.cancelled():
+                raise Stopped
+            said = await self._call(step, responder, history, persona)
+            if not said.calls:
+                return "".join(said.text).strip() or "(no answer)", "answered"
+            history.append(Turn("assistant", "".join(said.text), tool_calls=tuple(said.calls)))
+            history.extend(await self._tools(step, said.calls))
+        limit = self.settings.conversation_max_steps
+        return self._joined(f"I stopped after {limit} steps without a final answer."), "step_limit"
+
+    async def _call(self, step: int, responder: Responder, history: Sequence[Turn], persona: str) -> Said:
+        """One model call between a reservation and its settlement (the estimate when the call broke off)."""
+        estimate = max(responder.estimate(history), 1)
+        reserve = ReserveTokens(
+            tenant_id=self.tenant,
+            persona_id=persona,
+            day=self.day,
+            reservation_id=id_for(self.cause, f"reserve:{step}"),
+            tokens=estimate,
+            session_id=self.session_id,
+        )
+        await reserve_tokens(self.store, self.context(f"reserve:{step}"), reserve)
+        said = Said()
+        try:
+            await self._stream(responder.respond(history, TOOLS), said)
+        except (DomainError, ResponderError):
+            await self._settle(step, reserve, estimate)
+            raise
+        await self._settle(step, reserve, said.usage.total if said.usage else estimate)
+        return said
+
+    async def _settle(self, step: int, reserved: ReserveTokens, tokens: int) -> None:
+        command = SettleReservation(
+            tenant_id=reserved.tenant_id,
+            persona_id=reserved.persona_id,
+            day=reserved.day,
+            reservation_id=reserved.reservation_id,
+            actual_tokens=tokens,
+            session_id=self.session_id,
+        )
+        await settle_tokens(self.store, self.context(f"settle:{step}"), command)
+
+    async def _stream(self, pieces: AsyncIterator[object], said: Said) -> None:
+        """Append each text chunk as it comes (refused once the reply is cancelled); keep calls and usage."""
+        async for piece in pieces:
+            match piece:
+                case Text(text=text) if text:
+                    await self._chunk(text)
+                    said.text.append(text)
+                case ToolCall():
+                    said.calls.append(piece)
+                case Usage():
+                    said.usage = piece
+
+    async def _chunk(self, text: str) -> None:
+        index = len(self.said)
+        command = AppendReplyChunk(
+            session_id=self.session_id,
+            tenant_id=self.tenant,
+            message_id=self.reply_id,
+            index=index,
+            text=text,
+            reply_to_version=self.version,
+        )
+        await append_chunk(self.store, self.context(f"chunk:{index}"), command)
+        self.said.append(text)
+
+    async def _tools(self, step: int, calls: Sequence[ToolCall]) -> list[Turn]:
+        """Request every call of this step, then wait for all their outcomes: the tool turns."""
+        requests = []
+        for i, call in enumerate(calls):
+            request = id_for(self.cause, f"tool:{step}:{i}")
+            command = RequestTool(
+                request_id=request,
+                tool_name=call.name,
+                arguments_json=json.dumps(dict(call.arguments)),
+                session_id=self.session_id,
+                timeout_ms=self.settings.conversation_tool_timeout_ms,
+            )
+            await request_tool(self.store, self.context(f"tool:{step}:{i}"), command)
+            requests.append(request)
+        s = self.settings
+        wait = wait_for(s.conversation_tool_timeout_ms, s.conversation_tool_grace, s.conversation_approval_wait)
+        found = await outcomes(self.store, requests, self.tenant, wait, self.cancelled)
+        if found is None:
+            raise Stopped
+        return [
+            Turn("tool", found[request], call_id=call.call_id) for request, call in zip(requests, calls, strict=True)
+        ]
+
+    def _joined(self, notice: str) -> str:
+        """What was said so far, then `notice`."""
+        said = "".join(self.said).strip()
+        return f"{said}\n\n{notice}" if said else notice
+
+    async def _finish(self, text: str, status: str, chunks: tuple[str, ...] = ()) -> None:
+        command = PostAssistantReply(
+            session_id=self.session_id,
+            tenant_id=self.tenant,
+            message_id=self.reply_id,
+            chunks=chunks,
+            text=text,
+            metadata={"in_reply_to": str(self.message.message_id), "status": status},
+        )
+        await post_reply(self.store, self.context("reply"), command)
+
+    async def _finish_cancelled(self) -> None:
+        """Record what was said as the cancelled reply (as stored: chunks of an earlier attempt count);
+        nothing when nothing was said."""
+        events = await self.store.read_stream(stream_id(self.session_id))
+        chunks = sorted(
+            (e.event.index, e.event.text)
+            for e in events
+            if isinstance(e.event, AssistantReplyChunk) and e.event.message_id == self.reply_id
+        )
+        text = "".join(text for _, text in chunks).strip()
+        session = await self.session()
+        if text and session is not None and not session.closed:
+            await self._finish(text, "cancelled")
+
+
+def _refusal(refused: BudgetExhausted) -> str:
+    return (
+        f"I cannot answer: the token budget of {refused.persona_id} for {refused.day.isoformat()} is used up "
+        f"({refused.remaining} of {refused.limit} tokens left, this answer needs {refused.requested}). "
+        "It renews at midnight UTC."
+    )

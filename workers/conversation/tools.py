@@ -1,0 +1,108 @@
+"""The conversation's side of a tool call: the tools offered to the model, and waiting for an outcome.
+
+Outcomes are read from the tool's own stream in the event store (never a read model), polled with
+backoff: the executor records exactly one outcome per request within its timeout. The wait is
+bounded all the same (timeout + grace, or the approval wait while a person decides), so a missing
+executor cannot hold a conversation forever; a call without an outcome by then is answered as
+"no outcome" and the execution itself is left to the executor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from uuid import UUID
+
+import stamina
+
+from domain.tool.aggregate import DECIDER, ToolDecision, ToolExecution, stream_id
+from domain.tool.events import ToolCompleted, ToolDenied, ToolFailed
+from eventstore.store import PostgresEventStore
+from workers.conversation.responder import ToolSpec
+
+_TEXT = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "calculator",
+        "Exact arithmetic: + - * / ^ and parentheses on integers and decimals.",
+        {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+    ),
+    ToolSpec("echo", "Says the given text back.", _TEXT),
+    ToolSpec("timestamp", "The current date and time (UTC, ISO 8601).", {"type": "object", "properties": {}}),
+    ToolSpec(
+        "http_fetch",
+        "Fetches an http(s) URL of an allow-listed host and returns its status and the start of its body.",
+        {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+    ),
+)
+
+
+class _Pending(Exception):
+    """Some calls have no outcome yet (polled again)."""
+
+
+async def outcomes(
+    store: PostgresEventStore,
+    requests: Sequence[UUID],
+    tenant_id: str,
+    wait: Callable[[ToolExecution], float],
+    cancelled: Callable[[], Awaitable[bool]],
+) -> dict[UUID, str] | None:
+    """Each request's outcome as the model is told it (see `told`), once all have one or their wait
+    (`wait(execution)` seconds from now) ran out; None as soon as `cancelled()` says the reply stopped."""
+    found: dict[UUID, str] = {}
+    started = time.monotonic()
+    async for attempt in stamina.retry_context(
+        on=_Pending, attempts=None, timeout=None, wait_initial=0.02, wait_max=0.5, wait_jitter=0.02
+    ):
+        with attempt:
+            if await cancelled():
+                return None
+            for request in requests:
+                if request not in found:
+                    outcome = await _outcome(store, request, tenant_id, wait, started)
+                    if outcome is not None:
+                        found[request] = outcome
+            if len(found) < len(requests):
+                raise _Pending
+    return found
+
+
+async def _outcome(
+    store: PostgresEventStore, request: UUID, tenant_id: str, wait: Callable[[ToolExecution], float], started: float
+) -> str | None:
+    state = (await store.load(DECIDER, stream_id(request), tenant_id, fresh=True))[0]
+    if state is None:
+        return None
+    if state.outcome is not None:
+        return told((await store.read_stream(stream_id(request)))[-1].event)
+    waited = time.monotonic() - started
+    if waited >= wait(state):
+        awaiting = state.decision is ToolDecision.AWAITING_APPROVAL
+        return f"no outcome: {'not approved' if awaiting else 'none recorded'} within {waited:.0f} s"
+    return None
+
+
+def told(event: object) -> str:
+    """An outcome as the model is told it: the JSON result, or "failed: ...", "timed out: ...", "denied: ..."."""
+    match event:
+        case ToolCompleted():
+            return event.result_json
+        case ToolFailed(timed_out=True):
+            return f"timed out: {event.error}"
+        case ToolFailed():
+            return f"failed: {event.error}"
+        case ToolDenied():
+            return f"denied: {event.reason}"
+    return f"failed: unexpected outcome {type(event).__name__}"
+
+
+def wait_for(timeout_ms: int, grace: float, approval_wait: float) -> Callable[[ToolExecution], float]:
+    """How long to wait for an execution: its timeout plus `grace`, or `approval_wait` while a person decides."""
+
+    def wait(state: ToolExecution) -> float:
+        if state.decision is ToolDecision.AWAITING_APPROVAL:
+            return approval_wait
+        return max(state.timeout_ms, timeout_ms) / 1000 + grace
+
+    return wait

@@ -1,0 +1,62 @@
+"""The conversation worker's handler: each user message on conversation.inbound gets exactly one reply.
+
+Other events of the topic (sessions started and closed, system messages) are not answered. A
+message already answered (its reply's key is recorded), in a session closed since, or cancelled
+before the worker reached it, is left as it is.
+"""
+
+from __future__ import annotations
+
+from contracts.codec import EventCodec
+from domain.events import RecordedEvent
+from domain.session.events import MessagePosted, Role
+from eventstore.store import PostgresEventStore
+from workers.conversation.profiles import responder_for
+from workers.conversation.reply import Reply
+from workers.conversation.responder import ResponderError, Turn
+from workers.conversation.settings import ConversationSettings
+from workers.runtime import Delivered, Handler
+from workers.settings import WorkerSettings
+
+
+def is_user_message(recorded: RecordedEvent) -> bool:
+    return isinstance(recorded.event, MessagePosted) and recorded.event.role is Role.USER
+
+
+async def answer(store: PostgresEventStore, settings: ConversationSettings, cause: RecordedEvent) -> None:
+    """Answer one user message (see workers/conversation/reply.py), once."""
+    reply = Reply(store, settings, cause)
+    if await reply.answered():
+        return
+    session = await reply.session()
+    if session is None or session.closed:
+        return
+    history = await history_until(store, cause, settings.conversation_history)
+    try:
+        responder = await responder_for(store, settings, session)
+    except ResponderError as e:
+        await reply.fail(e)
+        return
+    await reply.run(responder, history, session.persona_id)
+
+
+async def history_until(store: PostgresEventStore, cause: RecordedEvent, limit: int) -> list[Turn]:
+    """The session's last `limit` messages up to and including the cause, as the model sees them."""
+    events = await store.read_stream(cause.meta.stream_id)
+    turns = [
+        Turn(recorded.event.role.value, recorded.event.text)
+        for recorded in events
+        if recorded.meta.stream_version <= cause.meta.stream_version and isinstance(recorded.event, MessagePosted)
+    ]
+    return turns[-limit:]
+
+
+async def make_handler(settings: WorkerSettings, store: PostgresEventStore, codec: EventCodec) -> Handler:
+    """The handler of `agentlog worker conversation` (settings: ConversationSettings)."""
+    assert isinstance(settings, ConversationSettings)
+
+    async def handle(delivered: Delivered) -> None:
+        if is_user_message(delivered.recorded):
+            await answer(store, settings, delivered.recorded)
+
+    return handle
