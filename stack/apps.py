@@ -151,7 +151,16 @@ class ApiProcess(AppProcess):
         return super().healthy() and process.port_open(self.port)
 
 
-SUPERVISED: tuple[type[AppProcess], ...] = (RelayProcess, ProjectionsProcess, ApiProcess)
+class ConversationProcess(AppProcess):
+    """`agentlog worker conversation`: answers each user message (docs/agent-runtime.md)."""
+
+    name = "conversation"
+    args = ("worker", "conversation")
+    ready_text = "worker 'conversation' running"
+    route = "conversation.inbound -> replies"
+
+
+SUPERVISED: tuple[type[AppProcess], ...] = (RelayProcess, ProjectionsProcess, ApiProcess, ConversationProcess)
 
 
 class SupervisorProcess(Server):

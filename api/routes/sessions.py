@@ -17,10 +17,11 @@ from api.errors import ApiError, responses
 from api.schemas import HttpUrlText, Int, Metadata, Name, Page, Recorded, Strict, from_millis, recorded
 from api.session_events import RawEvent, raw_events
 from domain.session.aggregate import STREAM_TYPE
-from domain.session.commands import CloseSession, PostUserMessage, StartSession
+from domain.session.commands import CancelReply, CloseSession, PostUserMessage, StartSession
 from domain.session.events import Attachment
 from domain.session.service import (
     StartWithMessage,
+    cancel,
     close_session,
     post_user,
     require_budget_for,
@@ -83,6 +84,14 @@ class CloseIn(Strict):
 
 
 class SessionClosedOut(Recorded):
+    session_id: UUID
+
+
+class CancelIn(Strict):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class ReplyCancelledOut(Recorded):
     session_id: UUID
 
 
@@ -213,4 +222,22 @@ async def close(
     result = await close_session(
         svc.store, ctx, CloseSession(session_id=session_id, tenant_id=who.tenant_id, reason=reason)
     )
+    return {"session_id": session_id, **recorded(result)}
+
+
+@router.post(
+    "/sessions/{session_id}/cancel",
+    status_code=202,
+    response_model=ReplyCancelledOut,
+    summary="Stop the replies in progress",
+    description="The conversation worker stops before its next chunk, tool step or model call; what was said "
+    'stays in the transcript as the reply, with metadata `status` "cancelled", and the live stream shows '
+    "`cancelled`. Messages posted afterwards are answered as usual.",
+    responses=responses(400, 404, 409, 413, 415),
+)
+async def cancel_reply(
+    session_id: SessionId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: CancelIn | None = None
+) -> dict[str, object]:
+    reason = body.reason if body else None
+    result = await cancel(svc.store, ctx, CancelReply(session_id=session_id, tenant_id=who.tenant_id, reason=reason))
     return {"session_id": session_id, **recorded(result)}

@@ -51,12 +51,14 @@ EXAMPLE = (
     'data: {"message_id":"0b7c...","role":"user","text":"Hi","attachments":[],"metadata":{},'
     '"at":"2026-11-24T10:00:00Z","version":2}\n\n'
     'id: 1764000000412-0\nevent: chunk\ndata: {"message_id":"5e1a...","index":0,"text":"Hel","version":3}\n\n'
+    'id: 1764000000530-0\nevent: cancelled\ndata: {"reason":null,"version":4}\n\n'
     ": keep-alive\n\n"
     'id: 1764000090000-0\nevent: closed\ndata: {"reason":"done","version":6}\n\n'
 )
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "Events `message`, `chunk` and `closed`, each with its `id`; a `: keep-alive` comment "
+        "description": "Events `message`, `chunk`, `cancelled` (replies in progress were stopped) and `closed`, "
+        "each with its `id`; a `: keep-alive` comment "
         f"after {KEEP_ALIVE:.0f} s of silence; the stream ends after `closed`",
         "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EXAMPLE}},
     },
