@@ -22,6 +22,9 @@ from workers.delegation.settings import DelegationSettings, new_secret
 from workers.delegation.worker import make_handler as delegation_handler
 from workers.runtime import Handler, Worker
 from workers.settings import WorkerSettings
+from workers.tools.settings import ToolSettings
+from workers.tools.worker import TOPICS as TOOL_TOPICS
+from workers.tools.worker import make_handler as tools_handler
 
 app = typer.Typer(help="The agent runtime's workers (each also runs under `agentlog stack up`).", no_args_is_help=True)
 
@@ -44,7 +47,10 @@ DELEGATION = WorkerSpec(
 CONVERSATION = WorkerSpec(
     "conversation", [INBOUND], "answers each user message: budget, model, tools, streamed reply (docs/agent-runtime.md)"
 )
-WORKERS: dict[str, WorkerSpec] = {DELEGATION.name: DELEGATION, CONVERSATION.name: CONVERSATION}
+TOOLS = WorkerSpec(
+    "tools", TOOL_TOPICS, "decides on each tool request by policy, runs it, records its one outcome (docs/tools.md)"
+)
+WORKERS: dict[str, WorkerSpec] = {DELEGATION.name: DELEGATION, CONVERSATION.name: CONVERSATION, TOOLS.name: TOOLS}
 
 
 @app.command("list")
@@ -102,6 +108,12 @@ def delegation() -> None:
 def conversation() -> None:
     """Answer each user message exactly once: budget, model, tools, streamed reply (docs/agent-runtime.md)."""
     serve(CONVERSATION, conversation_handler, ConversationSettings)
+
+
+@app.command("tools")
+def tools() -> None:
+    """Decide on each tool request by policy, run it, record its one outcome; approvals resume it (docs/tools.md)."""
+    serve(TOOLS, tools_handler, ToolSettings)
 
 
 @app.command("callback-secret")

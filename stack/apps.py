@@ -7,9 +7,11 @@ the `agentlog` arguments that run it and a line it logs once ready, and list it 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from importlib import metadata
+from pathlib import Path
 
 from stack import freshness, process, supervision
 from stack.errors import StackError
@@ -160,7 +162,27 @@ class ConversationProcess(AppProcess):
     route = "conversation.inbound -> replies"
 
 
-SUPERVISED: tuple[type[AppProcess], ...] = (RelayProcess, ProjectionsProcess, ApiProcess, ConversationProcess)
+class ToolsProcess(AppProcess):
+    """`agentlog worker tools`, with the Rego policies in the `policies/` folder beside agentlog's code unless
+    AGENTLOG_TOOLS_POLICY_DIR names another (docs/tools.md)."""
+
+    name = "tools"
+    args = ("worker", "tools")
+    ready_text = "worker 'tools' running"
+    route = "tool.requests -> tool.results"
+
+    def environment(self) -> dict[str, str]:
+        policies = os.environ.get("AGENTLOG_TOOLS_POLICY_DIR") or str(Path(__file__).resolve().parents[1] / "policies")
+        return {**super().environment(), "AGENTLOG_TOOLS_POLICY_DIR": policies}
+
+
+SUPERVISED: tuple[type[AppProcess], ...] = (
+    RelayProcess,
+    ProjectionsProcess,
+    ApiProcess,
+    ConversationProcess,
+    ToolsProcess,
+)
 
 
 class SupervisorProcess(Server):
