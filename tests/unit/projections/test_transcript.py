@@ -88,3 +88,19 @@ def test_each_change_goes_once_to_the_live_stream_and_a_rebuild_sends_none():
     ]
     assert json.loads(live[2]["data"]) == {"reason": "done", "version": 4}
     assert folded(*events, live=False).shared("live", SESSION) is None
+
+
+def test_a_cancelled_reply_lands_as_a_message_and_the_cancel_goes_to_the_live_stream():
+    from domain.session.events import ReplyCancelled
+
+    question, reply = uuid.uuid4(), uuid.uuid4()
+    cancelled = recorded(ReplyCancelled(session_id=SESSION, reason="enough"), SESSION, 4)
+    partial = posted(reply, 5, "Hel", Role.ASSISTANT, metadata={"status": "cancelled"})
+    view = folded(posted(question, 2, "hi"), chunk(reply, 3, 0, "Hel"), cancelled, partial)
+
+    live = view.shared("live", SESSION)
+    assert [entry["kind"] for entry in live] == ["message", "chunk", "cancelled", "message"]
+    assert json.loads(live[2]["data"]) == {"reason": "enough", "version": 4}
+    texts = [json.loads(text) for text in view("messages", SESSION)]
+    assert [(m["text"], m["metadata"]) for m in texts] == [("hi", {}), ("Hel", {"status": "cancelled"})]
+    assert view("chunks", SESSION, reply) is None
