@@ -78,7 +78,8 @@ class AppProcess(Server):
         if row.pid is None and supervised and record.detail:
             return dataclasses.replace(row, health="restarting", detail=record.detail)
         if row.pid is not None and not supervised:
-            return dataclasses.replace(row, detail=row.detail or "not supervised: run `agentlog stack up`")
+            unsupervised = "not supervised: run `agentlog stack up`"
+            return dataclasses.replace(row, detail="; ".join(filter(None, (unsupervised, row.detail))))
         return row
 
     def _launched_pid(self, grace: float = 2.0) -> int:

@@ -61,7 +61,7 @@ def test_a_sigkilled_process_comes_back_under_a_new_pid_and_status_counts_the_re
     assert table.returncode == 0, table.stdout
     row = next(line for line in table.stdout.splitlines() if line.startswith(f"│ {name} "))
     cells = [cell.strip() for cell in row.strip("│").split("│")]
-    assert (cells[4], cells[5]) == ("healthy", str(after["restarts"]))
+    assert cells[4].split(" (")[0] == "healthy" and cells[5] == str(after["restarts"])
 
 
 def test_the_api_answers_again_after_a_sigkill(env):
