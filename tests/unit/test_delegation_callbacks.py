@@ -189,7 +189,7 @@ def test_settings_take_a_whsec_secret_and_a_comma_separated_allow_list(monkeypat
     monkeypatch.setenv("AGENTLOG_WORKER_CALLBACK_SECRET", secret)
     monkeypatch.setenv("AGENTLOG_WORKER_CALLBACK_ALLOW_HOSTS", "Hooks.Internal., 127.0.0.1,[::1]")
 
-    settings = DelegationSettings()
+    settings = DelegationSettings()  # type: ignore[call-arg]  # from the environment
 
     assert settings.worker_callback_secret.get_secret_value() == secret
     assert secret not in repr(settings)
@@ -207,10 +207,10 @@ def test_settings_take_a_whsec_secret_and_a_comma_separated_allow_list(monkeypat
 def test_a_bad_secret_is_refused_saying_why(monkeypatch, secret, reason):
     monkeypatch.setenv("AGENTLOG_WORKER_CALLBACK_SECRET", secret)
     with pytest.raises(ValidationError, match=reason):
-        DelegationSettings()
+        DelegationSettings()  # type: ignore[call-arg]  # from the environment
 
 
 def test_without_a_secret_the_worker_does_not_start(monkeypatch):
     monkeypatch.delenv("AGENTLOG_WORKER_CALLBACK_SECRET", raising=False)
     with pytest.raises(ValidationError, match="worker_callback_secret"):
-        DelegationSettings()
+        DelegationSettings()  # type: ignore[call-arg]  # from the environment
