@@ -16,6 +16,9 @@ from pathlib import Path
 from stack import freshness, process, supervision
 from stack.errors import StackError
 from stack.server import Server, ServerStatus
+from workers.delegation.settings import new_secret
+
+CALLBACK_SECRET = "AGENTLOG_WORKER_CALLBACK_SECRET"  # noqa: S105 - the variable's name
 
 
 class AppProcess(Server):
@@ -177,12 +180,32 @@ class ToolsProcess(AppProcess):
         return {**super().environment(), "AGENTLOG_TOOLS_POLICY_DIR": policies}
 
 
+class DelegationProcess(AppProcess):
+    """`agentlog worker delegation`, signing with AGENTLOG_WORKER_CALLBACK_SECRET when set, else with a secret
+    made once and kept in its data directory, `callback-secret`, readable by its owner only (docs/delegation.md)."""
+
+    name = "delegation"
+    args = ("worker", "delegation")
+    ready_text = "worker 'delegation' running"
+    route = "delegation.tasks -> callback URLs"
+
+    def environment(self) -> dict[str, str]:
+        if CALLBACK_SECRET in os.environ:  # the child inherits it
+            return super().environment()
+        kept = self.data_dir / "callback-secret"
+        if not kept.exists():
+            kept.touch(mode=0o600)
+            kept.write_text(new_secret() + "\n")
+        return {**super().environment(), CALLBACK_SECRET: kept.read_text().strip()}
+
+
 SUPERVISED: tuple[type[AppProcess], ...] = (
     RelayProcess,
     ProjectionsProcess,
     ApiProcess,
     ConversationProcess,
     ToolsProcess,
+    DelegationProcess,
 )
 
 
