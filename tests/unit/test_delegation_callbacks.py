@@ -19,10 +19,12 @@ from domain.delegation.events import (
     DelegationTaskFailed,
     DelegationTaskStarted,
 )
+from domain.errors import InvalidCommand
 from domain.events import DomainEvent, EventMetadata, RecordedEvent
 from workers.delegation.delivery import GiveUp, Retryable, _settle
 from workers.delegation.message import callback_message, signed_headers
-from workers.delegation.settings import DelegationSettings, new_secret
+from workers.delegation.settings import ALLOW_HOSTS_SETTING, DelegationSettings, new_secret
+from workers.delegation.target import Unreachable, pin
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
@@ -214,3 +216,29 @@ def test_without_a_secret_the_worker_does_not_start(monkeypatch):
     monkeypatch.delenv("AGENTLOG_WORKER_CALLBACK_SECRET", raising=False)
     with pytest.raises(ValidationError, match="worker_callback_secret"):
         DelegationSettings()  # type: ignore[call-arg]  # from the environment
+
+
+async def test_a_public_target_is_pinned_to_the_address_judged_with_its_name_kept_for_host_and_sni():
+    target = await pin("https://93.184.216.34:8443/hooks?x=1", [], ALLOW_HOSTS_SETTING, 2.0)
+
+    assert str(target.url) == "https://93.184.216.34:8443/hooks?x=1"
+    assert target.headers == {"host": "93.184.216.34:8443"}
+    assert target.extensions == {"sni_hostname": "93.184.216.34"}
+
+
+async def test_a_loopback_or_private_target_is_refused_naming_the_workers_allow_list():
+    for url in ("http://127.0.0.1:9/x", "http://[::1]/x", "http://10.1.2.3/x", "http://169.254.169.254/latest"):
+        with pytest.raises(InvalidCommand, match="AGENTLOG_WORKER_CALLBACK_ALLOW_HOSTS") as refused:
+            await pin(url, [], ALLOW_HOSTS_SETTING, 2.0)
+        assert refused.value.field == "callback_url"
+
+
+async def test_an_allow_listed_host_is_connected_to_by_name():
+    target = await pin("http://hooks.internal:8080/x", ["hooks.internal"], ALLOW_HOSTS_SETTING, 2.0)
+
+    assert (str(target.url), target.headers, target.extensions) == ("http://hooks.internal:8080/x", {}, {})
+
+
+async def test_a_host_that_resolves_to_nothing_now_is_worth_another_attempt():
+    with pytest.raises(Unreachable):
+        await pin(f"https://{uuid.uuid4().hex}.invalid/x", [], ALLOW_HOSTS_SETTING, 2.0)
