@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from stack import process
+from stack.apps import SUPERVISED
 from tests.support.cli import agentlog
 from tests.support.private_stack import private_stack_env
 from tests.support.servers import mode
@@ -46,7 +47,8 @@ def test_up_is_idempotent_status_is_healthy_and_down_leaves_no_process(private_e
 
     down = agentlog("stack", "down", env=private_env)
     assert down.returncode == 0
-    assert "stopped supervisor, api, projections, relay, registry, kafka, redis, postgres" in down.stdout
+    apps = ", ".join(app.name for app in reversed(SUPERVISED))  # every supervised process, last started first
+    assert f"stopped supervisor, {apps}, registry, kafka, redis, postgres" in down.stdout
     assert not [name for name, pid in started.items() if process.alive(pid)]
     assert agentlog("stack", "status", env=private_env).returncode == 1
 
