@@ -226,7 +226,7 @@ class Reply:
 
 def _refusal(refused: BudgetExhausted) -> str:
     return (
-        f"I cannot answer: the token budget of {refused.persona_id} for {refused.day.isoformat()} is used up "
-        f"({refused.remaining} of {refused.limit} tokens left, this answer needs {refused.requested}). "
+        f"I cannot answer: the token budget of {refused.persona_id} for {refused.day.isoformat()} is exhausted "
+        f"(this answer needs {refused.requested} tokens, {refused.remaining} of {refused.limit} are left). "
         "It renews at midnight UTC."
     )

@@ -9,17 +9,17 @@ executor cannot hold a conversation forever; a call without an outcome by then i
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
-
-import stamina
 
 from domain.tool.aggregate import DECIDER, ToolDecision, ToolExecution, stream_id
 from domain.tool.events import ToolCompleted, ToolDenied, ToolFailed
 from eventstore.store import PostgresEventStore
 from workers.conversation.responder import ToolSpec
 
+POLL_FIRST, POLL_MAX = 0.02, 0.5  # seconds between looks at the tool streams: doubling from the first to the most
 _TEXT = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -37,10 +37,6 @@ TOOLS: tuple[ToolSpec, ...] = (
 )
 
 
-class _Pending(Exception):
-    """Some calls have no outcome yet (polled again)."""
-
-
 async def outcomes(
     store: PostgresEventStore,
     requests: Sequence[UUID],
@@ -51,21 +47,19 @@ async def outcomes(
     """Each request's outcome as the model is told it (see `told`), once all have one or their wait
     (`wait(execution)` seconds from now) ran out; None as soon as `cancelled()` says the reply stopped."""
     found: dict[UUID, str] = {}
-    started = time.monotonic()
-    async for attempt in stamina.retry_context(
-        on=_Pending, attempts=None, timeout=None, wait_initial=0.02, wait_max=0.5, wait_jitter=0.02
-    ):
-        with attempt:
-            if await cancelled():
-                return None
-            for request in requests:
-                if request not in found:
-                    outcome = await _outcome(store, request, tenant_id, wait, started)
-                    if outcome is not None:
-                        found[request] = outcome
-            if len(found) < len(requests):
-                raise _Pending
-    return found
+    started, pause = time.monotonic(), POLL_FIRST
+    while True:
+        if await cancelled():
+            return None
+        for request in requests:
+            if request not in found:
+                outcome = await _outcome(store, request, tenant_id, wait, started)
+                if outcome is not None:
+                    found[request] = outcome
+        if len(found) == len(requests):
+            return found
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, POLL_MAX)  # quick for fast tools, gentle on the store for slow ones
 
 
 async def _outcome(
