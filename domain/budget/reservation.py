@@ -19,11 +19,12 @@ from domain.validation import require_at_least
 
 def reserve(usage: BudgetUsage | None, limits: BudgetLimits | None, command: ReserveTokens) -> list[DomainEvent]:
     """Set tokens aside when used + tokens stays within the limit; else raise BudgetExhausted (nothing
-    reserved; its `event` is the refusal to record). A reservation id already open is refused too."""
+    reserved; its `event` is the refusal to record). A reservation id already open records nothing (the
+    same call reserved twice: a worker and its redelivered twin)."""
     same_owner(usage, limits, command)
     tokens = require_at_least("tokens", command.tokens, 1)
     if usage is not None and str(command.reservation_id) in usage.reservations:
-        raise ReservationNotOpen(stream_id(command.tenant_id, command.persona_id, command.day), command.reservation_id)
+        return []
     used = usage.used if usage else 0
     limit = resolve_limit(limits, command.persona_id)
     if used + tokens > limit:

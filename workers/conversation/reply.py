@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from domain.budget.aggregate import DEFAULT_PERSONA
 from domain.budget.commands import ReserveTokens, SettleReservation
-from domain.budget.errors import BudgetExhausted
+from domain.budget.errors import BudgetExhausted, ReservationNotOpen
 from domain.budget.service import reserve_tokens, settle_tokens
 from domain.errors import DomainError
 from domain.events import CommandContext, RecordedEvent
@@ -26,6 +27,7 @@ from domain.session.errors import ReplyCancelledError
 from domain.session.events import AssistantReplyChunk, MessagePosted
 from domain.session.service import append_chunk, post_reply
 from domain.tool.commands import RequestTool
+from domain.tool.errors import ToolAlreadyRequested
 from domain.tool.service import request_tool
 from eventstore.store import PostgresEventStore
 from workers.conversation.responder import Responder, ResponderError, Text, ToolCall, Turn, Usage
@@ -143,7 +145,8 @@ class Reply:
             actual_tokens=tokens,
             session_id=self.session_id,
         )
-        await settle_tokens(self.store, self.context(f"settle:{step}"), command)
+        with suppress(ReservationNotOpen):  # a twin handling the same message (a redelivery) settled it
+            await settle_tokens(self.store, self.context(f"settle:{step}"), command)
 
     async def _stream(self, pieces: AsyncIterator[object], said: Said) -> None:
         """Append each text chunk as it comes (refused once the reply is cancelled); keep calls and usage."""
@@ -182,7 +185,8 @@ class Reply:
                 session_id=self.session_id,
                 timeout_ms=self.settings.conversation_tool_timeout_ms,
             )
-            await request_tool(self.store, self.context(f"tool:{step}:{i}"), command)
+            with suppress(ToolAlreadyRequested):  # by a twin handling the same message
+                await request_tool(self.store, self.context(f"tool:{step}:{i}"), command)
             requests.append(request)
         s = self.settings
         wait = wait_for(s.conversation_tool_timeout_ms, s.conversation_tool_grace, s.conversation_approval_wait)

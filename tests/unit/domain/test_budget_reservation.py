@@ -79,6 +79,11 @@ def test_settling_twice_or_an_unknown_reservation_is_refused():
         reserve(None, LIMITS, reserving(0))
 
 
+def test_reserving_an_open_reservation_again_records_nothing():
+    rid = uuid.uuid4()
+    assert reserve(usage_after(*reserve(None, LIMITS, reserving(10, rid))), LIMITS, reserving(10, rid)) == []
+
+
 def test_a_reservation_on_another_tenants_stream_is_not_found():
     other = ReserveTokens(tenant_id="other", persona_id=PERSONA, day=DAY, reservation_id=uuid.uuid4(), tokens=1)
     with pytest.raises(NotFound):

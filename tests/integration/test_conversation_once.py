@@ -1,0 +1,86 @@
+"""Exactly one reply and no overspend: the handler run again, and by several workers at once, on one store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from domain.budget.aggregate import DECIDER as USAGE
+from domain.budget.aggregate import stream_id as usage_stream
+from domain.budget.commands import SetBudgetLimit
+from domain.budget.events import ReservationSettled, TokensReserved
+from domain.budget.service import set_budget_limit
+from domain.events import CommandContext
+from domain.session.commands import PostUserMessage, StartSession
+from domain.session.events import AssistantReplyChunk, MessagePosted, Role
+from domain.session.service import StartWithMessage, start_with_message
+from eventstore.store import PostgresEventStore
+from workers.conversation.deterministic import ABOUT
+from workers.conversation.settings import ConversationSettings
+from workers.conversation.worker import answer
+
+SETTINGS = ConversationSettings()
+
+
+def ctx(tenant: str) -> CommandContext:
+    return CommandContext(tenant_id=tenant, correlation_id=uuid.uuid4(), occurred_at=datetime.now(UTC))
+
+
+async def new_session(store: PostgresEventStore, tenant: str, persona: str, text: str = "hi"):
+    """A session with one user message; returns that message's recorded event (the worker's cause)."""
+    session = uuid.uuid4()
+    start = StartSession(session_id=session, tenant_id=tenant, persona_id=persona)
+    message = PostUserMessage(session_id=session, tenant_id=tenant, message_id=uuid.uuid4(), text=text)
+    await start_with_message(store, ctx(tenant), StartWithMessage(start=start, message=message))
+    return (await store.read_stream(str(session)))[1]
+
+
+async def test_a_redelivered_message_is_answered_once_with_one_charge(event_store, pg_schema, codec):
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    cause = await new_session(event_store, tenant, "p")
+    other = await PostgresEventStore.connect(pg_schema.dsn, codec, schema=pg_schema.name)
+    try:  # the same event at once in two worker processes, then again later
+        await asyncio.gather(answer(event_store, SETTINGS, cause), answer(other, SETTINGS, cause))
+        await answer(other, SETTINGS, cause)
+    finally:
+        await other.close()
+
+    events = [e.event for e in await event_store.read_stream(cause.meta.stream_id)]
+    replies = [e for e in events if isinstance(e, MessagePosted) and e.role is Role.ASSISTANT]
+    chunks = [e for e in events if isinstance(e, AssistantReplyChunk)]
+    assert [r.text for r in replies] == [ABOUT]
+    assert [c.index for c in chunks] == list(range(len(chunks))) and "".join(c.text for c in chunks) == ABOUT
+    charges = await event_store.read_stream(usage_stream(tenant, "p", cause.meta.occurred_at.date()))
+    assert [type(e.event) for e in charges] == [TokensReserved, ReservationSettled]
+
+
+async def test_many_messages_answered_by_several_workers_at_once_never_overspend(event_store, pg_schema, codec):
+    tenant, limit = f"t{uuid.uuid4().hex[:8]}", 500
+    await set_budget_limit(
+        event_store, ctx(tenant), SetBudgetLimit(tenant_id=tenant, persona_id="p", daily_tokens=limit)
+    )
+    causes = [await new_session(event_store, tenant, "p", f"hello {i}") for i in range(24)]
+    workers = [event_store] + [
+        await PostgresEventStore.connect(pg_schema.dsn, codec, schema=pg_schema.name) for _ in range(2)
+    ]
+    try:  # every worker handles every message (a redelivery storm), all at once
+        await asyncio.gather(*(answer(w, SETTINGS, c) for c in causes for w in workers))
+    finally:
+        for worker in workers[1:]:
+            await worker.close()
+
+    day = causes[0].meta.occurred_at.date()
+    usage, _ = await event_store.load(USAGE, usage_stream(tenant, "p", day), tenant, fresh=True)
+    charges = [e.event for e in await event_store.read_stream(usage_stream(tenant, "p", day))]
+    settled = [e for e in charges if isinstance(e, ReservationSettled)]
+    assert usage.used == sum(e.charged for e in settled) <= limit and usage.reservations == {}
+    assert max(e.used_after for e in charges if hasattr(e, "used_after")) <= limit
+    statuses = []
+    for cause in causes:
+        events = [e.event for e in await event_store.read_stream(cause.meta.stream_id)]
+        [reply] = [e for e in events if isinstance(e, MessagePosted) and e.role is Role.ASSISTANT]
+        statuses.append(reply.metadata["status"])
+    answered = statuses.count("answered")
+    assert answered == len(settled) and answered >= 1
+    assert statuses.count("budget_exhausted") == len(causes) - answered
