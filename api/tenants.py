@@ -19,7 +19,8 @@ import asyncpg
 PREFIX = "alk_"
 _KEY = re.compile(r"^alk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
-SCOPES = ("admin", "platform-admin")  # admin: the own tenant (budgets); platform-admin: model profiles
+SCOPES = ("admin", "platform-admin", "approve")  # admin: the own tenant (budgets); platform-admin: model profiles;
+# approve: tool executions awaiting a person's approval (admin may too)
 CACHE_SIZE = 10_000
 
 

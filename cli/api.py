@@ -81,7 +81,9 @@ def create(
 @keys.command("add")
 def add_key(
     tenant_id: Annotated[str, typer.Argument(help="the tenant the key speaks for")],
-    scope: Annotated[list[str] | None, typer.Option(help="scope to grant (repeatable): admin, platform-admin")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="scope to grant (repeatable): admin, platform-admin, approve")
+    ] = None,
     label: Annotated[str, typer.Option(help="a note on what the key is for")] = "",
 ) -> None:
     """Make an API key; it is printed once and only its hash is kept."""

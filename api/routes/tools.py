@@ -1,4 +1,5 @@
-"""Tools: request an invocation (recorded for the tool executor), read an execution's status and outcome."""
+"""Tools: request an invocation (recorded for the tool executor), read an execution's status and outcome, and
+approve or deny one that policy left to a person (scope `approve` or `admin`)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,22 @@ from uuid import UUID
 from fastapi import APIRouter, Path
 from pydantic import AfterValidator, BaseModel, Field
 
+from api.auth import Caller
 from api.body import JsonRoute
 from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
 from api.errors import ApiError, responses
 from api.schemas import Int, Recorded, Strict, recorded
 from domain.tool.aggregate import stream_id
-from domain.tool.commands import RequestTool
-from domain.tool.service import request_tool
+from domain.tool.commands import ApproveTool, DenyTool, RequestTool
+from domain.tool.service import approve_tool, deny_tool, request_tool
 from projections.queries import ViewBehind
 
 router = APIRouter(tags=["tools"], route_class=JsonRoute)
 ToolName = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,100}$", description="the tool's name", examples=["search"])]
 RequestId = Annotated[UUID, Path(description="the `request_id` the invocation answered with")]
-Status = Literal["requested", "completed", "failed", "timed_out", "denied"]
+Status = Literal["requested", "running", "awaiting_approval", "completed", "failed", "timed_out", "denied"]
+APPROVER_SCOPES = ("approve", "admin")
+HUMAN_APPROVAL = "human approval"  # the `policy` of a denial a person made
 
 
 def _strict_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +70,27 @@ class ToolExecutionOut(BaseModel):
     policy: str | None = Field(default=None, description="the policy rule that denied it", examples=["allow-list"])
     duration_ms: int | None = Field(default=None, description="how long the call took", examples=[412])
     timed_out: bool | None = Field(default=None, description="set on a failure: whether it was a timeout")
+    decision: Literal["allow", "deny", "approve"] | None = Field(
+        default=None, description="what policy answered (`approve`: a person decides); null before it decided"
+    )
+    decision_reason: str | None = Field(default=None, description="why policy answered so", examples=["built-in"])
+    decision_policy: str | None = Field(
+        default=None, description="the policy that decided", examples=["rego:default.rego"]
+    )
+    approver: str | None = Field(
+        default=None, description="who approved or denied it, when policy left it to a person", examples=["key:ab12"]
+    )
+    approval_note: str | None = Field(default=None, description="what the approver said")
+
+
+class ApprovalIn(Strict):
+    note: str = Field(default="", max_length=2000, description="why it is approved, kept with the approval")
+
+
+class DenialIn(Strict):
+    reason: str = Field(
+        default="denied by an approver", min_length=1, max_length=2000, description="why, recorded as the outcome"
+    )
 
 
 def _execution(row: dict[str, str], request_id: UUID) -> ToolExecutionOut:
@@ -82,6 +107,11 @@ def _execution(row: dict[str, str], request_id: UUID) -> ToolExecutionOut:
         policy=row.get("policy"),
         duration_ms=int(row["duration_ms"]) if row.get("duration_ms") else None,
         timed_out=row["timed_out"] == "True" if "timed_out" in row else None,
+        decision=row.get("decision"),  # type: ignore[arg-type]  # the view writes only these values
+        decision_reason=row.get("decision_reason"),
+        decision_policy=row.get("decision_policy"),
+        approver=row.get("approver"),
+        approval_note=row.get("approval_note"),
     )
 
 
@@ -131,3 +161,38 @@ async def get_execution(
     if row is None or row.get("tenant_id") != who.tenant_id:
         raise ApiError(404, "not-found", f"tool execution {request_id} not found")
     return _execution(row, request_id)
+
+
+def _approver(who: Caller) -> Caller:
+    if not set(APPROVER_SCOPES) & who.scopes:
+        raise ApiError(403, "forbidden", "approving or denying a tool execution needs the 'approve' or 'admin' scope")
+    return who
+
+
+@router.post(
+    "/tool-executions/{request_id}/approve",
+    status_code=202,
+    response_model=Recorded,
+    summary="Approve a tool execution awaiting approval; the executor runs it (scope `approve` or `admin`)",
+    responses=responses(400, 403, 404, 409, 413, 415),
+)
+async def approve(
+    request_id: RequestId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: ApprovalIn | None = None
+) -> dict[str, object]:
+    approval = ApproveTool(request_id=request_id, approved_by=_approver(who).subject, note=body.note if body else "")
+    return recorded(await approve_tool(svc.store, ctx, approval))
+
+
+@router.post(
+    "/tool-executions/{request_id}/deny",
+    status_code=202,
+    response_model=Recorded,
+    summary="Deny a tool execution awaiting approval; it ends denied (scope `approve` or `admin`)",
+    responses=responses(400, 403, 404, 409, 413, 415),
+)
+async def deny(
+    request_id: RequestId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: DenialIn | None = None
+) -> dict[str, object]:
+    reason = (body or DenialIn()).reason
+    denial = DenyTool(request_id=request_id, reason=reason, policy=HUMAN_APPROVAL, denied_by=_approver(who).subject)
+    return recorded(await deny_tool(svc.store, ctx, denial))

@@ -71,6 +71,11 @@ def test_a_tool_invocation_reads_back_requested_then_completed(api, client, work
         "policy": None,
         "duration_ms": None,
         "timed_out": None,
+        "decision": None,
+        "decision_reason": None,
+        "decision_policy": None,
+        "approver": None,
+        "approval_note": None,
     }
     assert completed.json() | {"arguments": None} == requested.json() | {
         "status": "completed",
