@@ -86,12 +86,8 @@ class Executor:
         return loaded[0]
 
     async def _decide(self, recorded: RecordedEvent, state: ToolExecution) -> ToolExecution | None:
-        """Record policy's decision (or that the tool does not exist) and return the state after it."""
-        if self.tools.get(state.tool_name) is None:
-            known = ", ".join(self.tools.names())
-            error = f"no tool named {state.tool_name!r}; this executor runs: {known}"
-            await self._record(recorded, FailTool(request_id=state.request_id, error=error, duration_ms=0))
-            return None
+        """Record policy's decision and return the state after it (a tool that does not exist is policy's to
+        judge first, then fails as it runs)."""
         decision = await self.policy.decide(recorded.meta.tenant_id, _input(recorded, state))
         DECISIONS.labels(decision.verdict).inc()
         log.info("%s %s for %s: %s (%s)", decision.verdict, state.tool_name, state.request_id, decision.reason,
@@ -105,9 +101,9 @@ class Executor:
     async def _run(self, recorded: RecordedEvent, state: ToolExecution) -> None:
         tool = self.tools.get(state.tool_name)
         started = time.monotonic()
-        if tool is None:  # approved on an executor that had it, run on one that has not
-            outcome: Outcome = FailTool(request_id=state.request_id, error=f"no tool named {state.tool_name!r}",
-                                        duration_ms=0)  # fmt: skip
+        if tool is None:
+            error = f"no tool named {state.tool_name!r}; this executor runs: {', '.join(self.tools.names())}"
+            outcome: Outcome = FailTool(request_id=state.request_id, error=error, duration_ms=0)
         else:
             call = Call(state.request_id, recorded.meta.tenant_id, state.session_id, started + state.timeout_ms / 1000)
             outcome = await self._outcome(tool, state, call)

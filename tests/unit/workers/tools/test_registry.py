@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def install(site: Path, distribution: str, module: str, source: str, entries: di
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch) -> Path:
+def site(tmp_path, monkeypatch) -> Iterator[Path]:
     """A directory on sys.path, as a virtualenv's site-packages is."""
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
