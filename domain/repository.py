@@ -64,8 +64,10 @@ class Recorder(Protocol):
         """Keep `state` as the stream's snapshot at `version` (unless a newer one is kept)."""
         ...
 
-    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        """Every event of a stream, with its metadata, in version order."""
+    async def read_stream(
+        self, stream_id: str, *, upto: int | None = None, last: int | None = None
+    ) -> list[RecordedEvent]:
+        """The stream's events with their metadata in version order: all, or the `last` up to version `upto`."""
         ...
 
 
@@ -152,5 +154,7 @@ class Repository:
     async def recall(self, context: CommandContext) -> AppendResult | None:
         return await self.recorder.recall(context)
 
-    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        return await self.recorder.read_stream(stream_id)
+    async def read_stream(
+        self, stream_id: str, *, upto: int | None = None, last: int | None = None
+    ) -> list[RecordedEvent]:
+        return await self.recorder.read_stream(stream_id, upto=upto, last=last)

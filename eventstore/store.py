@@ -45,6 +45,11 @@ ORDER BY part, version
 """
 
 
+_READ = """
+SELECT payload FROM events WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3
+"""
+
+
 class PostgresRecorder:
     """Recorder over a Postgres schema migrated by `agentlog db migrate`: events encoded by the codec."""
 
@@ -71,10 +76,13 @@ class PostgresRecorder:
         return Stored(rows[0]["stream_type"], rows[0]["tenant_id"], snapshot, events)
 
     @translate_outages
-    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        """Every event of a stream, with its metadata, in version order."""
-        rows = await self.pool.fetch("SELECT payload FROM events WHERE stream_id = $1 ORDER BY version", stream_id)
-        return [self.codec.decode(row["payload"]) for row in rows]
+    async def read_stream(
+        self, stream_id: str, *, upto: int | None = None, last: int | None = None
+    ) -> list[RecordedEvent]:
+        """The stream's events, with their metadata, in version order: all, or the `last` ones up to version
+        `upto` (a long conversation's tail is one indexed read, not the whole stream)."""
+        rows = await self.pool.fetch(_READ, stream_id, upto or 2**31 - 1, last)
+        return [self.codec.decode(row["payload"]) for row in reversed(rows)]
 
     @translate_outages
     async def recall(self, context: CommandContext) -> AppendResult | None:

@@ -42,12 +42,9 @@ async def answer(store: PostgresEventStore, settings: ConversationSettings, caus
 
 async def history_until(store: PostgresEventStore, cause: RecordedEvent, limit: int) -> list[Turn]:
     """The session's last `limit` messages up to and including the cause, as the model sees them."""
-    events = await store.read_stream(cause.meta.stream_id)
-    turns = [
-        Turn(recorded.event.role.value, recorded.event.text)
-        for recorded in events
-        if recorded.meta.stream_version <= cause.meta.stream_version and isinstance(recorded.event, MessagePosted)
-    ]
+    # the tail only: a long conversation is not read whole for every message (chunks sit between messages)
+    events = await store.read_stream(cause.meta.stream_id, upto=cause.meta.stream_version, last=limit * 16)
+    turns = [Turn(e.event.role.value, e.event.text) for e in events if isinstance(e.event, MessagePosted)]
     return turns[-limit:]
 
 

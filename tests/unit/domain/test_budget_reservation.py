@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from domain.budget.errors import BudgetExhausted, ReservationNotOpen
 from domain.budget.events import BudgetExceeded, BudgetLimitSet, ReservationSettled, TokensReserved
 from domain.budget.reservation import reserve, settle
 from domain.errors import InvalidCommand, NotFound
+from domain.events import DomainEvent
 
 TENANT, PERSONA, DAY = "acme", "helper", date(2025, 3, 14)
 LIMITS = budget.LIMITS_DECIDER.fold([BudgetLimitSet(tenant_id=TENANT, persona_id=PERSONA, daily_tokens=100)])
@@ -28,7 +30,7 @@ def settling(rid: uuid.UUID, actual: int) -> SettleReservation:
     return SettleReservation(tenant_id=TENANT, persona_id=PERSONA, day=DAY, reservation_id=rid, actual_tokens=actual)
 
 
-def usage_after(*events):
+def usage_after(*events: DomainEvent) -> Any:
     return budget.DECIDER.fold(events)
 
 
@@ -44,7 +46,8 @@ def test_a_reservation_counts_as_used_until_settled_and_the_settlement_charges_w
     assert state.used == 60 and state.reservations == {str(rid): 60}
 
     settled = settle(state, LIMITS, settling(rid, 25))
-    assert settled[0].charged == 25 and settled[0].used_after == 25
+    first: Any = settled[0]
+    assert first.charged == 25 and first.used_after == 25
     after = usage_after(*reserved, *settled)
     assert after.used == 25 and after.reservations == {}
 
@@ -62,7 +65,8 @@ def test_a_reservation_past_the_limit_is_refused_reserving_nothing():
     with pytest.raises(BudgetExhausted) as refused:
         reserve(state, LIMITS, reserving(31))
     assert (refused.value.requested, refused.value.remaining, refused.value.limit) == (31, 30, 100)
-    assert reserve(state, LIMITS, reserving(30))[0].used_after == 100
+    last: Any = reserve(state, LIMITS, reserving(30))[0]
+    assert last.used_after == 100
 
 
 def test_settling_twice_or_an_unknown_reservation_is_refused():

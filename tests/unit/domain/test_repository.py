@@ -60,7 +60,9 @@ class RowsRecorder:
     async def save_snapshot(self, stream_id: str, stream_type: str, version: int, state: object) -> None:
         self.snapshots[stream_id] = (version, state)
 
-    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+    async def read_stream(
+        self, stream_id: str, *, upto: int | None = None, last: int | None = None
+    ) -> list[RecordedEvent]:
         raise NotImplementedError
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
 from domain.errors import InvalidCommand, StateConflict
+from domain.events import DomainEvent
 from domain.session import aggregate as session
 from domain.session.commands import AppendReplyChunk, CancelReply
 from domain.session.errors import ReplyCancelledError, SessionClosedError
@@ -24,7 +26,7 @@ SID = uuid.uuid4()
 REPLY = uuid.uuid4()
 
 
-def history(*extra):
+def history(*extra: DomainEvent) -> Any:
     question = MessagePosted(session_id=SID, message_id=uuid.uuid4(), role=Role.USER, text="hi")
     return session.DECIDER.fold([SessionStarted(session_id=SID, tenant_id=TENANT), question, *extra])
 
