@@ -1,13 +1,14 @@
 """Event-driven workers: each consumes its topics in a consumer group of its own and hands every event to
-a handler, committing Kafka offsets only after the handlers of a whole batch returned.
+a handler, committing a Kafka offset only once every record before it was handled.
 
 Exactly one effect per event. Delivery is at least once (a worker killed mid-batch reads the batch
 again), so handlers make their effects idempotent: every command they send carries an
 idempotency key derived from the causing event (`key_for`), and the event store records it once.
 
 Order. Events of one stream (one Kafka key, one partition) are handled one after another, in
-order; events of different streams in a batch are handled concurrently, at most `concurrency` at
-once.
+order; events of different streams are handled concurrently, at most `concurrency` at once, while
+further records are read (a stream waiting on a tool holds up only itself). Offsets are committed
+per partition up to the oldest record still being handled.
 
 Failures, sorted once: a dependency that is down (Unavailable, a driver outage) is retried with
 backoff for as long as it takes and never skipped; a domain error (a command the aggregate
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import stamina
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from prometheus_client import Counter
 
 from contracts.codec import EventCodec
@@ -87,6 +88,10 @@ class Worker:
         self.attempts = attempts
         self.handled = 0
         self._slots = asyncio.Semaphore(concurrency)
+        self._tails: dict[bytes, asyncio.Task[None]] = {}  # each stream's last record in flight
+        self._inflight: dict[tuple[str, int], set[int]] = defaultdict(set)  # offsets per topic partition
+        self._read: dict[tuple[str, int], int] = {}  # the next offset to read per topic partition
+        self._committed: dict[tuple[str, int], int] = {}
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
@@ -95,32 +100,80 @@ class Worker:
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": 6000,  # a killed worker's partitions move on within seconds
                 "heartbeat.interval.ms": 1500,
+                # reading goes on while records are handled, but a handler may wait long (a tool awaiting
+                # approval): the group must not drop a worker that is busy rather than gone
+                "max.poll.interval.ms": 3_600_000,
             }
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume, handle and commit until `stop` is set; outages are waited out (see the module docstring)."""
+        """Consume, handle and commit until `stop` is set; outages are waited out (see the module docstring).
+
+        Pipelined: the next records are read while earlier ones are handled (a message waiting for a
+        tool holds up only its own stream), at most `batch` * 4 in flight; each partition's offset is
+        committed up to its oldest record still in flight.
+        """
         self.consumer.subscribe(self.topics)
         try:
             while not stop.is_set():
-                messages = await asyncio.to_thread(self.consumer.consume, self.batch, 0.5)
-                usable = [m for m in messages if not _failed(m)]
-                if usable:
-                    await self._handle_batch(usable)
-                    await self._commit(stop)
+                if self._inflight_count() >= self.batch * 4:
+                    await asyncio.wait(self._tails.values(), timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    messages = await asyncio.to_thread(self.consumer.consume, self.batch, 0.2)
+                    for message in messages:
+                        if not _failed(message):
+                            self._start(message)
+                await self._commit()
+            await asyncio.gather(*self._tails.values())
+            await self._commit()
         finally:
             await asyncio.to_thread(self.consumer.close)
 
-    async def _handle_batch(self, messages: list[Message]) -> None:
-        by_stream: dict[bytes, list[Message]] = defaultdict(list)
-        for message in messages:
-            by_stream[message.key() or b""].append(message)
-        await asyncio.gather(*(self._handle_stream(stream) for stream in by_stream.values()))
+    def _start(self, message: Message) -> None:
+        """Handle `message` after the records of its stream read before it (its Kafka key)."""
+        place = (message.topic() or "", message.partition() or 0)
+        offset = message.offset() or 0
+        self._inflight[place].add(offset)
+        self._read[place] = offset + 1
+        key = message.key() or b""
+        task = asyncio.create_task(self._after(self._tails.get(key), message, place, offset))
+        self._tails[key] = task
+        task.add_done_callback(lambda done: self._tails.pop(key, None) if self._tails.get(key) is done else None)
 
-    async def _handle_stream(self, messages: list[Message]) -> None:
-        async with self._slots:
-            for message in messages:
+    async def _after(
+        self, earlier: asyncio.Task[None] | None, message: Message, place: tuple[str, int], offset: int
+    ) -> None:
+        if earlier is not None:
+            await asyncio.wait([earlier])
+        try:
+            async with self._slots:
                 await self._handle_one(message)
+        finally:
+            self._inflight[place].discard(offset)
+
+    def _inflight_count(self) -> int:
+        return sum(map(len, self._inflight.values()))
+
+    async def _commit(self) -> None:
+        """Commit each partition up to its oldest record in flight. A failed commit is not retried: the
+        records after the last commit are read again (by this worker or, after a rebalance, another),
+        and handling them again records nothing twice."""
+        owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}  # after a rebalance: only ours
+        offsets = [
+            TopicPartition(topic, partition, min(self._inflight[(topic, partition)], default=read))
+            for (topic, partition), read in self._read.items()
+            if (topic, partition) in owned
+        ]
+        fresh = [tp for tp in offsets if self._committed.get((tp.topic, tp.partition)) != tp.offset]
+        if not fresh:
+            return
+        try:
+            await asyncio.to_thread(self.consumer.commit, offsets=fresh, asynchronous=False)
+        except KafkaException as e:
+            log.warning("%s: commit failed, the records since are read again: %s", self.name, e)
+            return
+        for tp in fresh:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
 
     async def _handle_one(self, message: Message) -> None:
         try:
@@ -157,14 +210,6 @@ class Worker:
         headers = dict(message.headers() or [])
         position = int(headers.get("position", b"0") or 0)
         return Delivered(recorded, position, message.topic() or "")
-
-    async def _commit(self, stop: asyncio.Event) -> None:
-        """Store the consumed offsets; a failed commit is retried (the batch would be handled again)."""
-        async for attempt in stamina.retry_context(on=KafkaException, attempts=None, timeout=None, wait_max=2.0):
-            with attempt:
-                if stop.is_set() and attempt.num > 1:
-                    return
-                await asyncio.to_thread(self.consumer.commit, asynchronous=False)
 
 
 class _Retry(Exception):

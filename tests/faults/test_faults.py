@@ -1,12 +1,14 @@
 """Faults are normal: restart every server and SIGKILL every process while writers post through the API.
 
 Afterwards every accepted message is in the store, every stored event is on Kafka exactly once and in
-its stream's order, every read model equals a fold of the store, and no answer was a 500.
+its stream's order, every read model equals a fold of the store, every user message has exactly one
+reply (a calculation answered with its result, through the tool executor), and no answer was a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +25,7 @@ from contracts.routing import Routing
 from projections.views import Keys
 from stack import Stack
 from tests.support.cli import agentlog
-from tests.support.faults import Tally, Writer, check_kafka, stored_events, wait_for
+from tests.support.faults import Tally, Writer, check_kafka, replies_wrong, stored_events, transcript, wait_for
 from tests.support.servers import mode
 
 pytestmark = pytest.mark.skipif(mode() != "native", reason="injecting faults needs the native launcher")
@@ -36,13 +38,17 @@ FAULTS = [
     ("kill", "relay"),
     ("kill", "projections"),
     ("kill", "api"),
+    ("kill", "conversation"),
+    ("kill", "tools"),
+    ("kill", "delegation"),
     ("restart", "postgres"),
     ("kill", "relay"),
+    ("kill", "conversation"),
 ]
 WRITERS = 6
 REDIS_PREFIX = "agentlog:"  # the stack's processes run with the default prefixes
 VIEWS = ("sessions", "transcript")
-PROCESSES = ("relay", "projections", "api")
+PROCESSES = ("relay", "projections", "api", "conversation", "tools", "delegation")
 
 
 def head(dsn: str) -> int:
@@ -134,15 +140,7 @@ def read_models_mismatching(url: str, key: str, dsn: str, sessions: set[str]) ->
                     (session,),
                 ).fetchall()
             ]
-            shown, cursor = [], None
-            while True:
-                params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
-                answer = client.get(f"/v1/sessions/{session}/messages", params=params)
-                assert answer.status_code == 200, answer.text
-                page = answer.json()
-                shown += [m["version"] for m in page["items"]]
-                if not (cursor := page["next_cursor"]):
-                    break
+            shown = [m["version"] for m in transcript(client, session)]
             count = client.get(f"/v1/sessions/{session}").json()["messages"]
             if shown != versions or count != len(versions):
                 wrong.append(session)
@@ -157,6 +155,8 @@ def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(serv
     assert agentlog("tenants", "create", tenant, env=env).returncode == 0
     key = agentlog("tenants", "keys", "add", tenant, "--scope", "admin", env=env).stdout.strip().splitlines()[-1]
     url = f"http://127.0.0.1:{stack.settings.api_port}"
+    limit = httpx.put(f"{url}/v1/budgets/{tenant}/limits", json={"daily_tokens": 10**9}, headers={"X-API-Key": key})
+    assert limit.status_code == 200, limit.text  # the workers answer every message: no budget may run out
     restarts_before = {row.name: row.restarts or 0 for row in stack.status()}
     tally = Tally()
     began = time.monotonic()
@@ -171,12 +171,19 @@ def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(serv
     took = time.monotonic() - began
 
     dsn = stack.endpoints.postgres_dsn
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:
+        sessions = set(tally.accepted.values())
+        began_waiting = time.monotonic()
+        with contextlib.suppress(AssertionError):  # reported below, with the other counts
+            wait_for(lambda: not any(replies_wrong(client, s) for s in sessions), 180, "every message answered")
+        answered = time.monotonic() - began_waiting
+        unanswered = [problem for s in sessions for problem in replies_wrong(client, s)]
     final = head(dsn)
     wait_for(lambda: relay_has(dsn, final) and views_have(stack.endpoints.redis_url, final), 120, "the final catch-up")
     stored = stored_events(dsn, tenant)
     stored_ids = {event_id for events in stored.values() for _, event_id in events}
     kafka = check_kafka(stack.endpoints.kafka_bootstrap_servers, Routing().topics(), stored)
-    mismatching = read_models_mismatching(url, key, dsn, set(stored))
+    mismatching = read_models_mismatching(url, key, dsn, sessions)
     restarts_after = {row.name: row.restarts or 0 for row in stack.status()}
 
     report["faults"] = {
@@ -188,7 +195,10 @@ def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(serv
         "kafka_duplicated": kafka.duplicated,
         "kafka_streams_reordered": kafka.reordered,
         "read_model_mismatches": len(mismatching),
-        "sessions": len(stored),
+        "replies_wrong": len(unanswered),
+        "all_answered_after_s": round(answered, 1),
+        "sessions": len(sessions),
+        "streams": len(stored),
         "answers": dict(tally.statuses),
         "5xx_not_503": tally.server_errors,
         "recoveries": recoveries,
@@ -200,5 +210,6 @@ def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(serv
     assert set(tally.accepted) <= stored_ids, "an accepted message is not in the store"
     assert (kafka.lost, kafka.duplicated, kafka.reordered) == (0, 0, 0)
     assert mismatching == []
+    assert unanswered == []
     assert tally.server_errors == 0, tally.statuses
     assert all(restarts_after[n] > restarts_before.get(n, 0) for n in PROCESSES)

@@ -40,11 +40,12 @@ class Writer:
     """Posts messages to its own sessions, retrying each one with its Idempotency-Key until accepted:
     503 and dropped connections are expected during faults, anything else is counted."""
 
-    def __init__(self, url: str, key: str, tally: Tally, sessions: int = 5) -> None:
+    def __init__(self, url: str, key: str, tally: Tally, sessions: int = 5, pause: float = 0.2) -> None:
         self.client = httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=10)
         self.tally = tally
         self.sessions: list[str] = []
         self.wanted = sessions
+        self.pause = pause  # between messages: the workers answer each one, and must keep up
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start its sessions, then post to them in turn until `stop`."""
@@ -54,9 +55,11 @@ class Writer:
                     self.sessions.append(started)
             turn = 0
             while self.sessions and not stop.is_set():
-                body = {"session_id": self.sessions[turn % len(self.sessions)], "message": f"m{turn}"}
-                await self._post(body, stop)
+                # every fourth message goes through the calculator tool, the others get a plain answer
+                text = f"Calculate {turn} + 1" if turn % 4 == 0 else f"m{turn}"
+                await self._post({"session_id": self.sessions[turn % len(self.sessions)], "message": text}, stop)
                 turn += 1
+                await asyncio.sleep(self.pause)
         finally:
             await self.client.aclose()
 
@@ -102,16 +105,17 @@ class KafkaCheck:
 
 
 def check_kafka(bootstrap: str, topics: list[str], stored: dict[str, list[tuple[int, str]]]) -> KafkaCheck:
-    """Every stored event of the tenant on Kafka exactly once, each stream's in version order."""
+    """Every stored event of the tenant on Kafka exactly once, each stream's events in version order on
+    each topic (a session's user messages and its replies travel on different topics)."""
     wanted = {event_id: stream for stream, events in stored.items() for _, event_id in events}
     messages: list[Message] = read_until(bootstrap, topics, set(wanted), timeout=60)
     order = {event_id: version for events in stored.values() for version, event_id in events}
-    seen: dict[str, list[int]] = defaultdict(list)
+    seen: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     counts: Counter[str] = Counter()
     for message in messages:
         event_id = header(message, "event_id")
         counts[event_id] += 1
-        seen[wanted[event_id]].append(order[event_id])
+        seen[(wanted[event_id], message.topic())].append(order[event_id])
     duplicated = sum(n - 1 for n in counts.values() if n > 1)
     reordered = sum(1 for versions in seen.values() if versions != sorted(versions))
     return KafkaCheck(lost=len(set(wanted) - set(counts)), duplicated=duplicated, reordered=reordered)
@@ -124,3 +128,37 @@ def wait_for(check, timeout: float, what: str) -> float:
         assert time.monotonic() - began < timeout, f"{what} did not happen within {timeout} s"
         time.sleep(0.1)
     return time.monotonic() - began
+
+
+def transcript(client: httpx.Client, session: str) -> list[dict]:
+    """A session's messages as the API shows them, every page."""
+    messages: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
+        answer = client.get(f"/v1/sessions/{session}/messages", params=params)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        messages += page["items"]
+        if not (cursor := page["next_cursor"]):
+            return messages
+
+
+def replies_wrong(client: httpx.Client, session: str) -> list[str]:
+    """What is wrong with the answers in a session's transcript: a user message with no reply or with more
+    than one, a calculation answered without its result."""
+    messages = transcript(client, session)
+    replies: dict[str, list[str]] = defaultdict(list)
+    for m in messages:
+        if m["role"] == "assistant":
+            replies[m["metadata"].get("in_reply_to", "")].append(m["text"])
+    wrong = []
+    for m in messages:
+        if m["role"] != "user":
+            continue
+        got = replies.get(m["message_id"], [])
+        if len(got) != 1:
+            wrong.append(f"{m['message_id']} has {len(got)} replies")
+        elif m["text"].startswith("Calculate ") and str(int(m["text"].split()[1]) + 1) not in got[0]:
+            wrong.append(f"{m['text']!r} answered {got[0]!r}")
+    return wrong
