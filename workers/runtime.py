@@ -10,8 +10,9 @@ order; events of different streams are handled concurrently, at most `concurrenc
 further records are read (a stream waiting on a tool holds up only itself). Offsets are committed
 per partition up to the oldest record still being handled.
 
-Failures, sorted once: a dependency that is down (Unavailable, a driver outage) is retried with
-backoff for as long as it takes and never skipped; a domain error (a command the aggregate
+Failures, sorted once: a dependency that is down (Unavailable, a driver outage), or a command that
+lost a race on a busy stream more often than its own retries allow, is retried with backoff for as
+long as it takes and never skipped; a domain error (a command the aggregate
 refuses, e.g. a closed session) is the event's outcome, logged and counted; anything else is a bug:
 retried `attempts` times, then logged with its traceback, counted and skipped, so one bad event
 cannot stop a worker for good.
@@ -32,13 +33,15 @@ from prometheus_client import Counter
 
 from contracts.codec import EventCodec
 from contracts.errors import ContractError, RegistryUnavailable
-from domain.errors import DomainError, Unavailable
+from domain.errors import ConcurrencyConflict, DomainError, Unavailable
 from domain.events import RecordedEvent
 from eventstore.errors import POSTGRES_OUTAGES
 
 log = logging.getLogger("agentlog.workers")
 EVENTS = Counter("agentlog_worker_events", "Events handled by workers, by outcome", ["worker", "outcome"])
 OUTAGES = (Unavailable, RegistryUnavailable, KafkaException, *POSTGRES_OUTAGES)
+# waited out like an outage: another writer went first on a busy stream (a persona's budget of the day)
+TRANSIENT = (*OUTAGES, ConcurrencyConflict)
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,8 @@ class Worker:
             with attempt:
                 try:
                     await self.handle(delivered)
+                except ConcurrencyConflict:
+                    raise
                 except DomainError as e:
                     outcome = "refused"
                     log.info("%s: %s refused: %s", self.name, delivered.recorded.event.type_name(), e)
@@ -217,7 +222,7 @@ class _Retry(Exception):
 
 
 def _outage(e: Exception) -> bool:
-    return isinstance(e, (*OUTAGES, _Retry))
+    return isinstance(e, (*TRANSIENT, _Retry))
 
 
 def _where(message: Message) -> tuple[str | None, int | None, int | None]:
