@@ -8,8 +8,10 @@ cache going stale, snapshot cadence) are tested without a server.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -85,6 +87,7 @@ class Repository:
         self.snapshot_every = snapshot_every
         self.cache_size = cache_size
         self._states: OrderedDict[str, tuple[int, object, str | None]] = OrderedDict()  # id -> version, state, owner
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # stream id -> its lock, commands holding or waiting
 
     async def load(
         self, decider: Decider[S], stream_id: str, tenant_id: str | None = None, *, fresh: bool = False
@@ -153,6 +156,23 @@ class Repository:
 
     async def recall(self, context: CommandContext) -> AppendResult | None:
         return await self.recorder.recall(context)
+
+    @asynccontextmanager
+    async def exclusive(self, stream_id: str) -> AsyncIterator[None]:
+        """One command of this process at a time on the stream: commands of one process that would only
+        collide (many conversations charging one persona's budget) wait their turn instead of failing
+        their version check and deciding again. Other processes are still kept apart by that check."""
+        lock, users = self._locks.get(stream_id, (asyncio.Lock(), 0))
+        self._locks[stream_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[stream_id]
+            if users == 1:
+                del self._locks[stream_id]
+            else:
+                self._locks[stream_id] = (lock, users - 1)
 
     async def read_stream(
         self, stream_id: str, *, upto: int | None = None, last: int | None = None

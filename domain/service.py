@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, TypeVar
 
 from domain.decider import Decider
@@ -50,6 +51,10 @@ class EventStore(Protocol):
         """The result a command with this idempotency key already recorded, if any."""
         ...
 
+    def exclusive(self, stream_id: str) -> AbstractAsyncContextManager[None]:
+        """Held while one command of this process loads, decides and appends on the stream."""
+        ...
+
 
 Decide = Callable[[S | None], Sequence[DomainEvent]]
 
@@ -80,6 +85,19 @@ async def execute(
     recalled = await store.recall(context)
     if recalled is not None:
         return recalled
+    async with store.exclusive(stream_id):
+        return await _decide_and_append(store, decider, stream_id, context, decide, retries, creates)
+
+
+async def _decide_and_append(
+    store: EventStore,
+    decider: Decider[S],
+    stream_id: str,
+    context: CommandContext,
+    decide: Decide[S],
+    retries: int,
+    creates: bool,
+) -> AppendResult:
     tenant_id = context.tenant_id if decider.tenant_owned else None
     attempt, assume_new, maybe_stale = 0, creates, True
     while True:

@@ -6,9 +6,11 @@ dict; the Postgres recorder is tested against a real server in tests/integration
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -32,6 +34,7 @@ class RowsRecorder:
         self.reads = 0
 
     async def read(self, stream_id: str, state_type: type) -> Stored:
+        await asyncio.sleep(0)  # a round trip: other commands run meanwhile
         self.reads += 1
         snapshot = self.snapshots.get(stream_id)
         after = snapshot[0] if snapshot else 0
@@ -42,6 +45,7 @@ class RowsRecorder:
     async def write(
         self, stream_id: str, stream_type: str, expected: int, events: Sequence[DomainEvent], context: CommandContext
     ) -> tuple[AppendResult, bool]:
+        await asyncio.sleep(0)
         if context.idempotency_key in self.results:
             return self.results[context.idempotency_key], False
         stream = self.streams.setdefault(stream_id, [])
@@ -163,3 +167,21 @@ async def test_a_command_that_may_not_be_retried_is_still_decided_again_on_a_sta
     result = await complete_task(api, ctx(), CompleteDelegationTask(task_id=task, result="done"))
 
     assert result.version == 3
+
+
+async def test_commands_of_one_process_on_one_stream_take_turns_instead_of_colliding():
+    """Many conversations charging one persona's budget: each decided once, none refused for a race."""
+    recorder = RowsRecorder()
+    repo = Repository(recorder)
+    session = await started(repo)
+    decided: list[int] = []
+
+    def decide(state: Any) -> list[DomainEvent]:
+        decided.append(state.message_count)
+        return [message(session)]
+
+    await asyncio.gather(*(execute(repo, SESSIONS, str(session), ctx(), decide, retries=0) for _ in range(20)))
+
+    assert len(recorder.streams[str(session)]) == 21
+    assert decided == list(range(20))  # in turn, each on the state the one before left
+    assert repo._locks == {}  # nothing kept once no command waits
