@@ -175,7 +175,7 @@ def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(serv
         sessions = set(tally.accepted.values())
         began_waiting = time.monotonic()
         with contextlib.suppress(AssertionError):  # reported below, with the other counts
-            wait_for(lambda: not any(replies_wrong(client, s) for s in sessions), 180, "every message answered")
+            wait_for(lambda: not any(replies_wrong(client, s) for s in sessions), 240, "every message answered")
         answered = time.monotonic() - began_waiting
         unanswered = [problem for s in sessions for problem in replies_wrong(client, s)]
     final = head(dsn)

@@ -40,7 +40,7 @@ class Writer:
     """Posts messages to its own sessions, retrying each one with its Idempotency-Key until accepted:
     503 and dropped connections are expected during faults, anything else is counted."""
 
-    def __init__(self, url: str, key: str, tally: Tally, sessions: int = 5, pause: float = 0.2) -> None:
+    def __init__(self, url: str, key: str, tally: Tally, sessions: int = 5, pause: float = 0.4) -> None:
         self.client = httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=10)
         self.tally = tally
         self.sessions: list[str] = []
