@@ -12,9 +12,11 @@ from collections.abc import Callable
 from domain.model_profile.aggregate import DECIDER, ModelProfile, stream_id
 from domain.service import EventStore
 from domain.session.aggregate import Session
+from workers.conversation import openai_compat
 from workers.conversation.deterministic import DeterministicResponder
 from workers.conversation.responder import Responder, ResponderError
 from workers.conversation.settings import ConversationSettings
+from workers.conversation.tools import TOOLS
 
 DETERMINISTIC = "deterministic"
 OPENAI = "openai"
@@ -22,6 +24,7 @@ OPENAI = "openai"
 MakeResponder = Callable[[ModelProfile | None, ConversationSettings], Responder]
 RESPONDERS: dict[str, MakeResponder] = {
     DETERMINISTIC: lambda _profile, settings: DeterministicResponder(settings.conversation_chunk_delay),
+    OPENAI: lambda profile, _settings: openai_compat.from_profile(profile, TOOLS),
 }
 
 
