@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from stack import process
+from stack.apps import SUPERVISED
 from stack.server import MARKER
 from tests.support.cli import agentlog
 from tests.support.private_stack import private_stack_env, status
@@ -124,7 +125,8 @@ def test_down_stops_the_supervisor_first_restarts_nothing_and_leaves_no_process(
     down = agentlog("stack", "down", env=env)
 
     assert down.returncode == 0, down.stderr
-    assert "stopped supervisor, api, projections, relay, registry, kafka, redis, postgres" in down.stdout
+    apps = ", ".join(app.name for app in reversed(SUPERVISED))
+    assert f"stopped supervisor, {apps}, registry, kafka, redis, postgres" in down.stdout
     assert [pid for pid in pids if process.alive(pid)] == []
     assert processes_of(Path(env["AGENTLOG_HOME"])) == []
     after = status(env)
