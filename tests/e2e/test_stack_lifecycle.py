@@ -65,4 +65,4 @@ def test_a_failed_up_names_the_cause_and_stops_what_it_started(private_env):
     run = Path(private_env["AGENTLOG_HOME"]) / "run"
     assert list(run.glob("*.pid")) == []
     status = agentlog("stack", "status", env=private_env)
-    assert status.stdout.count("stopped") == 8
+    assert status.stdout.count("stopped") == 5 + len(SUPERVISED)  # the four servers, the supervisor, its processes
