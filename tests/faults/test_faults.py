@@ -202,9 +202,7 @@ def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(serv
         "answers": dict(tally.statuses),
         "5xx_not_503": tally.server_errors,
         "recoveries": recoveries,
-        "supervisor_restarts": {
-            n: restarts_after[n] - restarts_before.get(n, 0) for n in ("relay", "projections", "api")
-        },
+        "supervisor_restarts": {n: restarts_after[n] - restarts_before.get(n, 0) for n in PROCESSES},
     }
     (stack.settings.home / "faults-report.json").write_text(json.dumps(report["faults"], indent=1))
     assert set(tally.accepted) <= stored_ids, "an accepted message is not in the store"
