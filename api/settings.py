@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field, model_validator
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
-
-from domain.delegation.callback import normal_host
-from projections.settings import ReadSideSettings
+from projections.settings import NameList, ReadSideSettings
 
 
 class ApiSettings(ReadSideSettings):
@@ -28,20 +24,11 @@ class ApiSettings(ReadSideSettings):
     jwt_public_key: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
-    api_callback_allow_hosts: Annotated[list[str], NoDecode] = Field(
+    api_callback_allow_hosts: NameList = Field(
         default_factory=list,
         description="hosts a callback URL may name although they resolve to a loopback, private or link-local "
         "address (comma-separated in the environment: `hooks.internal,10.0.0.7`)",
     )
-
-    @field_validator("api_callback_allow_hosts", mode="before")
-    @classmethod
-    def _host_list(cls, value: object) -> object:
-        """Comma-separated text or a list, as hosts compared in normal form (lower case, no brackets or final dot)."""
-        hosts = value.split(",") if isinstance(value, str) else value
-        if isinstance(hosts, list | tuple):
-            return [normal_host(str(h)) for h in hosts if str(h).strip()]
-        return hosts
 
     @model_validator(mode="after")
     def _one_jwt_key(self) -> ApiSettings:

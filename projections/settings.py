@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.settings import LOCAL_REGISTRY
+from domain.delegation.callback import normal_host
+
+
+def _names(value: object) -> object:
+    """Comma-separated text or a list, in normal form (lower case; hosts without brackets or final dot)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, list | tuple):
+        return [normal_host(str(item)) for item in items if str(item).strip()]
+    return items
+
+
+# A setting listing hosts (or tenants) of every process: `hooks.internal,10.0.0.7` in the environment.
+NameList = Annotated[list[str], NoDecode, BeforeValidator(_names)]
 
 
 class ReadSideSettings(BaseSettings):

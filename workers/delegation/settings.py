@@ -5,12 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode
 
-from domain.delegation.callback import normal_host
+from projections.settings import NameList
 from workers.settings import WorkerSettings
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
@@ -29,7 +27,7 @@ class DelegationSettings(WorkerSettings):
         description="the Standard Webhooks signing secret, `whsec_` and 24 to 64 random bytes in base64; "
         "receivers verify the webhook-signature header with it"
     )
-    worker_callback_allow_hosts: Annotated[list[str], NoDecode] = Field(
+    worker_callback_allow_hosts: NameList = Field(
         default_factory=list,
         description="hosts a callback may reach although they resolve to a loopback, private or link-local "
         "address (comma-separated in the environment: `hooks.internal,127.0.0.1`)",
@@ -55,15 +53,6 @@ class DelegationSettings(WorkerSettings):
         if not 24 <= len(raw) <= 64:
             raise ValueError(f"the secret holds 24 to 64 bytes, this one {len(raw)}")
         return value
-
-    @field_validator("worker_callback_allow_hosts", mode="before")
-    @classmethod
-    def _host_list(cls, value: object) -> object:
-        """Comma-separated text or a list, as hosts compared in normal form (lower case, no brackets or final dot)."""
-        hosts = value.split(",") if isinstance(value, str) else value
-        if isinstance(hosts, list | tuple):
-            return [normal_host(str(h)) for h in hosts if str(h).strip()]
-        return hosts
 
     @model_validator(mode="after")
     def _waits_in_order(self) -> DelegationSettings:
