@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,20 +31,21 @@ def until(check: Callable[[], object], what: str, timeout: float = 60.0) -> obje
 
 
 class Processes:
-    """Child `agentlog` processes of one test, each stopped with SIGTERM (then killed) at the end."""
+    """Child `agentlog` processes of one test, each stopped with SIGTERM (then killed) at the end.
 
-    def __init__(self, env: dict[str, str]) -> None:
+    Their output goes to files: a pipe nobody reads fills up and stops a chatty process mid-write.
+    """
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env = env
+        self.logs = logs
         self.children: dict[str, subprocess.Popen[str]] = {}
 
     def start(self, name: str, *args: str, **extra: str) -> subprocess.Popen[str]:
-        child = subprocess.Popen(
-            [str(AGENTLOG), *args],
-            env=child_env({**self.env, **extra}),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        with (self.logs / f"{name}.out").open("w") as out, (self.logs / f"{name}.err").open("w") as err:
+            child = subprocess.Popen(
+                [str(AGENTLOG), *args], env=child_env({**self.env, **extra}), stdout=out, stderr=err, text=True
+            )
         self.children[name] = child
         return child
 
@@ -51,10 +53,11 @@ class Processes:
         child = self.children.pop(name)
         child.send_signal(signal.SIGTERM)
         try:
-            out, err = child.communicate(timeout=30)
+            child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
-            out, err = child.communicate(timeout=10)
+            child.wait(timeout=10)
+        out, err = ((self.logs / f"{name}.{kind}").read_text() for kind in ("out", "err"))
         return child.returncode, out, err
 
     def stop_all(self) -> None:
@@ -63,7 +66,7 @@ class Processes:
 
 
 @pytest.fixture
-def system(servers, pg_schema, own_codec, redis_prefix) -> Iterator[tuple[Processes, dict[str, str]]]:
+def system(servers, pg_schema, own_codec, redis_prefix, tmp_path) -> Iterator[tuple[Processes, dict[str, str]]]:
     """A migrated schema with a tenant and its API key, and the environment of this test's processes."""
     env = {
         **servers.as_env(),
@@ -76,7 +79,7 @@ def system(servers, pg_schema, own_codec, redis_prefix) -> Iterator[tuple[Proces
     assert agentlog("tenants", "create", tenant, env=env).returncode == 0
     added = agentlog("tenants", "keys", "add", tenant, env=env)
     assert added.returncode == 0, added.stderr
-    processes = Processes(env)
+    processes = Processes(env, tmp_path)
     yield processes, {"X-API-Key": added.stdout.strip()}
     processes.stop_all()
 
@@ -89,7 +92,7 @@ def test_a_task_ended_through_the_api_reaches_its_receiver_signed_and_shows_deli
     with Receiver() as receiver:
         processes.start("api", "api", AGENTLOG_API_PORT=str(port), AGENTLOG_API_CALLBACK_ALLOW_HOSTS="127.0.0.1")
         processes.start("relay", "relay")
-        processes.start("projections", "projections", "run", "delegation")
+        processes.start("projections", "projections", "run", "delegation", AGENTLOG_PROJECTIONS_METRICS_PORT="0")
         worker = processes.start(
             "worker",
             "worker",
