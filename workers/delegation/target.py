@@ -10,20 +10,13 @@ An allow-listed host is trusted by name and connected to as usual.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import httpx
 
 from domain.delegation.callback import check_callback_target, normal_host
-
-NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
-
-
-class Unreachable(Exception):
-    """The host cannot be resolved now (no such name yet, or the resolver failed): worth another attempt."""
+from workers.resolve import Unreachable, resolve
 
 
 @dataclass(frozen=True)
@@ -33,23 +26,6 @@ class Target:
     url: httpx.URL
     headers: dict[str, str] = field(default_factory=dict)
     extensions: dict[str, str] = field(default_factory=dict)
-
-
-async def resolve(host: str, port: int, timeout: float) -> list[str]:
-    """The addresses `host` resolves to now, in the resolver's order; [] when no such name exists.
-
-    Raises Unreachable when the resolver fails or takes longer than `timeout` seconds.
-    """
-    loop = asyncio.get_running_loop()
-    try:
-        found = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-    except socket.gaierror as e:
-        if e.errno in NO_SUCH_NAME:
-            return []
-        raise Unreachable(f"cannot resolve {host!r}: {e}") from e
-    except (TimeoutError, OSError) as e:
-        raise Unreachable(f"cannot resolve {host!r}: {type(e).__name__}") from e
-    return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
 async def pin(url: str, allow_hosts: Collection[str], setting: str, timeout: float) -> Target:

@@ -12,8 +12,6 @@ not followed: the result says where it points. The body is read up to a byte lim
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import httpx
 
 from domain.delegation.callback import address_kind, normal_host
+from workers.resolve import Unreachable, resolve
 from workers.tools.builtin import text_argument
 from workers.tools.registry import Call, ToolError
 
@@ -115,12 +114,10 @@ class HttpFetch:
 
 async def _resolve(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to now, in the resolver's order; ToolError when none or the resolver fails."""
-    loop = asyncio.get_running_loop()
     try:
-        found = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
-    except (socket.gaierror, TimeoutError, OSError) as e:
-        raise ToolError(f"cannot resolve {host!r}: {e or type(e).__name__}") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        addresses = await resolve(host, port, RESOLVE_TIMEOUT)
+    except Unreachable as e:
+        raise ToolError(str(e)) from None
     if not addresses:
         raise ToolError(f"{host!r} resolves to no address")
     return addresses
