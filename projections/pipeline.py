@@ -72,8 +72,10 @@ def headers_of(m: Message) -> tuple[tuple[str, bytes], ...]:
     return tuple((name, value.encode() if isinstance(value, str) else value or b"") for name, value in pairs)
 
 
-def fetch(consumer: Consumer, batch: int, wait: float = 0.1) -> list[Incoming]:
-    """What the consumer has buffered, else what arrives within `wait` s: never a wait for a full batch."""
+def poll_batch(consumer: Consumer, batch: int, wait: float = 0.1) -> list[Message]:
+    """Up to `batch` records the consumer has buffered, else what arrives within `wait` s, errors
+    logged and left out. Never a wait for a full batch: `consume(n, t)` waits out `t` unless `n`
+    records arrive, which would hold every record of a quiet topic back by up to `t`."""
     messages = consumer.consume(batch, 0)
     if not messages:
         first = consumer.poll(wait)
@@ -81,7 +83,12 @@ def fetch(consumer: Consumer, batch: int, wait: float = 0.1) -> list[Incoming]:
     for m in messages:
         if m.error():
             log.warning("consumer error on %s: %s", m.topic(), m.error())
-    return [Incoming.from_message(m) for m in messages if not m.error()]
+    return [m for m in messages if not m.error()]
+
+
+def fetch(consumer: Consumer, batch: int, wait: float = 0.1) -> list[Incoming]:
+    """`poll_batch`, as the pipeline's items."""
+    return [Incoming.from_message(m) for m in poll_batch(consumer, batch, wait)]
 
 
 class DeadLetterSink(Protocol):

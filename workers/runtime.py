@@ -36,6 +36,7 @@ from contracts.errors import ContractError, RegistryUnavailable
 from domain.errors import ConcurrencyConflict, DomainError, Unavailable
 from domain.events import RecordedEvent
 from eventstore.errors import POSTGRES_OUTAGES
+from projections.pipeline import poll_batch
 
 log = logging.getLogger("agentlog.workers")
 EVENTS = Counter("agentlog_worker_events", "Events handled by workers, by outcome", ["worker", "outcome"])
@@ -98,7 +99,7 @@ class Worker:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
-                "group.id": f"{codec.routing.prefix}agentlog-worker-{name}",
+                "group.id": codec.routing.worker_group(name),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": 6000,  # a killed worker's partitions move on within seconds
@@ -122,10 +123,8 @@ class Worker:
                 if self._inflight_count() >= self.batch * 4:
                     await asyncio.wait(self._tails.values(), timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                 else:
-                    messages = await asyncio.to_thread(self.consumer.consume, self.batch, 0.2)
-                    for message in messages:
-                        if not _failed(message):
-                            self._start(message)
+                    for message in await asyncio.to_thread(poll_batch, self.consumer, self.batch, 0.2):
+                        self._start(message)
                 await self._commit()
             await asyncio.gather(*self._tails.values())
             await self._commit()
@@ -227,10 +226,3 @@ def _outage(e: Exception) -> bool:
 
 def _where(message: Message) -> tuple[str | None, int | None, int | None]:
     return message.topic(), message.partition(), message.offset()
-
-
-def _failed(message: Message) -> bool:
-    error = message.error()
-    if error is not None:
-        log.warning("consumer error on %s: %s", message.topic(), error)
-    return error is not None

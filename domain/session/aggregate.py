@@ -115,18 +115,22 @@ def post_system_message(state: Session | None, command: PostSystemMessage) -> li
 
 
 def post_assistant_reply(state: Session | None, command: PostAssistantReply) -> list[DomainEvent]:
-    """Record a streamed reply: one chunk event per chunk (index 0..n-1), then the whole message.
+    """Record a streamed reply: one chunk event per chunk (index first_index, first_index + 1, ...), then
+    the whole message; refused (ReplyCancelledError) when it answers a message whose replies were cancelled.
 
     Chunks may be whitespace (streams split anywhere) but not empty, each at most MAX_TEXT_CHARS;
     the final text follows the message rules. Chunks need not join to the final text.
     """
     open_session = _open_session(state, command.session_id, command.tenant_id)
+    if command.reply_to_version is not None and is_cancelled(open_session, command.reply_to_version):
+        raise ReplyCancelledError(command.session_id)
     text = _valid_text("text", command.text)
     for chunk in command.chunks:
         _valid_chunk(chunk)
+    first = require_at_least("first_index", command.first_index, 0)
     events: list[DomainEvent] = [
         AssistantReplyChunk(session_id=open_session.session_id, message_id=command.message_id, index=i, text=chunk)
-        for i, chunk in enumerate(command.chunks)
+        for i, chunk in enumerate(command.chunks, start=first)
     ]
     events.append(
         MessagePosted(

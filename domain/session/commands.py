@@ -37,7 +37,9 @@ class PostSystemMessage:
 
 @dataclass(frozen=True, kw_only=True)
 class PostAssistantReply:
-    """A reply streamed as `chunks` (in order, possibly none), then recorded whole as `text`."""
+    """A reply streamed as `chunks` (in order, possibly none; the first numbered `first_index`, after
+    those appended before), then recorded whole as `text`. With `reply_to_version` (the stream version
+    of the user message it answers) it is refused once that reply was cancelled."""
 
     session_id: UUID
     tenant_id: str
@@ -45,6 +47,8 @@ class PostAssistantReply:
     chunks: tuple[str, ...]
     text: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+    first_index: int = 0
+    reply_to_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -84,3 +84,26 @@ async def test_many_messages_answered_by_several_workers_at_once_never_overspend
     answered = statuses.count("answered")
     assert answered == len(settled) and answered >= 1
     assert statuses.count("budget_exhausted") == len(causes) - answered
+
+
+async def test_text_streamed_within_the_chunk_interval_is_recorded_as_one_chunk_with_the_reply(event_store):
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    cause = await new_session(event_store, tenant, "p")
+    await answer(event_store, SETTINGS, cause)  # the deterministic responder says it all at once
+
+    recorded = (await event_store.read_stream(cause.meta.stream_id))[cause.meta.stream_version :]
+    assert [type(r.event) for r in recorded] == [AssistantReplyChunk, MessagePosted]
+    assert recorded[0].event.text == recorded[1].event.text == ABOUT
+    assert recorded[0].meta.occurred_at == recorded[1].meta.occurred_at  # one command, one append
+
+
+async def test_text_streamed_slower_than_the_chunk_interval_is_recorded_piece_by_piece(event_store):
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    cause = await new_session(event_store, tenant, "p")
+    slow = ConversationSettings(conversation_chunk_delay=0.03, conversation_chunk_interval_ms=10)
+    await answer(event_store, slow, cause)
+
+    recorded = (await event_store.read_stream(cause.meta.stream_id))[cause.meta.stream_version :]
+    chunks = [r.event for r in recorded if isinstance(r.event, AssistantReplyChunk)]
+    assert len(chunks) > 5 and [c.index for c in chunks] == list(range(len(chunks)))
+    assert "".join(c.text for c in chunks) == ABOUT

@@ -10,6 +10,7 @@ whatever ended the turn: an answer, a refusal of the budget, a cancel, a model e
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -61,7 +62,8 @@ class Reply:
         self.version = cause.meta.stream_version
         self.reply_id = id_for(cause, "reply")
         self.day = cause.meta.occurred_at.astimezone(UTC).date()  # the day the message was posted pays
-        self.said: list[str] = []
+        self.recorded: list[str] = []  # the chunks recorded, in order
+        self.pending: list[str] = []  # text said and not yet recorded (see _stream)
 
     def context(self, step: str) -> CommandContext:
         meta = self.cause.meta
@@ -110,6 +112,7 @@ class Reply:
             said = await self._call(step, responder, history, persona)
             if not said.calls:
                 return "".join(said.text).strip() or "(no answer)", "answered"
+            await self._flush()
             history.append(Turn("assistant", "".join(said.text), tool_calls=tuple(said.calls)))
             history.extend(await self._tools(step, said.calls))
         limit = self.settings.conversation_max_steps
@@ -149,19 +152,30 @@ class Reply:
             await settle_tokens(self.store, self.context(f"settle:{step}"), command)
 
     async def _stream(self, pieces: AsyncIterator[object], said: Said) -> None:
-        """Append each text chunk as it comes (refused once the reply is cancelled); keep calls and usage."""
+        """Record text as it comes, as chunks: the text that arrived within the chunk interval of the
+        last chunk recorded (or of the call) waits and goes out with the next piece, as one chunk;
+        what is left at the end waits in `self.pending` for the final reply. Keeps calls and usage."""
+        interval = self.settings.conversation_chunk_interval_ms / 1000
+        last = time.monotonic()
         async for piece in pieces:
             match piece:
                 case Text(text=text) if text:
-                    await self._chunk(text)
                     said.text.append(text)
+                    self.pending.append(text)
+                    if time.monotonic() - last >= interval:
+                        await self._flush()
+                        last = time.monotonic()
                 case ToolCall():
                     said.calls.append(piece)
                 case Usage():
                     said.usage = piece
 
-    async def _chunk(self, text: str) -> None:
-        index = len(self.said)
+    async def _flush(self) -> None:
+        """Record the text waiting as one chunk (refused once the reply is cancelled)."""
+        if not self.pending:
+            return
+        index = len(self.recorded)
+        text = "".join(self.pending)
         command = AppendReplyChunk(
             session_id=self.session_id,
             tenant_id=self.tenant,
@@ -171,7 +185,8 @@ class Reply:
             reply_to_version=self.version,
         )
         await append_chunk(self.store, self.context(f"chunk:{index}"), command)
-        self.said.append(text)
+        self.recorded.append(text)
+        self.pending.clear()
 
     async def _tools(self, step: int, calls: Sequence[ToolCall]) -> list[Turn]:
         """Request every call of this step, then wait for all their outcomes: the tool turns."""
@@ -199,23 +214,31 @@ class Reply:
 
     def _joined(self, notice: str) -> str:
         """What was said so far, then `notice`."""
-        said = "".join(self.said).strip()
+        said = "".join(self.recorded + self.pending).strip()
         return f"{said}\n\n{notice}" if said else notice
 
-    async def _finish(self, text: str, status: str, chunks: tuple[str, ...] = ()) -> None:
+    async def _finish(self, text: str, status: str) -> None:
+        """The final reply, after the text still waiting as its last chunk; an answer is refused (then
+        recorded as cancelled) when the reply was cancelled since the last look."""
         command = PostAssistantReply(
             session_id=self.session_id,
             tenant_id=self.tenant,
             message_id=self.reply_id,
-            chunks=chunks,
+            chunks=("".join(self.pending),) if self.pending else (),
             text=text,
             metadata={"in_reply_to": str(self.message.message_id), "status": status},
+            first_index=len(self.recorded),
+            reply_to_version=self.version if status == "answered" else None,
         )
-        await post_reply(self.store, self.context("reply"), command)
+        try:
+            await post_reply(self.store, self.context("reply"), command)
+        except ReplyCancelledError:
+            await self._finish_cancelled()
 
     async def _finish_cancelled(self) -> None:
         """Record what was said as the cancelled reply (as stored: chunks of an earlier attempt count);
         nothing when nothing was said."""
+        self.pending.clear()  # not said: it was never recorded
         events = await self.store.read_stream(stream_id(self.session_id))
         chunks = sorted(
             (e.event.index, e.event.text)

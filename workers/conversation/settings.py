@@ -27,6 +27,12 @@ class ConversationSettings(WorkerSettings):
     conversation_approval_wait: float = Field(
         default=120.0, ge=0, le=280, description="seconds a tool call may await a person's approval"
     )
+    conversation_chunk_interval_ms: int = Field(
+        default=50,
+        ge=0,
+        le=10_000,
+        description="text streamed within this many ms of the last chunk recorded is recorded with it, as one chunk",
+    )
     conversation_chunk_delay: float = Field(
         default=0.0, ge=0, le=10, description="seconds between the deterministic responder's chunks"
     )

@@ -10,7 +10,7 @@ import pytest
 from domain.errors import InvalidCommand, StateConflict
 from domain.events import DomainEvent
 from domain.session import aggregate as session
-from domain.session.commands import AppendReplyChunk, CancelReply
+from domain.session.commands import AppendReplyChunk, CancelReply, PostAssistantReply
 from domain.session.errors import ReplyCancelledError, SessionClosedError
 from domain.session.events import (
     AssistantReplyChunk,
@@ -74,3 +74,23 @@ def test_another_tenant_cannot_cancel():
 
     with pytest.raises(NotFound):
         session.cancel_reply(history(), CancelReply(session_id=SID, tenant_id="other"))
+
+
+def final(**fields: Any) -> PostAssistantReply:
+    return PostAssistantReply(session_id=SID, tenant_id=TENANT, message_id=REPLY, text="Hello", **fields)
+
+
+def test_a_final_reply_numbers_its_chunks_after_those_recorded_before_it():
+    events = session.post_assistant_reply(history(), final(chunks=("lo",), first_index=3))
+    assert events[0] == AssistantReplyChunk(session_id=SID, message_id=REPLY, index=3, text="lo")
+    assert isinstance(events[1], MessagePosted) and events[1].text == "Hello"
+    with pytest.raises(InvalidCommand, match="first_index"):
+        session.post_assistant_reply(history(), final(chunks=(), first_index=-1))
+
+
+def test_a_final_answer_to_a_message_whose_replies_were_cancelled_is_refused_but_a_cancelled_reply_is_not():
+    state = history(ReplyCancelled(session_id=SID, reason=None))
+    with pytest.raises(ReplyCancelledError):
+        session.post_assistant_reply(state, final(chunks=("Hel",), reply_to_version=2))
+    assert session.post_assistant_reply(state, final(chunks=()))  # the reply recorded as cancelled
+    assert session.post_assistant_reply(state, final(chunks=(), reply_to_version=4))  # a later message's
