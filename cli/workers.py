@@ -14,7 +14,7 @@ from cli.errors import build
 from cli.running import report_progress, stop_on_signals
 from contracts import registry
 from contracts.codec import EventCodec
-from contracts.routing import DELEGATION_TASKS, INBOUND, Routing
+from contracts.routing import WORKER_TOPICS, Routing
 from eventstore.store import PostgresEventStore
 from workers.conversation.settings import ConversationSettings
 from workers.conversation.worker import make_handler as conversation_handler
@@ -23,7 +23,6 @@ from workers.delegation.worker import make_handler as delegation_handler
 from workers.runtime import Handler, Worker
 from workers.settings import WorkerSettings
 from workers.tools.settings import ToolSettings
-from workers.tools.worker import TOPICS as TOOL_TOPICS
 from workers.tools.worker import make_handler as tools_handler
 
 app = typer.Typer(help="The agent runtime's workers (each also runs under `agentlog stack up`).", no_args_is_help=True)
@@ -42,13 +41,19 @@ class WorkerSpec:
 
 
 DELEGATION = WorkerSpec(
-    "delegation", [DELEGATION_TASKS], "POSTs each ended task's outcome to its callback URL, signed (Standard Webhooks)"
+    "delegation",
+    WORKER_TOPICS["delegation"],
+    "POSTs each ended task's outcome to its callback URL, signed (Standard Webhooks)",
 )
 CONVERSATION = WorkerSpec(
-    "conversation", [INBOUND], "answers each user message: budget, model, tools, streamed reply (docs/agent-runtime.md)"
+    "conversation",
+    WORKER_TOPICS["conversation"],
+    "answers each user message: budget, model, tools, streamed reply (docs/agent-runtime.md)",
 )
 TOOLS = WorkerSpec(
-    "tools", TOOL_TOPICS, "decides on each tool request by policy, runs it, records its one outcome (docs/tools.md)"
+    "tools",
+    WORKER_TOPICS["tools"],
+    "decides on each tool request by policy, runs it, records its one outcome (docs/tools.md)",
 )
 WORKERS: dict[str, WorkerSpec] = {DELEGATION.name: DELEGATION, CONVERSATION.name: CONVERSATION, TOOLS.name: TOOLS}
 

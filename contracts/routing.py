@@ -45,6 +45,12 @@ ROUTES: Mapping[str, str] = {
 }
 # Event types published on more than their main topic (the subject exists once per topic).
 ALSO: Mapping[str, tuple[str, ...]] = {"agentlog.session.MessagePosted": (OUTBOUND,)}
+# Who reads what: the topics each worker's consumer group consumes (`agentlog worker NAME`; their freshness).
+WORKER_TOPICS: Mapping[str, tuple[str, ...]] = {
+    "conversation": (INBOUND,),
+    "tools": (TOOL_REQUESTS,),  # requests, and the approvals of those that awaited one
+    "delegation": (DELEGATION_TASKS,),
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,10 @@ class Routing:
     def topics_for(self, event_type: str) -> tuple[str, ...]:
         """Every topic that can carry event_type."""
         return tuple(self.prefix + t for t in (self.routes[event_type], *ALSO.get(event_type, ())))
+
+    def worker_group(self, worker: str) -> str:
+        """The Kafka consumer group of the worker named `worker`: its committed offsets are its progress."""
+        return f"{self.prefix}agentlog-worker-{worker}"
 
     def topics(self) -> list[str]:
         """All topics, sorted."""

@@ -157,7 +157,15 @@ class ApiProcess(AppProcess):
         return super().healthy() and process.port_open(self.port)
 
 
-class ConversationProcess(AppProcess):
+class WorkerProcess(AppProcess):
+    """`agentlog worker <name>`: degraded when alive but its consumer group trails its topics (freshness.py)."""
+
+    def assess(self) -> tuple[str, str]:
+        health, detail = super().assess()
+        return freshness.worker(self.settings, self.name) if health == "healthy" else (health, detail)
+
+
+class ConversationProcess(WorkerProcess):
     """`agentlog worker conversation`: answers each user message (docs/agent-runtime.md)."""
 
     name = "conversation"
@@ -166,7 +174,7 @@ class ConversationProcess(AppProcess):
     route = "conversation.inbound -> replies"
 
 
-class ToolsProcess(AppProcess):
+class ToolsProcess(WorkerProcess):
     """`agentlog worker tools`, with the Rego policies in the `policies/` folder beside agentlog's code unless
     AGENTLOG_TOOLS_POLICY_DIR names another (docs/tools.md)."""
 
@@ -180,7 +188,7 @@ class ToolsProcess(AppProcess):
         return {**super().environment(), "AGENTLOG_TOOLS_POLICY_DIR": policies}
 
 
-class DelegationProcess(AppProcess):
+class DelegationProcess(WorkerProcess):
     """`agentlog worker delegation`, signing with AGENTLOG_WORKER_CALLBACK_SECRET when set, else with a secret
     made once and kept in its data directory, `callback-secret`, readable by its owner only (docs/delegation.md)."""
 

@@ -1,4 +1,5 @@
-"""How far the relay and the views trail the event store, for `stack status` (the same measures as /health)."""
+"""How far the relay and the views trail the event store, and the workers their topics, for `stack status` (the same
+measures as /health)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,19 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
+from confluent_kafka import KafkaException
 
 from contracts.routing import Routing
+from eventstore.consumers import workers_behind
 from eventstore.errors import POSTGRES_OUTAGES
-from eventstore.queries import relay_behind
+from eventstore.queries import Behind, relay_behind
 from projections import queries as read_models
 from projections.queries import REDIS_OUTAGES
 from projections.status import statuses
 from projections.views import VIEWS
 from stack.config import Endpoints, StackSettings
 
-OUTAGES = (*POSTGRES_OUTAGES, *REDIS_OUTAGES)
+OUTAGES: tuple[type[Exception], ...] = (*POSTGRES_OUTAGES, *REDIS_OUTAGES, KafkaException)
 REDIS_PREFIX = "agentlog:"  # the stack's processes run with the default Redis prefix
 
 
@@ -32,8 +35,23 @@ async def _relay(endpoints: Endpoints) -> tuple[str, str]:
         behind = await relay_behind(conn)
     finally:
         await conn.close()
-    health = "healthy" if behind.status == "ok" else "degraded"
-    return health, f"{behind.events} events, {behind.seconds:.1f} s behind the store"
+    return _health(behind), f"{behind.events} events, {behind.seconds:.1f} s behind the store"
+
+
+def worker(settings: StackSettings, name: str) -> tuple[str, str]:
+    """(healthy | degraded, "N events, S s behind its topics") of the worker `name` (its consumer group)."""
+    return _measured(lambda: _worker(settings, name))
+
+
+async def _worker(settings: StackSettings, name: str) -> tuple[str, str]:
+    routing = Routing(settings.topic_prefix)
+    found = await asyncio.to_thread(workers_behind, settings.endpoints().kafka_bootstrap_servers, routing, [name])
+    behind = found[name]
+    return _health(behind), f"{behind.events} events, {behind.seconds:.1f} s behind its topics"
+
+
+def _health(behind: Behind) -> str:
+    return "healthy" if behind.status == "ok" else "degraded"
 
 
 def views(settings: StackSettings) -> tuple[str, str]:
@@ -42,7 +60,7 @@ def views(settings: StackSettings) -> tuple[str, str]:
 
 
 def _measured(measure: Callable[[], Coroutine[Any, Any, tuple[str, str]]]) -> tuple[str, str]:
-    """A process whose progress cannot be measured (Postgres or Redis down) cannot progress either."""
+    """A process whose progress cannot be measured (Postgres, Redis or Kafka down) cannot progress either."""
     try:
         return asyncio.run(measure())
     except OUTAGES as e:

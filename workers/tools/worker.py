@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 
 from contracts.codec import EventCodec
-from contracts.routing import TOOL_REQUESTS
 from domain.service import EventStore
 from workers.runtime import Handler
 from workers.settings import WorkerSettings
@@ -15,8 +14,6 @@ from workers.tools.http_fetch import HttpFetch
 from workers.tools.policy import FailClosed, Policy, RegoFiles, RemoteOpa
 from workers.tools.registry import Registry, Tool, discover
 from workers.tools.settings import ToolSettings
-
-TOPICS = (TOOL_REQUESTS,)  # requests, and the approvals of those that awaited one
 
 
 def builtin_tools(settings: ToolSettings) -> list[Tool]:
