@@ -42,6 +42,10 @@ class Recorder(Protocol):
         """The stream's newest snapshot (as a `state_type`) and every event after it, in version order."""
         ...
 
+    async def read_after(self, stream_id: str, version: int) -> list[tuple[int, DomainEvent]]:
+        """The stream's events after `version`, in version order."""
+        ...
+
     async def write(
         self,
         stream_id: str,
@@ -78,7 +82,7 @@ class Repository:
 
     Remembers the newest state this process saw of up to `cache_size` streams: a remembered state
     may be stale when another process appended since; the append's version check catches that,
-    and the conflict makes the repository forget it. Every `snapshot_every` events a snapshot is
+    and a fresh load reads only the events recorded after it. Every `snapshot_every` events a snapshot is
     taken, so loading a long stream does not fold it all.
     """
 
@@ -92,15 +96,20 @@ class Repository:
     async def load(
         self, decider: Decider[S], stream_id: str, tenant_id: str | None = None, *, fresh: bool = False
     ) -> tuple[S | None, int]:
-        """State and version, remembered (unless `fresh`) or folded from the newest snapshot and the events
-        after it.
+        """State and version: remembered; with `fresh`, the remembered state caught up with the events
+        recorded after it (by any process); else folded from the newest snapshot and the events after it.
 
         A stream of another kind of aggregate, or (with `tenant_id`) of another tenant, is NotFound.
         """
         version, remembered, owner = self._states.get(stream_id, (0, None, None))
-        if isinstance(remembered, decider.state_type) and not fresh:
-            self._states.move_to_end(stream_id)
-            state: S | None = remembered
+        state: S | None
+        if isinstance(remembered, decider.state_type):
+            state = remembered
+            if fresh and (newer := await self.recorder.read_after(stream_id, version)):
+                state, version = decider.fold((event for _, event in newer), state), newer[-1][0]
+                self._remember(stream_id, version, state, owner)
+            else:
+                self._states.move_to_end(stream_id)
         else:
             folded = await self._fold(decider, stream_id)
             state, version, owner = folded
@@ -144,8 +153,7 @@ class Repository:
             return AppendResult(stream_id=stream_id, version=expected_version, position=0)
         try:
             result, recorded = await self.recorder.write(stream_id, stream_type, expected_version, events, context)
-        except ConcurrencyConflict:
-            self._states.pop(stream_id, None)  # what this process remembered is stale
+        except ConcurrencyConflict:  # what this process remembered is stale: a fresh load catches it up
             raise
         if recorded and state_after is not None:
             owner = context.tenant_id if expected_version == 0 else self._states.get(stream_id, (0, None, None))[2]

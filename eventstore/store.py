@@ -45,6 +45,7 @@ ORDER BY part, version
 """
 
 
+_AFTER = "SELECT version, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
 _READ = """
 SELECT payload FROM events WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3
 """
@@ -74,6 +75,11 @@ class PostgresRecorder:
         after = snapshot[0] if snapshot else 0
         events = [(row["version"], self.codec.decode(row["payload"]).event) for row in rows if row["version"] > after]
         return Stored(rows[0]["stream_type"], rows[0]["tenant_id"], snapshot, events)
+
+    @translate_outages
+    async def read_after(self, stream_id: str, version: int) -> list[tuple[int, DomainEvent]]:
+        rows = await self.pool.fetch(_AFTER, stream_id, version)
+        return [(row["version"], self.codec.decode(row["payload"]).event) for row in rows]
 
     @translate_outages
     async def read_stream(

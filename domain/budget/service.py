@@ -8,6 +8,7 @@ from datetime import date
 from domain.budget.aggregate import (
     DECIDER,
     LIMITS_DECIDER,
+    BudgetLimits,
     consume,
     limits_stream_id,
     require_tokens_left,
@@ -31,7 +32,7 @@ async def consume_tokens(store: EventStore, context: CommandContext, cmd: Consum
     reloads and decides again. A refusal is recorded as BudgetExceeded on the usage stream
     (without the idempotency key, so a retry is decided afresh) before the error is raised.
     """
-    loaded = await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id), context.tenant_id)
+    loaded = await _limits(store, cmd.tenant_id, context.tenant_id)
     limits = loaded[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
     try:
@@ -49,9 +50,15 @@ async def require_budget(store: EventStore, tenant_id: str, persona_id: str, day
     """Raise BudgetExhausted when the persona has no tokens left on `day`, decided on the budget's own
     streams in the event store (never on a read model, so a read-side outage cannot wrongly allow or
     refuse)."""
-    limits = await store.load(LIMITS_DECIDER, limits_stream_id(tenant_id), tenant_id)
-    usage = await store.load(DECIDER, stream_id(tenant_id, persona_id, day), tenant_id)
+    limits = await _limits(store, tenant_id, tenant_id)
+    usage = await store.load(DECIDER, stream_id(tenant_id, persona_id, day), tenant_id, fresh=True)
     require_tokens_left(usage[0], limits[0], persona_id, day)
+
+
+async def _limits(store: EventStore, tenant_id: str, caller: str) -> tuple[BudgetLimits | None, int]:
+    """The tenant's limits as stored now: they are set through the API while workers charge, so a
+    process never decides on limits (or usage) as it last saw them."""
+    return await store.load(LIMITS_DECIDER, limits_stream_id(tenant_id), caller, fresh=True)
 
 
 async def reserve_tokens(store: EventStore, context: CommandContext, cmd: ReserveTokens) -> AppendResult:
@@ -61,7 +68,7 @@ async def reserve_tokens(store: EventStore, context: CommandContext, cmd: Reserv
     recorded under the context's idempotency key + ":refused" when it has one, so a redelivered
     command that is refused again records its refusal once.
     """
-    limits = (await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id), context.tenant_id))[0]
+    limits = (await _limits(store, cmd.tenant_id, context.tenant_id))[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
     try:
         return await execute(
@@ -78,6 +85,6 @@ async def reserve_tokens(store: EventStore, context: CommandContext, cmd: Reserv
 async def settle_tokens(store: EventStore, context: CommandContext, cmd: SettleReservation) -> AppendResult:
     """Replace an open reservation by the tokens the call used (at most the reservation); ReservationNotOpen
     when it is unknown or settled already."""
-    limits = (await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id), context.tenant_id))[0]
+    limits = (await _limits(store, cmd.tenant_id, context.tenant_id))[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
     return await execute(store, DECIDER, usage_stream, context, lambda usage: settle(usage, limits, cmd), retries=30)

@@ -32,6 +32,7 @@ class RowsRecorder:
         self.snapshots: dict[str, tuple[int, object]] = {}
         self.results: dict[str, AppendResult] = {}
         self.reads = 0
+        self.catch_ups = 0
 
     async def read(self, stream_id: str, state_type: type) -> Stored:
         await asyncio.sleep(0)  # a round trip: other commands run meanwhile
@@ -41,6 +42,11 @@ class RowsRecorder:
         events = [(v, e) for v, e in self.streams.get(stream_id, []) if v > after]
         kind, owner = self.heads.get(stream_id, (None, None))
         return Stored(kind, owner, snapshot, events)
+
+    async def read_after(self, stream_id: str, version: int) -> list[tuple[int, DomainEvent]]:
+        await asyncio.sleep(0)
+        self.catch_ups += 1
+        return [(v, e) for v, e in self.streams.get(stream_id, []) if v > version]
 
     async def write(
         self, stream_id: str, stream_type: str, expected: int, events: Sequence[DomainEvent], context: CommandContext
@@ -125,11 +131,12 @@ async def test_another_tenants_stream_is_not_found_and_nothing_is_recorded():
     assert len(recorder.streams[str(session)]) == 1
 
 
-async def test_a_state_another_process_moved_past_is_forgotten_and_the_command_decided_again():
+async def test_a_state_another_process_moved_past_is_caught_up_and_the_command_decided_again():
     recorder = RowsRecorder()
     mine, theirs = Repository(recorder), Repository(recorder)
     session = await started(mine)
     await execute(theirs, SESSIONS, str(session), ctx(), lambda _: [message(session, "theirs")])
+    reads = recorder.reads
     seen: list[int] = []
 
     def decide(state) -> list[DomainEvent]:
@@ -140,6 +147,24 @@ async def test_a_state_another_process_moved_past_is_forgotten_and_the_command_d
 
     assert seen == [0, 1]  # first against the stale memory, then against the stream as it is
     assert result.version == 3
+    assert (recorder.reads, recorder.catch_ups) == (reads, 1)  # only what the other process recorded was read
+
+
+async def test_a_fresh_load_reads_only_the_events_after_the_remembered_state():
+    recorder = RowsRecorder()
+    mine, theirs = Repository(recorder), Repository(recorder)
+    session = await started(mine)
+    for text in ("one", "two"):
+        await execute(theirs, SESSIONS, str(session), ctx(), lambda _, t=text: [message(session, t)])
+    reads = recorder.reads
+
+    remembered, _ = await mine.load(SESSIONS, str(session))
+    state, version = await mine.load(SESSIONS, str(session), fresh=True)
+
+    assert remembered is not None and remembered.message_count == 0  # as this process last saw it
+    assert state is not None and (state.message_count, version) == (2, 3)
+    assert (recorder.reads, recorder.catch_ups) == (reads, 1)
+    assert await mine.load(SESSIONS, str(session)) == (state, 3)  # remembered as caught up
 
 
 async def test_a_retried_idempotent_command_returns_the_first_result_and_records_nothing():
