@@ -71,9 +71,10 @@ class Recorder(Protocol):
         ...
 
     async def read_stream(
-        self, stream_id: str, *, upto: int | None = None, last: int | None = None
+        self, stream_id: str, *, upto: int | None = None, last: int | None = None, of_type: str | None = None
     ) -> list[RecordedEvent]:
-        """The stream's events with their metadata in version order: all, or the `last` up to version `upto`."""
+        """The stream's events with their metadata in version order: all, or the `last` up to version `upto`;
+        only those of the event type named `of_type` if given."""
         ...
 
 
@@ -183,6 +184,6 @@ class Repository:
                 self._locks[stream_id] = (lock, users - 1)
 
     async def read_stream(
-        self, stream_id: str, *, upto: int | None = None, last: int | None = None
+        self, stream_id: str, *, upto: int | None = None, last: int | None = None, of_type: str | None = None
     ) -> list[RecordedEvent]:
-        return await self.recorder.read_stream(stream_id, upto=upto, last=last)
+        return await self.recorder.read_stream(stream_id, upto=upto, last=last, of_type=of_type)

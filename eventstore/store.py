@@ -47,7 +47,8 @@ ORDER BY part, version
 
 _AFTER = "SELECT version, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
 _READ = """
-SELECT payload FROM events WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3
+SELECT payload FROM events WHERE stream_id = $1 AND version <= $2 AND ($4::text IS NULL OR event_type = $4)
+ORDER BY version DESC LIMIT $3
 """
 
 
@@ -83,11 +84,11 @@ class PostgresRecorder:
 
     @translate_outages
     async def read_stream(
-        self, stream_id: str, *, upto: int | None = None, last: int | None = None
+        self, stream_id: str, *, upto: int | None = None, last: int | None = None, of_type: str | None = None
     ) -> list[RecordedEvent]:
         """The stream's events, with their metadata, in version order: all, or the `last` ones up to version
-        `upto` (a long conversation's tail is one indexed read, not the whole stream)."""
-        rows = await self.pool.fetch(_READ, stream_id, upto or 2**31 - 1, last)
+        `upto` (a long conversation's tail is one indexed read, not the whole stream), of one type if given."""
+        rows = await self.pool.fetch(_READ, stream_id, upto or 2**31 - 1, last, of_type)
         return [self.codec.decode(row["payload"]) for row in reversed(rows)]
 
     @translate_outages

@@ -14,11 +14,11 @@ from domain.budget.service import set_budget_limit
 from domain.events import CommandContext
 from domain.session.commands import PostUserMessage, StartSession
 from domain.session.events import AssistantReplyChunk, MessagePosted, Role
-from domain.session.service import StartWithMessage, start_with_message
+from domain.session.service import StartWithMessage, post_user, start_with_message
 from eventstore.store import PostgresEventStore
 from workers.conversation.deterministic import ABOUT
 from workers.conversation.settings import ConversationSettings
-from workers.conversation.worker import answer
+from workers.conversation.worker import answer, history_until
 
 SETTINGS = ConversationSettings()
 
@@ -107,3 +107,18 @@ async def test_text_streamed_slower_than_the_chunk_interval_is_recorded_piece_by
     chunks = [r.event for r in recorded if isinstance(r.event, AssistantReplyChunk)]
     assert len(chunks) > 5 and [c.index for c in chunks] == list(range(len(chunks)))
     assert "".join(c.text for c in chunks) == ABOUT
+
+
+async def test_the_model_is_shown_the_last_messages_up_to_the_one_it_answers(event_store):
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    first = await new_session(event_store, tenant, "p", text="m0")
+    session = first.event.session_id
+    for i in range(1, 6):
+        post = PostUserMessage(session_id=session, tenant_id=tenant, message_id=uuid.uuid4(), text=f"m{i}")
+        await post_user(event_store, ctx(tenant), post)
+    stream = await event_store.read_stream(str(session))
+    cause = next(r for r in stream if isinstance(r.event, MessagePosted) and r.event.text == "m4")
+
+    shown = await history_until(event_store, cause, 3)
+
+    assert [(t.role, t.text) for t in shown] == [("user", "m2"), ("user", "m3"), ("user", "m4")]

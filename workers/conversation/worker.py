@@ -42,10 +42,10 @@ async def answer(store: PostgresEventStore, settings: ConversationSettings, caus
 
 async def history_until(store: PostgresEventStore, cause: RecordedEvent, limit: int) -> list[Turn]:
     """The session's last `limit` messages up to and including the cause, as the model sees them."""
-    # the tail only: a long conversation is not read whole for every message (chunks sit between messages)
-    events = await store.read_stream(cause.meta.stream_id, upto=cause.meta.stream_version, last=limit * 16)
-    turns = [Turn(e.event.role.value, e.event.text) for e in events if isinstance(e.event, MessagePosted)]
-    return turns[-limit:]
+    # the messages of the tail only: a long conversation is not read whole for every message
+    stream, upto = cause.meta.stream_id, cause.meta.stream_version
+    events = await store.read_stream(stream, upto=upto, last=limit, of_type=MessagePosted.type_name())
+    return [Turn(e.event.role.value, e.event.text) for e in events if isinstance(e.event, MessagePosted)]
 
 
 async def make_handler(settings: WorkerSettings, store: PostgresEventStore, codec: EventCodec) -> Handler:

@@ -71,7 +71,7 @@ class RowsRecorder:
         self.snapshots[stream_id] = (version, state)
 
     async def read_stream(
-        self, stream_id: str, *, upto: int | None = None, last: int | None = None
+        self, stream_id: str, *, upto: int | None = None, last: int | None = None, of_type: str | None = None
     ) -> list[RecordedEvent]:
         raise NotImplementedError
 
