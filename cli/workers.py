@@ -22,6 +22,7 @@ from workers.delegation.settings import DelegationSettings, new_secret
 from workers.delegation.worker import make_handler as delegation_handler
 from workers.runtime import Handler, Worker
 from workers.settings import WorkerSettings
+from workers.tools.deadlines import enforce_deadlines
 from workers.tools.settings import ToolSettings
 from workers.tools.worker import make_handler as tools_handler
 
@@ -29,15 +30,18 @@ app = typer.Typer(help="The agent runtime's workers (each also runs under `agent
 
 # What a worker needs to handle events: the settings, the event store it writes to, and the codec.
 MakeHandler = Callable[[WorkerSettings, PostgresEventStore, EventCodec], Awaitable[Handler]]
+# Work a worker's process does beside handling events, until the stop event is set.
+Beside = Callable[[WorkerSettings, PostgresEventStore, asyncio.Event], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """A worker: the topics it consumes (before the prefix) and what it does with an event."""
+    """A worker: the topics it consumes (before the prefix), what it does with an event, and what else it runs."""
 
     name: str
     topics: Sequence[str]
     summary: str
+    beside: Beside | None = None
 
 
 DELEGATION = WorkerSpec(
@@ -53,7 +57,9 @@ CONVERSATION = WorkerSpec(
 TOOLS = WorkerSpec(
     "tools",
     WORKER_TOPICS["tools"],
-    "decides on each tool request by policy, runs it, records its one outcome (docs/tools.md)",
+    "decides on each tool request by policy, runs it, records its one outcome (docs/tools.md); "
+    "ends calls past their approval deadline",
+    beside=enforce_deadlines,
 )
 WORKERS: dict[str, WorkerSpec] = {DELEGATION.name: DELEGATION, CONVERSATION.name: CONVERSATION, TOOLS.name: TOOLS}
 
@@ -97,7 +103,8 @@ async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings) 
             attempts=settings.worker_attempts,
         )
         out.print(f"worker {spec.name!r} running on {', '.join(worker.topics)}", highlight=False)
-        await asyncio.gather(worker.run(stop), report_progress(lambda: worker.handled, "handled", stop))
+        besides = [spec.beside(settings, store, stop)] if spec.beside else []
+        await asyncio.gather(worker.run(stop), report_progress(lambda: worker.handled, "handled", stop), *besides)
     finally:
         await store.close()
     out.print(f"worker {spec.name!r} stopped after handling {worker.handled} event(s)")

@@ -20,6 +20,13 @@ FROM events e LEFT JOIN relay_checkpoints c ON c.relay = $1
 WHERE c.relay IS NULL OR (e.txid, e.position) > (c.txid, c.position)
 """
 
+# The newest event of each stream whose newest event is of one type (e.g. tool executions awaiting approval).
+_ENDING_WITH = """
+SELECT e.stream_id, e.tenant_id, e.event_id, e.correlation_id FROM events e
+WHERE e.event_type = $1
+AND NOT EXISTS (SELECT 1 FROM events later WHERE later.stream_id = e.stream_id AND later.version > e.version)
+"""
+
 
 @dataclass(frozen=True)
 class Behind:
@@ -46,3 +53,10 @@ async def relay_behind(pool: asyncpg.Pool, relay: str = "main") -> Behind:
     """What the relay named `relay` has not published yet."""
     row = await pool.fetchrow(_RELAY_BEHIND, relay)
     return Behind(int(row["events"]), float(row["seconds"] or 0))
+
+
+@translate_outages
+async def streams_ending_with(pool: asyncpg.Pool, event_type: str) -> list[asyncpg.Record]:
+    """Every stream whose newest event is of `event_type`: that event's stream_id, tenant_id, event_id and
+    correlation_id. Reads every event of the type (there is no index on it): for types of few events."""
+    return list(await pool.fetch(_ENDING_WITH, event_type))

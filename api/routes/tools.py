@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -77,6 +78,9 @@ class ToolExecutionOut(BaseModel):
     decision_policy: str | None = Field(
         default=None, description="the policy that decided", examples=["rego:default.rego"]
     )
+    approval_expires_at: datetime | None = Field(
+        default=None, description="while awaiting approval: when it ends timed out if nobody approves or denies it"
+    )
     approver: str | None = Field(
         default=None, description="who approved or denied it, when policy left it to a person", examples=["key:ab12"]
     )
@@ -110,6 +114,9 @@ def _execution(row: dict[str, str], request_id: UUID) -> ToolExecutionOut:
         decision=row.get("decision"),  # type: ignore[arg-type]  # the view writes only these values
         decision_reason=row.get("decision_reason"),
         decision_policy=row.get("decision_policy"),
+        approval_expires_at=datetime.fromisoformat(row["approval_expires_at"])
+        if row.get("approval_expires_at")
+        else None,
         approver=row.get("approver"),
         approval_note=row.get("approval_note"),
     )
@@ -173,13 +180,15 @@ def _approver(who: Caller) -> Caller:
     "/tool-executions/{request_id}/approve",
     status_code=202,
     response_model=Recorded,
-    summary="Approve a tool execution awaiting approval; the executor runs it (scope `approve` or `admin`)",
+    summary="Approve a tool execution awaiting approval; the executor runs it (scope `approve` or `admin`); "
+    "409 once it is decided, ended, or past its approval deadline",
     responses=responses(400, 403, 404, 409, 413, 415),
 )
 async def approve(
     request_id: RequestId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: ApprovalIn | None = None
 ) -> dict[str, object]:
-    approval = ApproveTool(request_id=request_id, approved_by=_approver(who).subject, note=body.note if body else "")
+    approver, note = _approver(who).subject, body.note if body else ""
+    approval = ApproveTool(request_id=request_id, approved_by=approver, note=note, decided_at=ctx.occurred_at)
     return recorded(await approve_tool(svc.store, ctx, approval))
 
 
@@ -187,12 +196,19 @@ async def approve(
     "/tool-executions/{request_id}/deny",
     status_code=202,
     response_model=Recorded,
-    summary="Deny a tool execution awaiting approval; it ends denied (scope `approve` or `admin`)",
+    summary="Deny a tool execution awaiting approval; it ends denied (scope `approve` or `admin`); "
+    "409 once it is decided, ended, or past its approval deadline",
     responses=responses(400, 403, 404, 409, 413, 415),
 )
 async def deny(
     request_id: RequestId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: DenialIn | None = None
 ) -> dict[str, object]:
     reason = (body or DenialIn()).reason
-    denial = DenyTool(request_id=request_id, reason=reason, policy=HUMAN_APPROVAL, denied_by=_approver(who).subject)
+    denial = DenyTool(
+        request_id=request_id,
+        reason=reason,
+        policy=HUMAN_APPROVAL,
+        denied_by=_approver(who).subject,
+        decided_at=ctx.occurred_at,
+    )
     return recorded(await deny_tool(svc.store, ctx, denial))

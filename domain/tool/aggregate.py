@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -15,15 +16,19 @@ from domain.tool.commands import (
     AskApproval,
     CompleteTool,
     DenyTool,
+    ExpireApproval,
     FailTool,
     RequestTool,
     TimeOutTool,
 )
 from domain.tool.errors import (
+    ApprovalDeadlinePassed,
+    ApprovalNotDue,
     ToolAlreadyDecided,
     ToolAlreadyRequested,
     ToolNotAwaitingApproval,
     ToolOutcomeAlreadyRecorded,
+    nobody_decided,
 )
 from domain.tool.events import (
     ToolAllowed,
@@ -66,6 +71,7 @@ class ToolExecution:
     session_id: UUID | None = None
     timeout_ms: int = 30_000
     decision: ToolDecision | None = None
+    approval_expires_at: datetime | None = None  # when a call awaiting a person ends timed out (None: never)
     outcome: ToolOutcome | None = None
     version: int = 0
 
@@ -73,6 +79,11 @@ class ToolExecution:
     def may_run(self) -> bool:
         """Allowed by policy or approved by a person, and not ended yet."""
         return self.outcome is None and self.decision in (ToolDecision.ALLOWED, ToolDecision.APPROVED)
+
+    def approval_due(self, at: datetime) -> bool:
+        """Awaiting a person's approval, and its deadline has come at `at`: it is to end timed out."""
+        awaiting = self.outcome is None and self.decision is ToolDecision.AWAITING_APPROVAL
+        return awaiting and self.approval_expires_at is not None and at >= self.approval_expires_at
 
     @property
     def status(self) -> str:
@@ -89,9 +100,6 @@ def stream_id(request_id: UUID) -> str:
     return str(request_id)
 
 
-_DECISIONS = {ToolAllowed: ToolDecision.ALLOWED, ToolApprovalRequested: ToolDecision.AWAITING_APPROVAL}
-
-
 def evolve(state: ToolExecution | None, event: DomainEvent) -> ToolExecution:
     """The state after one more event."""
     match state, event:
@@ -104,8 +112,11 @@ def evolve(state: ToolExecution | None, event: DomainEvent) -> ToolExecution:
                 timeout_ms=event.timeout_ms,
                 version=1,
             )
-        case ToolExecution(outcome=None, decision=None), ToolAllowed() | ToolApprovalRequested():
-            return replace(state, decision=_DECISIONS[type(event)], version=state.version + 1)
+        case ToolExecution(outcome=None, decision=None), ToolAllowed():
+            return replace(state, decision=ToolDecision.ALLOWED, version=state.version + 1)
+        case ToolExecution(outcome=None, decision=None), ToolApprovalRequested():
+            decision, expires_at = ToolDecision.AWAITING_APPROVAL, event.expires_at
+            return replace(state, decision=decision, approval_expires_at=expires_at, version=state.version + 1)
         case ToolExecution(outcome=None, decision=ToolDecision.AWAITING_APPROVAL), ToolApproved():
             return replace(state, decision=ToolDecision.APPROVED, version=state.version + 1)
         case ToolExecution(outcome=None), ToolDenied() | ToolCompleted() | ToolFailed():
@@ -147,17 +158,24 @@ def allow(state: ToolExecution | None, command: AllowTool) -> list[DomainEvent]:
 
 
 def ask_approval(state: ToolExecution | None, command: AskApproval) -> list[DomainEvent]:
-    """Record that policy wants a person's approval (once, before any outcome): the call waits for it."""
+    """Record that policy wants a person's approval (once, before any outcome): the call waits for it until
+    its deadline, `expires_at` (see expire_approval)."""
     pending = _undecided(state, command.request_id)
     reason, policy = require_text("reason", command.reason), require_text("policy", command.policy)
     return [
-        ToolApprovalRequested(request_id=pending.request_id, tool_name=pending.tool_name, reason=reason, policy=policy)
+        ToolApprovalRequested(
+            request_id=pending.request_id,
+            tool_name=pending.tool_name,
+            reason=reason,
+            policy=policy,
+            expires_at=command.expires_at,
+        )
     ]
 
 
 def approve(state: ToolExecution | None, command: ApproveTool) -> list[DomainEvent]:
-    """Record a person's approval (`approved_by` non-blank) of a call that awaits it."""
-    waiting = _awaiting_approval(state, command.request_id)
+    """Record a person's approval (`approved_by` non-blank) of a call that awaits it, made before its deadline."""
+    waiting = _awaiting_approval(state, command.request_id, command.decided_at)
     return [
         ToolApproved(
             request_id=waiting.request_id,
@@ -174,7 +192,7 @@ def deny(state: ToolExecution | None, command: DenyTool) -> list[DomainEvent]:
     if command.denied_by is None:
         pending = _undecided(state, command.request_id)
     else:
-        pending = _awaiting_approval(state, command.request_id)
+        pending = _awaiting_approval(state, command.request_id, command.decided_at)
     return [
         ToolDenied(
             request_id=pending.request_id,
@@ -228,6 +246,25 @@ def time_out(state: ToolExecution | None, command: TimeOutTool) -> list[DomainEv
     ]
 
 
+def expire_approval(state: ToolExecution | None, command: ExpireApproval) -> list[DomainEvent]:
+    """End a call nobody approved or denied by its approval deadline: timed out (a ToolFailed with `timed_out`
+    and an error saying nobody decided in time; it never ran). Refused with ApprovalNotDue before the
+    deadline or when it has none, and with ToolNotAwaitingApproval once a person decided or it ended."""
+    waiting = _awaiting_approval(state, command.request_id)
+    expires_at = waiting.approval_expires_at
+    if expires_at is None or not waiting.approval_due(command.at):
+        raise ApprovalNotDue(waiting.request_id, expires_at)
+    return [
+        ToolFailed(
+            request_id=waiting.request_id,
+            tool_name=waiting.tool_name,
+            error=nobody_decided(expires_at),
+            timed_out=True,
+            duration_ms=0,
+        )
+    ]
+
+
 def _pending(state: ToolExecution | None, request_id: UUID) -> ToolExecution:
     """The execution, if it was requested and has no outcome yet."""
     if state is None:
@@ -245,10 +282,14 @@ def _undecided(state: ToolExecution | None, request_id: UUID) -> ToolExecution:
     return pending
 
 
-def _awaiting_approval(state: ToolExecution | None, request_id: UUID) -> ToolExecution:
-    """The execution, if it waits for a person's decision."""
+def _awaiting_approval(
+    state: ToolExecution | None, request_id: UUID, decided_at: datetime | None = None
+) -> ToolExecution:
+    """The execution, if it waits for a person's decision (and, with `decided_at`, its deadline has not passed)."""
     if state is None:
         raise NotFound(STREAM_TYPE, stream_id(request_id))
     if state.outcome is not None or state.decision is not ToolDecision.AWAITING_APPROVAL:
         raise ToolNotAwaitingApproval(request_id, state.status)
+    if decided_at is not None and state.approval_expires_at is not None and state.approval_due(decided_at):
+        raise ApprovalDeadlinePassed(request_id, state.approval_expires_at)
     return state

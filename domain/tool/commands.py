@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 
@@ -26,31 +27,35 @@ class AllowTool:
 
 @dataclass(frozen=True, kw_only=True)
 class AskApproval:
-    """Policy wants a person to decide before the call runs."""
+    """Policy wants a person to decide before the call runs, by `expires_at` (None: no deadline)."""
 
     request_id: UUID
     reason: str
     policy: str
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ApproveTool:
-    """A person (`approved_by`: who) lets a call that awaits approval run."""
+    """A person (`approved_by`: who) lets a call that awaits approval run, at `decided_at` (checked against the
+    approval deadline; None: not checked)."""
 
     request_id: UUID
     approved_by: str
     note: str = ""
+    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class DenyTool:
     """Policy refused the call (`policy` names it), or a person did (`denied_by`: who; the call must await
-    approval)."""
+    approval, and `decided_at`, when given, be before its approval deadline)."""
 
     request_id: UUID
     reason: str
     policy: str
     denied_by: str | None = None
+    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,3 +78,11 @@ class TimeOutTool:
 
     request_id: UUID
     duration_ms: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpireApproval:
+    """Nobody approved or denied the call by its approval deadline: as of `at`, it ends timed out."""
+
+    request_id: UUID
+    at: datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from domain.events import DomainEvent
@@ -32,10 +33,12 @@ class ToolAllowed(ToolEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ToolApprovalRequested(ToolEvent):
-    """Policy wants a person to decide: the execution waits until it is approved or denied."""
+    """Policy wants a person to decide: the execution waits until it is approved or denied, or until
+    `expires_at`, when it ends timed out (None: asked before deadlines were recorded, it waits for a person)."""
 
     reason: str
     policy: str
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

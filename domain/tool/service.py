@@ -12,6 +12,7 @@ from domain.tool.aggregate import (
     ask_approval,
     complete,
     deny,
+    expire_approval,
     fail,
     request,
     stream_id,
@@ -27,6 +28,7 @@ deny_tool = command(DECIDER, lambda c: stream_id(c.request_id), deny, retries=0)
 complete_tool = command(DECIDER, lambda c: stream_id(c.request_id), complete, retries=0)
 fail_tool = command(DECIDER, lambda c: stream_id(c.request_id), fail, retries=0)
 time_out_tool = command(DECIDER, lambda c: stream_id(c.request_id), time_out, retries=0)
+expire_approval_of_tool = command(DECIDER, lambda c: stream_id(c.request_id), expire_approval, retries=0)
 
 
 async def request_tool(store: EventStore, context: CommandContext, cmd: RequestTool) -> AppendResult:

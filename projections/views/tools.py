@@ -19,7 +19,7 @@ from domain.tool.events import (
     ToolRequested,
 )
 from projections.apply import Op
-from projections.views.base import Fold, Keys, View, by_type
+from projections.views.base import Fold, Keys, View, by_type, iso
 
 
 def _tool_requested(r: Record, k: Keys) -> list[Op]:
@@ -48,6 +48,14 @@ def _decided(verdict: str, status: str) -> Fold:
         )
 
     return fold
+
+
+def _asked(r: Record, k: Keys) -> list[Op]:
+    """Policy's decision to ask a person, with the deadline after which the call ends timed out (if recorded)."""
+    ops = _decided("approve", "awaiting_approval")(r, k)
+    if expires_at := r.get("expires_at"):
+        ops.insert(0, ["HSET", k("execution", r["request_id"]), "approval_expires_at", iso(expires_at)])
+    return ops
 
 
 def _approved(r: Record, k: Keys) -> list[Op]:
@@ -87,7 +95,7 @@ VIEW = View(
         {
             ToolRequested: _tool_requested,
             ToolAllowed: _decided("allow", "running"),
-            ToolApprovalRequested: _decided("approve", "awaiting_approval"),
+            ToolApprovalRequested: _asked,
             ToolApproved: _approved,
             ToolDenied: _denied,
             ToolCompleted: _tool_outcome("completed"),

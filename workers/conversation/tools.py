@@ -1,10 +1,11 @@
 """The conversation's side of a tool call: the tools offered to the model, and waiting for an outcome.
 
 Outcomes are read from the tool's own stream in the event store (never a read model), polled with
-backoff: the executor records exactly one outcome per request within its timeout. The wait is
-bounded all the same (timeout + grace, or the approval wait while a person decides), so a missing
-executor cannot hold a conversation forever; a call without an outcome by then is answered as
-"no outcome" and the execution itself is left to the executor.
+backoff: the executor records exactly one outcome per request within its timeout, and ends a call
+nobody approved by its approval deadline. The wait is bounded all the same (timeout + grace, after
+the approval deadline when a person decides), so a missing executor cannot hold a conversation
+forever; a call without an outcome by then is answered as "no outcome" and the execution itself is
+left to the executor.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from uuid import UUID
 
 from domain.tool.aggregate import DECIDER, ToolDecision, ToolExecution, stream_id
@@ -91,12 +93,20 @@ def told(event: object) -> str:
     return f"failed: unexpected outcome {type(event).__name__}"
 
 
-def wait_for(timeout_ms: int, grace: float, approval_wait: float) -> Callable[[ToolExecution], float]:
-    """How long to wait for an execution: its timeout plus `grace`, or `approval_wait` while a person decides."""
+def wait_for(
+    timeout_ms: int, grace: float, approval_wait: float, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[ToolExecution], float]:
+    """How long to wait for an execution, in seconds from now: its timeout plus `grace`; for one a person decides
+    on, until the approval deadline recorded with it (the executor ends it timed out then), then its timeout plus
+    `grace`; `approval_wait` while one recorded without a deadline awaits approval."""
+    started = now()
 
     def wait(state: ToolExecution) -> float:
+        run = max(state.timeout_ms, timeout_ms) / 1000 + grace
+        if state.approval_expires_at is not None:  # awaiting or approved: its outcome is due by the deadline + a run
+            return (state.approval_expires_at - started).total_seconds() + run
         if state.decision is ToolDecision.AWAITING_APPROVAL:
             return approval_wait
-        return max(state.timeout_ms, timeout_ms) / 1000 + grace
+        return run
 
     return wait

@@ -12,8 +12,10 @@ Time. A run has the request's `timeout_ms`, counted from when the executor takes
 for one of the `max_concurrent` slots included); past it the outcome is a timeout. A run on a
 thread (a tool whose `run` is a plain function) cannot be stopped: its outcome is the timeout
 and the thread finishes on its own, still holding its slot, so no more than `max_concurrent`
-tools ever run at once. Waiting for a person's approval has no deadline: the request waits as
-`awaiting_approval` until approved or denied through the API.
+tools ever run at once. Waiting for a person's approval has a deadline, `approval_timeout` seconds
+after policy asked for it, recorded with the request (ToolApprovalRequested.expires_at): until then
+it waits as `awaiting_approval` for POST .../approve or /deny; past it, it ends timed out
+(workers/tools/deadlines.py records that, and the domain refuses a person's late decision).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import logging
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -57,10 +59,19 @@ Outcome = CompleteTool | FailTool | TimeOutTool
 class Executor:
     """Decides on and runs tool requests, recording through the tool services (see the module docstring)."""
 
-    def __init__(self, store: EventStore, policy: Policy, tools: Registry, *, max_concurrent: int = 8) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        policy: Policy,
+        tools: Registry,
+        *,
+        max_concurrent: int = 8,
+        approval_timeout: float = 3600.0,
+    ) -> None:
         self.store = store
         self.policy = policy
         self.tools = tools
+        self.approval_timeout = timedelta(seconds=approval_timeout)
         self._slots = asyncio.Semaphore(max_concurrent)
         self._threads = ThreadPoolExecutor(max_concurrent, thread_name_prefix="agentlog-tool")
 
@@ -92,8 +103,10 @@ class Executor:
         DECISIONS.labels(decision.verdict).inc()
         log.info("%s %s for %s: %s (%s)", decision.verdict, state.tool_name, state.request_id, decision.reason,
                  decision.policy)  # fmt: skip
+        context = _context(recorded)
+        command = _decision_command(state, decision, context.occurred_at + self.approval_timeout)
         try:
-            await _decision_service(decision)(self.store, _context(recorded), _decision_command(state, decision))
+            await _decision_service(decision)(self.store, context, command)
         except (ToolAlreadyDecided, ToolOutcomeAlreadyRecorded):
             log.info("%s was decided already: going by the recorded decision", state.request_id)
         return await self._load(recorded, fresh=False)
@@ -158,12 +171,14 @@ def _decision_service(decision: Decision) -> Any:
     return {"allow": allow_tool, "approve": ask_approval_of_tool, "deny": deny_tool}[decision.verdict]
 
 
-def _decision_command(state: ToolExecution, decision: Decision) -> AllowTool | AskApproval | DenyTool:
+def _decision_command(
+    state: ToolExecution, decision: Decision, approval_expires_at: datetime
+) -> AllowTool | AskApproval | DenyTool:
     request_id, reason, policy = state.request_id, decision.reason, decision.policy
     if decision.verdict == "allow":
         return AllowTool(request_id=request_id, reason=reason, policy=policy)
     if decision.verdict == "approve":
-        return AskApproval(request_id=request_id, reason=reason, policy=policy)
+        return AskApproval(request_id=request_id, reason=reason, policy=policy, expires_at=approval_expires_at)
     return DenyTool(request_id=request_id, reason=reason, policy=policy)
 
 

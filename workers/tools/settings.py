@@ -13,7 +13,7 @@ TENANT = r"^[a-z0-9][a-z0-9._-]{1,62}$"
 
 
 class ToolSettings(WorkerSettings):
-    """The worker settings, plus AGENTLOG_TOOLS_*: policy, concurrency and http_fetch's limits."""
+    """The worker settings, plus AGENTLOG_TOOLS_*: policy, concurrency, approval deadlines and http_fetch's limits."""
 
     tools_policy_dir: Path = Field(
         default=Path("policies"), description="Rego files: default.rego and <tenant>.rego (read on change)"
@@ -29,6 +29,15 @@ class ToolSettings(WorkerSettings):
         default_factory=list, description="tenants whose calls are allowed when policy fails (comma-separated)"
     )
     tools_max_concurrent: int = Field(default=8, ge=1, le=1024, description="tool runs at once")
+    tools_approval_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=30 * 86_400,
+        description="seconds a call may await a person's approval; then it ends timed out (recorded with the call)",
+    )
+    tools_approval_check_s: float = Field(
+        default=5.0, gt=0, le=600, description="seconds between looks for calls past their approval deadline"
+    )
     tools_http_allow_hosts: NameList = Field(
         default_factory=list, description="hosts http_fetch may fetch from (comma-separated)"
     )

@@ -48,6 +48,10 @@ async def make_handler(settings: WorkerSettings, store: EventStore, codec: Event
     """The handler of `agentlog worker tools` (see cli/workers.py)."""
     assert isinstance(settings, ToolSettings), "serve() builds ToolSettings for this worker"
     executor = Executor(
-        store, tool_policy(settings), tool_registry(settings), max_concurrent=settings.tools_max_concurrent
+        store,
+        tool_policy(settings),
+        tool_registry(settings),
+        max_concurrent=settings.tools_max_concurrent,
+        approval_timeout=settings.tools_approval_timeout_s,
     )
     return executor.handle
