@@ -68,6 +68,7 @@ async def execute(
     *,
     retries: int = 3,
     creates: bool = False,
+    fresh: bool = False,
 ) -> AppendResult:
     """Run one command against one stream and return what it recorded.
 
@@ -80,13 +81,14 @@ async def execute(
     remembered from before another process (a worker) moved the stream on. Another tenant's
     stream (of a tenant-owned aggregate) is NotFound. With `creates`, the first attempt assumes a
     new, empty stream without loading it; if the stream exists, the append's version check fails
-    and the command is decided again on the loaded stream.
+    and the command is decided again on the loaded stream. With `fresh` even the first decision is
+    made on the stream as stored (for streams that other processes write as often as this one).
     """
     recalled = await store.recall(context)
     if recalled is not None:
         return recalled
     async with store.exclusive(stream_id):
-        return await _decide_and_append(store, decider, stream_id, context, decide, retries, creates)
+        return await _decide_and_append(store, decider, stream_id, context, decide, retries, creates, fresh)
 
 
 async def _decide_and_append(
@@ -97,9 +99,10 @@ async def _decide_and_append(
     decide: Decide[S],
     retries: int,
     creates: bool,
+    fresh: bool,
 ) -> AppendResult:
     tenant_id = context.tenant_id if decider.tenant_owned else None
-    attempt, assume_new, maybe_stale = 0, creates, True
+    attempt, assume_new, maybe_stale = 0, creates, not fresh
     while True:
         if assume_new:
             state, version = None, 0
@@ -142,16 +145,24 @@ def command(
     *,
     retries: int = 3,
     creates: bool = False,
+    fresh: bool = False,
 ) -> Handler[C]:
     """The service function of one command: `await handler(store, context, command)`.
 
     `stream_of` names the stream the command addresses; `creates` marks commands that start a
-    stream (see `execute`).
+    stream, `fresh` those decided on the stream as stored from the first try (see `execute`).
     """
 
     async def handle(store: EventStore, context: CommandContext, cmd: C) -> AppendResult:
         return await execute(
-            store, decider, stream_of(cmd), context, lambda state: decide(state, cmd), retries=retries, creates=creates
+            store,
+            decider,
+            stream_of(cmd),
+            context,
+            lambda state: decide(state, cmd),
+            retries=retries,
+            creates=creates,
+            fresh=fresh,
         )
 
     return handle

@@ -1,11 +1,13 @@
-"""Group commit for appends: concurrent commands on different streams share one INSERT and one commit.
+"""Group commit for appends: concurrent commands on different streams share one statement and one commit.
 
-Each command's rows carry its stream's expected version; the INSERT keeps only the rows whose
-stream is still at that version (checked against the statement's snapshot, so all rows of one
-command stand or fall together), and reports which streams it wrote. A command whose stream moved
-on gets ConcurrencyConflict; if two writers race on one stream across statements, UNIQUE
-(stream_id, version) fails the whole statement and each command of that batch is retried alone
-(so does a deadlock, which sorting the rows by stream makes unlikely).
+Each command's rows carry its stream's expected version and its idempotency key (if any); the
+INSERT keeps only the rows whose stream is still at that version and whose key is not recorded yet
+(checked against the statement's snapshot, so all rows of one command stand or fall together),
+records the key of every command it wrote with the command's result, in the same statement, and
+reports which streams it wrote. A command it did not write gets ConcurrencyConflict (its stream
+moved on, or its key was recorded: the caller looks the key up). If two writers race on one
+stream (or one key) across statements, a UNIQUE index fails the whole statement and each command
+of that batch is retried alone (so does a deadlock, which sorting the rows by stream makes unlikely).
 A batch holds at most one command per stream. Nothing waits to fill a batch: a command is sent
 at once when a lane is free, and commands arriving meanwhile ride the next statement together.
 """
@@ -27,27 +29,46 @@ Row = tuple[Any, ...]  # stream_id, stream_type, version, event_type, event_id, 
 Conflict = Callable[[asyncpg.Connection, str, int], Awaitable[ConcurrencyConflict]]
 
 _INSERT = """
-INSERT INTO events (stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
-                    tenant_id, correlation_id, causation_id, occurred_at)
-SELECT e.stream_id, e.stream_type, e.version, e.event_type, e.event_id, e.schema_id, e.topic, e.payload,
-       e.tenant_id, e.correlation_id, e.causation_id, e.occurred_at
-FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::int[], $7::text[], $8::bytea[],
-            $9::text[], $10::uuid[], $11::uuid[], $12::timestamptz[], $13::int[]) WITH ORDINALITY
-     AS e(stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
-          tenant_id, correlation_id, causation_id, occurred_at, expected, n)
-WHERE (SELECT coalesce(max(x.version), 0) FROM events x WHERE x.stream_id = e.stream_id) = e.expected
-ORDER BY e.n
-RETURNING stream_id, position
+WITH written AS (
+    INSERT INTO events (stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
+                        tenant_id, correlation_id, causation_id, occurred_at)
+    SELECT e.stream_id, e.stream_type, e.version, e.event_type, e.event_id, e.schema_id, e.topic, e.payload,
+           e.tenant_id, e.correlation_id, e.causation_id, e.occurred_at
+    FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::int[], $7::text[], $8::bytea[],
+                $9::text[], $10::uuid[], $11::uuid[], $12::timestamptz[], $13::int[], $14::text[]) WITH ORDINALITY
+         AS e(stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
+              tenant_id, correlation_id, causation_id, occurred_at, expected, key, n)
+    WHERE (SELECT coalesce(max(x.version), 0) FROM events x WHERE x.stream_id = e.stream_id) = e.expected
+      AND (e.key IS NULL OR NOT EXISTS (SELECT FROM command_results c WHERE c.idempotency_key = e.key))
+    ORDER BY e.n
+    RETURNING stream_id, position
+), claimed AS (  -- the results of the idempotent commands written, with their last event's position
+    INSERT INTO command_results (idempotency_key, request_hash, result)
+    SELECT k.key, k.hash, jsonb_set(k.result, '{position}', to_jsonb(w.last))
+    FROM unnest($15::text[], $16::text[], $17::jsonb[], $18::text[]) AS k(key, hash, result, stream_id)
+    JOIN (SELECT stream_id, max(position) AS last FROM written GROUP BY stream_id) w USING (stream_id)
+)
+SELECT stream_id, position FROM written
 """
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotent command's key, its request's hash and its result as JSON (position to be set)."""
+
+    key: str
+    request_hash: str
+    result: str
 
 
 @dataclass
 class Pending:
-    """One command's rows, waiting for their positions."""
+    """One command's rows (and its claim, when idempotent), waiting for their positions."""
 
     stream_id: str
     expected: int
     rows: list[Row]
+    claim: Claim | None = None
     done: asyncio.Future[list[int]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -55,8 +76,13 @@ async def insert(conn: asyncpg.Connection, commands: list[Pending], conflict: Co
     """Insert the commands in one statement; resolve each with its positions or its conflict."""
     # rows in stream order: concurrent statements then wait on each other's keys in one order and
     # cannot deadlock (the SELECT keeps that order, so the INSERT takes the keys in it)
-    rows = sorted((row for command in commands for row in command.rows), key=lambda row: (row[0], row[2]))
-    written = await conn.fetch(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
+    keyed = sorted(
+        ((*row, c.claim.key if c.claim else None) for c in commands for row in c.rows), key=lambda row: (row[0], row[2])
+    )
+    claims = [(c.claim.key, c.claim.request_hash, c.claim.result, c.stream_id) for c in commands if c.claim]
+    columns = [list(column) for column in zip(*keyed, strict=True)]
+    claim_columns = [list(column) for column in zip(*claims, strict=True)] if claims else [[], [], [], []]
+    written = await conn.fetch(_INSERT, *columns, *claim_columns)
     positions: dict[str, list[int]] = {}
     for record in written:
         positions.setdefault(record["stream_id"], []).append(record["position"])
@@ -68,7 +94,7 @@ async def insert(conn: asyncpg.Connection, commands: list[Pending], conflict: Co
 
 
 class GroupAppender:
-    """Runs plain (non-idempotent) appends through at most `lanes` concurrent group statements."""
+    """Runs appends through at most `lanes` concurrent group statements."""
 
     def __init__(self, pool: asyncpg.Pool, conflict: Conflict, *, lanes: int = 2, max_batch: int = 256) -> None:
         self.pool = pool
@@ -79,8 +105,10 @@ class GroupAppender:
         self._busy = 0
         self._tasks: set[asyncio.Task[None]] = set()  # held so the loop cannot drop a running drain
 
-    async def append(self, stream_id: str, expected: int, rows: list[Row]) -> list[int]:
-        pending = Pending(stream_id, expected, rows)
+    async def append(self, stream_id: str, expected: int, rows: list[Row], claim: Claim | None = None) -> list[int]:
+        """The positions of the rows written; ConcurrencyConflict when the stream moved on or the
+        claim's key is recorded already."""
+        pending = Pending(stream_id, expected, rows, claim)
         self._queue.append(pending)
         if self._busy < self.lanes:
             self._busy += 1

@@ -5,8 +5,9 @@ is the Repository over it that commands run against (it folds, remembers and sna
 
 An append is one INSERT ... SELECT over the events, guarded by "the stream's current version is
 the expected one"; two writers that both pass the guard collide on UNIQUE (stream_id, version)
-and the loser gets ConcurrencyConflict. Plain appends of concurrent commands on different streams
-share one such statement and one commit (eventstore/batch.py). Every event is encoded by the contracts codec before
+and the loser gets ConcurrencyConflict. An idempotent command's key and result are recorded by the
+same statement. Appends of concurrent commands on different streams share one such statement and
+one commit (eventstore/batch.py). Every event is encoded by the contracts codec before
 anything is written, so an event its registered schema refuses is never stored.
 """
 
@@ -26,7 +27,7 @@ from contracts.convert import from_plain, to_plain
 from domain.errors import ConcurrencyConflict, IdempotencyKeyReused
 from domain.events import AppendResult, CommandContext, DomainEvent, EventMetadata, RecordedEvent
 from domain.repository import Repository, Stored
-from eventstore.batch import GroupAppender, Pending, Row, insert
+from eventstore.batch import Claim, GroupAppender
 from eventstore.errors import translate_outages
 
 S = TypeVar("S")
@@ -127,12 +128,13 @@ class PostgresRecorder:
             )
             for r, e in zip(recorded, encoded, strict=True)
         ]
-        if context.idempotency_key is None:
-            positions = await self._group.append(stream_id, expected_version, rows)
-        else:
-            stored, positions = await self._append_once(context, rows, recorded)
-            if stored is not None:
+        result = _result(stream_id, expected_version, [0], recorded)
+        try:
+            positions = await self._group.append(stream_id, expected_version, rows, self._claim_of(context, result))
+        except ConcurrencyConflict:
+            if (stored := await self.recall(context)) is not None:  # the key was recorded meanwhile
                 return stored, False
+            raise
         self._notify_soon()
         return _result(stream_id, expected_version, positions, recorded), True
 
@@ -162,30 +164,12 @@ class PostgresRecorder:
             for offset, event in enumerate(events, start=1)
         ]
 
-    async def _append_once(
-        self, context: CommandContext, rows: list[Row], recorded: list[RecordedEvent]
-    ) -> tuple[AppendResult | None, list[int]]:
-        """Claim the idempotency key and insert in one transaction: (the stored result, []) for a
-        retry, else (None, positions)."""
-        stream_id, expected = rows[0][0], rows[0][-1]
-        async with self.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    stored = await self._claim(conn, context)
-                    if stored is not None:
-                        return stored, []
-                    pending = Pending(stream_id, expected, rows)
-                    await insert(conn, [pending], self._conflict)
-                    positions = await pending.done
-                    result = _result(stream_id, expected, positions, recorded)
-                    await conn.execute(
-                        "UPDATE command_results SET result = $2 WHERE idempotency_key = $1",
-                        context.idempotency_key,
-                        json.dumps(to_plain(result), default=str),
-                    )
-                    return None, positions
-            except asyncpg.UniqueViolationError as e:
-                raise await self._conflict(conn, stream_id, expected) from e
+    @staticmethod
+    def _claim_of(context: CommandContext, result: AppendResult) -> Claim | None:
+        """What an idempotent command records beside its events: its key, request hash and result."""
+        if context.idempotency_key is None:
+            return None
+        return Claim(context.idempotency_key, context.request_hash or "", json.dumps(to_plain(result), default=str))
 
     async def _conflict(self, conn: asyncpg.Connection, stream_id: str, expected: int) -> ConcurrencyConflict:
         """The stream moved on: say where it is."""
@@ -194,17 +178,6 @@ class PostgresRecorder:
     @staticmethod
     async def _version(conn: asyncpg.Connection, stream_id: str) -> int:
         return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id))
-
-    @staticmethod
-    async def _claim(conn: asyncpg.Connection, context: CommandContext) -> AppendResult | None:
-        """Take the idempotency key for this command, or return the result it already has."""
-        claimed = await conn.fetchval(
-            "INSERT INTO command_results (idempotency_key, request_hash, result) VALUES ($1, $2, 'null') "
-            "ON CONFLICT DO NOTHING RETURNING true",
-            context.idempotency_key,
-            context.request_hash or "",
-        )
-        return None if claimed else await _stored_result(conn, context)
 
     @translate_outages
     async def save_snapshot(self, stream_id: str, stream_type: str, version: int, state: object) -> None:

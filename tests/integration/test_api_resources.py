@@ -76,6 +76,7 @@ def test_a_tool_invocation_reads_back_requested_then_completed(api, client, work
         "decision_policy": None,
         "approver": None,
         "approval_note": None,
+        "approval_expires_at": None,
     }
     assert completed.json() | {"arguments": None} == requested.json() | {
         "status": "completed",

@@ -85,7 +85,10 @@ class Reply:
         return (await self.store.load(DECIDER, stream_id(self.session_id), self.tenant, fresh=True))[0]
 
     async def cancelled(self) -> bool:
-        session = await self.session()
+        return self.stopped(await self.session())
+
+    def stopped(self, session: Session | None) -> bool:
+        """Whether this reply must not go on in `session` as stored: gone, closed, or the reply cancelled."""
         return session is None or session.closed or is_cancelled(session, self.version)
 
     async def run(self, responder: Responder, history: list[Turn], persona: str | None) -> None:
@@ -93,7 +96,7 @@ class Reply:
         try:
             text, status = await self._loop(responder, history, persona or DEFAULT_PERSONA)
         except (Stopped, ReplyCancelledError):
-            await self._finish_cancelled()
+            await self.finish_cancelled()
             return
         except BudgetExhausted as refused:
             text, status = self._joined(_refusal(refused)), "budget_exhausted"
@@ -107,7 +110,7 @@ class Reply:
 
     async def _loop(self, responder: Responder, history: list[Turn], persona: str) -> tuple[str, str]:
         for step in range(self.settings.conversation_max_steps):
-            if await self.cancelled():
+            if step and await self.cancelled():  # before the first step the caller looked (see `open`)
                 raise Stopped
             said = await self._call(step, responder, history, persona)
             if not said.calls:
@@ -233,9 +236,9 @@ class Reply:
         try:
             await post_reply(self.store, self.context("reply"), command)
         except ReplyCancelledError:
-            await self._finish_cancelled()
+            await self.finish_cancelled()
 
-    async def _finish_cancelled(self) -> None:
+    async def finish_cancelled(self) -> None:
         """Record what was said as the cancelled reply (as stored: chunks of an earlier attempt count);
         nothing when nothing was said."""
         self.pending.clear()  # not said: it was never recorded

@@ -29,7 +29,8 @@ async def answer(store: PostgresEventStore, settings: ConversationSettings, caus
     if await reply.answered():
         return
     session = await reply.session()
-    if session is None or session.closed:
+    if session is None or reply.stopped(session):  # closed, or cancelled before the worker reached it (or came back)
+        await reply.finish_cancelled()
         return
     history = await history_until(store, cause, settings.conversation_history)
     try:

@@ -56,7 +56,7 @@ class Deadlines:
 
     async def _expire(self, asked: asyncpg.Record, now: datetime) -> bool:
         request_id = UUID(asked["stream_id"])
-        state, _ = await self.store.load(DECIDER, stream_id(request_id), asked["tenant_id"])  # from memory is fine:
+        state = (await self.store.load(DECIDER, stream_id(request_id), asked["tenant_id"]))[0]  # from memory is fine:
         if state is None or not state.approval_due(now):  # a deadline never moves, and the command re-checks
             return False
         context = CommandContext(

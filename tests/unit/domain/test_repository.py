@@ -154,12 +154,12 @@ async def test_a_fresh_load_reads_only_the_events_after_the_remembered_state():
     recorder = RowsRecorder()
     mine, theirs = Repository(recorder), Repository(recorder)
     session = await started(mine)
-    for text in ("one", "two"):
-        await execute(theirs, SESSIONS, str(session), ctx(), lambda _, t=text: [message(session, t)])
+    await execute(theirs, SESSIONS, str(session), ctx(), lambda _: [message(session, "one"), message(session, "two")])
     reads = recorder.reads
 
-    remembered, _ = await mine.load(SESSIONS, str(session))
-    state, version = await mine.load(SESSIONS, str(session), fresh=True)
+    remembered = (await mine.load(SESSIONS, str(session)))[0]
+    loaded = await mine.load(SESSIONS, str(session), fresh=True)
+    state, version = loaded
 
     assert remembered is not None and remembered.message_count == 0  # as this process last saw it
     assert state is not None and (state.message_count, version) == (2, 3)
@@ -210,3 +210,19 @@ async def test_commands_of_one_process_on_one_stream_take_turns_instead_of_colli
     assert len(recorder.streams[str(session)]) == 21
     assert decided == list(range(20))  # in turn, each on the state the one before left
     assert repo._locks == {}  # nothing kept once no command waits
+
+
+async def test_a_fresh_command_is_decided_once_on_the_stream_as_stored():
+    recorder = RowsRecorder()
+    mine, theirs = Repository(recorder), Repository(recorder)
+    session = await started(mine)
+    await execute(theirs, SESSIONS, str(session), ctx(), lambda _: [message(session, "theirs")])
+    seen: list[int] = []
+
+    def decide(state) -> list[DomainEvent]:
+        seen.append(state.message_count)
+        return [message(session, "mine")]
+
+    result = await execute(mine, SESSIONS, str(session), ctx(), decide, fresh=True)
+
+    assert seen == [1] and result.version == 3  # no decision on the state it remembered, no conflict
