@@ -72,7 +72,8 @@ async def execute(
 ) -> AppendResult:
     """Run one command against one stream and return what it recorded.
 
-    A retried idempotent command returns the original result. On a concurrency conflict the
+    A retried idempotent command returns the original result: looked up when the command is refused
+    or its append finds the key recorded, so a first run pays nothing for it. On a concurrency conflict the
     stream is reloaded and `decide` runs again (at most `retries` times, backing off with
     jitter), so the decision is always made against the version it is appended after: rules
     such as "no overspend" hold under concurrency. Pass retries=0 for commands that must not be
@@ -84,11 +85,13 @@ async def execute(
     and the command is decided again on the loaded stream. With `fresh` even the first decision is
     made on the stream as stored (for streams that other processes write as often as this one).
     """
-    recalled = await store.recall(context)
-    if recalled is not None:
-        return recalled
     async with store.exclusive(stream_id):
-        return await _decide_and_append(store, decider, stream_id, context, decide, retries, creates, fresh)
+        try:
+            return await _decide_and_append(store, decider, stream_id, context, decide, retries, creates, fresh)
+        except DomainError:
+            if (recalled := await store.recall(context)) is not None:  # a retry, refused now that it ran
+                return recalled
+            raise
 
 
 async def _decide_and_append(
