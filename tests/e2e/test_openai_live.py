@@ -14,7 +14,7 @@ import pytest
 from domain.model_profile.aggregate import ModelProfile
 from workers.conversation.openai_compat import KEY_ENV, from_profile
 from workers.conversation.responder import Text, ToolCall, Turn, Usage
-from workers.conversation.tools import TOOLS
+from workers.conversation.tools import offered_tools
 
 pytestmark = pytest.mark.e2e
 
@@ -48,12 +48,12 @@ async def test_a_live_model_streams_an_answer_and_reports_its_usage(profile: Mod
 
 
 async def test_a_live_model_calls_the_calculator_and_answers_with_its_outcome(profile: ModelProfile):
-    responder = from_profile(profile, TOOLS)
+    responder = from_profile(profile, offered_tools())
     history = [
         Turn("system", "Use the calculator tool for every calculation."),
         Turn("user", "Calculate 1234 * 5678."),
     ]
-    first = [piece async for piece in responder.respond(history, TOOLS)]
+    first = [piece async for piece in responder.respond(history, offered_tools())]
     calls = [piece for piece in first if isinstance(piece, ToolCall)]
     assert [call.name for call in calls] == ["calculator"]
     assert "1234" in str(calls[0].arguments.get("expression"))
@@ -61,6 +61,6 @@ async def test_a_live_model_calls_the_calculator_and_answers_with_its_outcome(pr
         Turn("assistant", "", tool_calls=tuple(calls)),
         Turn("tool", '{"result": "7006652"}', call_id=calls[0].call_id),
     ]
-    second = [piece async for piece in responder.respond(history, TOOLS)]
+    second = [piece async for piece in responder.respond(history, offered_tools())]
     text = "".join(piece.text for piece in second if isinstance(piece, Text))
     assert "7006652" in text.replace(",", "").replace(" ", "")

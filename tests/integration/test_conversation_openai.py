@@ -19,7 +19,7 @@ from tests.support.api import running_api
 from tests.support.conversation import events, post, settings_for, wait_for_reply, worker_running
 from workers.conversation.openai_compat import KEY_ENV, Endpoint, OpenAIResponder
 from workers.conversation.responder import Turn
-from workers.conversation.tools import TOOLS
+from workers.conversation.tools import offered_tools
 
 MODEL, MAX_TOKENS = "gpt-test", 64
 MODE = f"pact-{uuid.uuid4().hex[:8]}"  # this module's own profiles
@@ -55,7 +55,7 @@ def set_profile(world, client, role: str, url: str) -> None:
 
 def expected_request(text: str) -> dict[str, Any]:
     endpoint = Endpoint(base_url="", model=MODEL, temperature=0.0, max_tokens=MAX_TOKENS)
-    return OpenAIResponder(endpoint).request([Turn("user", text)], TOOLS)
+    return OpenAIResponder(endpoint).request([Turn("user", text)], offered_tools())
 
 
 def sse(*deltas: dict[str, Any], usage: dict[str, int]) -> str:

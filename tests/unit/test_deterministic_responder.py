@@ -9,7 +9,7 @@ import pytest
 
 from workers.conversation.deterministic import ABOUT, DeterministicResponder, answer, chunks, tokens, turn_tokens
 from workers.conversation.responder import Text, ToolCall, Turn, Usage
-from workers.conversation.tools import TOOLS
+from workers.conversation.tools import offered_tools
 
 
 def calls(message: str) -> list[tuple[str, dict]]:
@@ -75,7 +75,7 @@ def test_tokens_are_a_quarter_of_the_characters_rounded_up_per_turn():
 async def test_it_streams_whole_word_chunks_then_usage_and_its_estimate_is_exactly_that_usage():
     responder = DeterministicResponder()
     history = [Turn("system", "be brief"), Turn("user", "tell me something")]
-    pieces = [piece async for piece in responder.respond(history, TOOLS)]
+    pieces = [piece async for piece in responder.respond(history, offered_tools())]
 
     texts = [p.text for p in pieces if isinstance(p, Text)]
     assert "".join(texts) == ABOUT and len(texts) > 5

@@ -21,7 +21,7 @@ from workers.conversation.openai_compat import (
 )
 from workers.conversation.openai_stream import Assembler
 from workers.conversation.responder import ResponderError, Text, ToolCall, ToolSpec, Turn, Usage
-from workers.conversation.tools import TOOLS
+from workers.conversation.tools import offered_tools
 
 pytestmark = pytest.mark.unit
 
@@ -111,7 +111,7 @@ def test_estimate_is_characters_over_four_plus_overheads_plus_the_completion_cap
 
 def test_estimate_counts_the_offered_tools():
     endpoint = Endpoint(base_url="http://x/v1", model="m", temperature=0, max_tokens=10)
-    bare, offered = OpenAIResponder(endpoint), OpenAIResponder(endpoint, TOOLS)
+    bare, offered = OpenAIResponder(endpoint), OpenAIResponder(endpoint, offered_tools())
     history = [Turn("user", "hi")]
     tools_json = json.dumps(
         [
@@ -119,7 +119,7 @@ def test_estimate_counts_the_offered_tools():
                 "type": "function",
                 "function": {"name": t.name, "description": t.description, "parameters": dict(t.parameters)},
             }
-            for t in TOOLS
+            for t in offered_tools()
         ]
     )
     assert offered.estimate(history) - bare.estimate(history) >= len(tools_json) // 4

@@ -16,7 +16,7 @@ from workers.conversation import openai_compat
 from workers.conversation.deterministic import DeterministicResponder
 from workers.conversation.responder import Responder, ResponderError
 from workers.conversation.settings import ConversationSettings
-from workers.conversation.tools import TOOLS
+from workers.conversation.tools import offered_tools
 
 DETERMINISTIC = "deterministic"
 OPENAI = "openai"
@@ -24,7 +24,7 @@ OPENAI = "openai"
 MakeResponder = Callable[[ModelProfile | None, ConversationSettings], Responder]
 RESPONDERS: dict[str, MakeResponder] = {
     DETERMINISTIC: lambda _profile, settings: DeterministicResponder(settings.conversation_chunk_delay),
-    OPENAI: lambda profile, _settings: openai_compat.from_profile(profile, TOOLS),
+    OPENAI: lambda profile, _settings: openai_compat.from_profile(profile, offered_tools()),
 }
 
 

@@ -33,7 +33,7 @@ from domain.tool.service import request_tool
 from eventstore.store import PostgresEventStore
 from workers.conversation.responder import Responder, ResponderError, Text, ToolCall, Turn, Usage
 from workers.conversation.settings import ConversationSettings
-from workers.conversation.tools import TOOLS, outcomes, wait_for
+from workers.conversation.tools import offered_tools, outcomes, wait_for
 from workers.runtime import id_for, key_for
 
 
@@ -135,7 +135,7 @@ class Reply:
         await reserve_tokens(self.store, self.context(f"reserve:{step}"), reserve)
         said = Said()
         try:
-            await self._stream(responder.respond(history, TOOLS), said)
+            await self._stream(responder.respond(history, offered_tools()), said)
         except (DomainError, ResponderError):
             await self._settle(step, reserve, estimate)
             raise

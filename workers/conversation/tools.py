@@ -11,6 +11,7 @@ left to the executor.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -20,23 +21,18 @@ from domain.tool.aggregate import DECIDER, ToolDecision, ToolExecution, stream_i
 from domain.tool.events import ToolCompleted, ToolDenied, ToolFailed
 from eventstore.store import PostgresEventStore
 from workers.conversation.responder import ToolSpec
+from workers.tools.settings import ToolSettings
+from workers.tools.worker import tool_registry
 
 POLL_FIRST, POLL_MAX = 0.02, 0.5  # seconds between looks at the tool streams: doubling from the first to the most
-_TEXT = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
-TOOLS: tuple[ToolSpec, ...] = (
-    ToolSpec(
-        "calculator",
-        "Exact arithmetic: + - * / ^ and parentheses on integers and decimals.",
-        {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
-    ),
-    ToolSpec("echo", "Says the given text back.", _TEXT),
-    ToolSpec("timestamp", "The current date and time (UTC, ISO 8601).", {"type": "object", "properties": {}}),
-    ToolSpec(
-        "http_fetch",
-        "Fetches an http(s) URL of an allow-listed host and returns its status and the start of its body.",
-        {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
-    ),
-)
+
+
+@functools.cache
+def offered_tools() -> tuple[ToolSpec, ...]:
+    """The tools the model is offered: those the tool executor runs (its built-ins and every tool
+    installed under the `agentlog.tools` entry-point group), as the registry describes them. Read once
+    per process, like the executor's registry: a tool installed later is offered after a restart."""
+    return tuple(ToolSpec(t.name, t.description, dict(t.parameters)) for t in tool_registry(ToolSettings()))
 
 
 async def outcomes(

@@ -15,6 +15,7 @@ from workers.conversation.profiles import responder_for
 from workers.conversation.reply import Reply
 from workers.conversation.responder import ResponderError, Turn
 from workers.conversation.settings import ConversationSettings
+from workers.conversation.tools import offered_tools
 from workers.runtime import Delivered, Handler
 from workers.settings import WorkerSettings
 
@@ -52,6 +53,7 @@ async def history_until(store: PostgresEventStore, cause: RecordedEvent, limit: 
 async def make_handler(settings: WorkerSettings, store: PostgresEventStore, codec: EventCodec) -> Handler:
     """The handler of `agentlog worker conversation` (settings: ConversationSettings)."""
     assert isinstance(settings, ConversationSettings)
+    offered_tools()  # an installed tool that cannot be loaded stops the worker now, not at the first message
 
     async def handle(delivered: Delivered) -> None:
         if is_user_message(delivered.recorded):

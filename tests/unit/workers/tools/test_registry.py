@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from workers.conversation.responder import ToolSpec
+from workers.conversation.tools import offered_tools
 from workers.tools.builtin import Echo
 from workers.tools.registry import RegistryError, discover
 from workers.tools.settings import ToolSettings
@@ -67,6 +69,23 @@ def test_installed_tools_are_found_beside_the_built_ins(site):
     weather = registry.get("weather")
     assert weather is not None
     assert weather.parameters["required"] == ["city"]
+
+
+def test_the_model_is_offered_the_installed_tools_as_they_describe_themselves(site):
+    install(site, "plugin-offered", "plugin_offered", PLUGIN, {"weather": "plugin_offered:weather"})
+    offered_tools.cache_clear()  # read once per process: as if the worker started after the install
+    try:
+        offered = {spec.name: spec for spec in offered_tools()}
+    finally:
+        offered_tools.cache_clear()
+
+    assert sorted(offered) == ["calculator", "echo", "http_fetch", "timestamp", "weather"]
+    assert offered["weather"] == ToolSpec(
+        "weather",
+        "Today's weather in a city.",
+        {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    )
+    assert offered["echo"].description == Echo.description
 
 
 def test_without_installed_tools_the_built_ins_are_there():
