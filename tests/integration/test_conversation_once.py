@@ -122,3 +122,16 @@ async def test_the_model_is_shown_the_last_messages_up_to_the_one_it_answers(eve
     shown = await history_until(event_store, cause, 3)
 
     assert [(t.role, t.text) for t in shown] == [("user", "m2"), ("user", "m3"), ("user", "m4")]
+
+
+async def test_a_message_older_than_the_max_age_is_left_unanswered(event_store):
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    cause = await new_session(event_store, tenant, "p")
+    await asyncio.sleep(0.05)
+
+    await answer(event_store, ConversationSettings(conversation_max_age=0.01), cause)
+    assert len(await event_store.read_stream(cause.meta.stream_id)) == cause.meta.stream_version  # nothing
+
+    await answer(event_store, SETTINGS, cause)  # within the default hour: answered
+    replies = [e.event for e in await event_store.read_stream(cause.meta.stream_id)]
+    assert [r.text for r in replies if isinstance(r, MessagePosted) and r.role is Role.ASSISTANT] == [ABOUT]

@@ -27,6 +27,12 @@ class ConversationSettings(WorkerSettings):
     conversation_approval_wait: float = Field(
         default=120.0, ge=0, le=280, description="seconds a tool call may await a person's approval"
     )
+    conversation_max_age: float = Field(
+        default=3600.0,
+        gt=0,
+        description="seconds after which a user message is no longer answered (a first deploy over old sessions, "
+        "an outage longer than this): the person has gone; logged and counted instead",
+    )
     conversation_chunk_interval_ms: int = Field(
         default=50,
         ge=0,

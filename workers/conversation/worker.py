@@ -1,11 +1,17 @@
 """The conversation worker's handler: each user message on conversation.inbound gets exactly one reply.
 
 Other events of the topic (sessions started and closed, system messages) are not answered. A
-message already answered (its reply's key is recorded), in a session closed since, or cancelled
-before the worker reached it, is left as it is.
+message already answered (its reply's key is recorded), in a session closed since, cancelled
+before the worker reached it, or older than AGENTLOG_CONVERSATION_MAX_AGE (a first deploy over
+old sessions, an outage longer than that), is left as it is.
 """
 
 from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import Counter
 
 from contracts.codec import EventCodec
 from domain.events import RecordedEvent
@@ -19,13 +25,23 @@ from workers.conversation.tools import offered_tools
 from workers.runtime import Delivered, Handler
 from workers.settings import WorkerSettings
 
+log = logging.getLogger("agentlog.workers.conversation")
+TOO_OLD = Counter("agentlog_conversation_too_old", "User messages left unanswered because they were too old")
+
 
 def is_user_message(recorded: RecordedEvent) -> bool:
     return isinstance(recorded.event, MessagePosted) and recorded.event.role is Role.USER
 
 
 async def answer(store: PostgresEventStore, settings: ConversationSettings, cause: RecordedEvent) -> None:
-    """Answer one user message (see workers/conversation/reply.py), once."""
+    """Answer one user message (see workers/conversation/reply.py), once, unless it is too old."""
+    age = (datetime.now(UTC) - cause.meta.occurred_at).total_seconds()
+    if age > settings.conversation_max_age:
+        log.warning(
+            "message %s is %.0f s old: not answered (see AGENTLOG_CONVERSATION_MAX_AGE)", cause.meta.event_id, age
+        )
+        TOO_OLD.inc()
+        return
     reply = Reply(store, settings, cause)
     if await reply.answered():
         return
