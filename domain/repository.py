@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from domain.decider import Decider
-from domain.errors import ConcurrencyConflict, NotFound
+from domain.errors import NotFound
 from domain.events import AppendResult, CommandContext, DomainEvent, RecordedEvent
 
 S = TypeVar("S")
@@ -66,6 +66,10 @@ class Recorder(Protocol):
         """The result a command with this idempotency key already recorded, if any."""
         ...
 
+    async def recorded_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of the idempotency `keys` commands recorded."""
+        ...
+
     async def save_snapshot(self, stream_id: str, stream_type: str, version: int, state: object) -> None:
         """Keep `state` as the stream's snapshot at `version` (unless a newer one is kept)."""
         ...
@@ -83,8 +87,8 @@ class Repository:
 
     Remembers the newest state this process saw of up to `cache_size` streams: a remembered state
     may be stale when another process appended since; the append's version check catches that,
-    and a fresh load reads only the events recorded after it. Every `snapshot_every` events a snapshot is
-    taken, so loading a long stream does not fold it all.
+    and a fresh load reads only the events recorded after it (a conflict leaves it for that).
+    Every `snapshot_every` events a snapshot is taken, so loading a long stream does not fold it all.
     """
 
     def __init__(self, recorder: Recorder, *, snapshot_every: int = 50, cache_size: int = 10_000) -> None:
@@ -152,10 +156,7 @@ class Repository:
         `snapshot_every` events, as a snapshot."""
         if not events:
             return AppendResult(stream_id=stream_id, version=expected_version, position=0)
-        try:
-            result, recorded = await self.recorder.write(stream_id, stream_type, expected_version, events, context)
-        except ConcurrencyConflict:  # what this process remembered is stale: a fresh load catches it up
-            raise
+        result, recorded = await self.recorder.write(stream_id, stream_type, expected_version, events, context)
         if recorded and state_after is not None:
             owner = context.tenant_id if expected_version == 0 else self._states.get(stream_id, (0, None, None))[2]
             self._remember(stream_id, result.version, state_after, owner)
@@ -165,6 +166,10 @@ class Repository:
 
     async def recall(self, context: CommandContext) -> AppendResult | None:
         return await self.recorder.recall(context)
+
+    async def recorded_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of the idempotency `keys` commands recorded (one look for several steps of a worker)."""
+        return await self.recorder.recorded_keys(keys)
 
     @asynccontextmanager
     async def exclusive(self, stream_id: str) -> AsyncIterator[None]:

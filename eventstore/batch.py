@@ -79,7 +79,8 @@ async def insert(conn: asyncpg.Connection, commands: list[Pending], conflict: Co
     keyed = sorted(
         ((*row, c.claim.key if c.claim else None) for c in commands for row in c.rows), key=lambda row: (row[0], row[2])
     )
-    claims = [(c.claim.key, c.claim.request_hash, c.claim.result, c.stream_id) for c in commands if c.claim]
+    # keys in one order too, for the same reason
+    claims = sorted((c.claim.key, c.claim.request_hash, c.claim.result, c.stream_id) for c in commands if c.claim)
     columns = [list(column) for column in zip(*keyed, strict=True)]
     claim_columns = [list(column) for column in zip(*claims, strict=True)] if claims else [[], [], [], []]
     written = await conn.fetch(_INSERT, *columns, *claim_columns)
@@ -87,6 +88,8 @@ async def insert(conn: asyncpg.Connection, commands: list[Pending], conflict: Co
     for record in written:
         positions.setdefault(record["stream_id"], []).append(record["position"])
     for command in commands:
+        if command.done.done():  # its caller went away (cancelled): the others still get their answers
+            continue
         if command.stream_id in positions:
             command.done.set_result(positions[command.stream_id])
         else:
@@ -152,4 +155,5 @@ class GroupAppender:
         try:
             await insert(conn, [pending], self.conflict)
         except asyncpg.UniqueViolationError:
-            pending.done.set_exception(await self.conflict(conn, pending.stream_id, pending.expected))
+            if not pending.done.done():
+                pending.done.set_exception(await self.conflict(conn, pending.stream_id, pending.expected))

@@ -100,6 +100,13 @@ class PostgresRecorder:
             return await _stored_result(conn, context)
 
     @translate_outages
+    async def recorded_keys(self, keys: Sequence[str]) -> set[str]:
+        found = await self.pool.fetch(
+            "SELECT idempotency_key FROM command_results WHERE idempotency_key = ANY($1::text[])", list(keys)
+        )
+        return {row["idempotency_key"] for row in found}
+
+    @translate_outages
     async def write(
         self,
         stream_id: str,

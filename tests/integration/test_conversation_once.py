@@ -6,17 +6,21 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from domain.budget.aggregate import DECIDER as USAGE
 from domain.budget.aggregate import stream_id as usage_stream
 from domain.budget.commands import SetBudgetLimit
 from domain.budget.events import ReservationSettled, TokensReserved
 from domain.budget.service import set_budget_limit
 from domain.events import CommandContext
-from domain.session.commands import PostUserMessage, StartSession
-from domain.session.events import AssistantReplyChunk, MessagePosted, Role
-from domain.session.service import StartWithMessage, post_user, start_with_message
+from domain.session.commands import CancelReply, PostUserMessage, StartSession
+from domain.session.events import AssistantReplyChunk, MessagePosted, ReplyCancelled, Role
+from domain.session.service import StartWithMessage, cancel, post_user, start_with_message
 from eventstore.store import PostgresEventStore
 from workers.conversation.deterministic import ABOUT
+from workers.conversation.reply import Reply
+from workers.conversation.responder import ResponderError, Text, Turn, Usage
 from workers.conversation.settings import ConversationSettings
 from workers.conversation.worker import answer, history_until
 
@@ -135,3 +139,64 @@ async def test_a_message_older_than_the_max_age_is_left_unanswered(event_store):
     await answer(event_store, SETTINGS, cause)  # within the default hour: answered
     replies = [e.event for e in await event_store.read_stream(cause.meta.stream_id)]
     assert [r.text for r in replies if isinstance(r, MessagePosted) and r.role is Role.ASSISTANT] == [ABOUT]
+
+
+class Scripted:
+    """A responder saying `pieces` `gap` seconds apart; `then` is raised after them (a worker cut off)."""
+
+    def __init__(self, pieces: str, gap: float, then: Exception | None = None, before_end=None) -> None:
+        self.pieces, self.gap, self.then, self.before_end = pieces, gap, then, before_end
+
+    def estimate(self, history) -> int:
+        return 10
+
+    async def respond(self, history, tools):
+        for piece in self.pieces:
+            yield Text(piece)
+            await asyncio.sleep(self.gap)
+        if self.before_end is not None:
+            await self.before_end()
+        if self.then is not None:
+            raise self.then
+        yield Usage(prompt_tokens=5, completion_tokens=5)
+
+
+class CutOff(Exception):
+    """The worker stops here (as if SIGKILLed): nothing more is recorded by this attempt."""
+
+
+async def attempt(store, cause, responder) -> None:
+    reply = Reply(store, ConversationSettings(), cause)
+    await reply.progress()  # as worker.answer does
+    await reply.run(responder, [Turn("user", "hi")], "p")
+
+
+async def test_a_reply_cut_off_mid_stream_and_answered_again_at_another_pace_keeps_its_chunks_in_order(event_store):
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    cause = await new_session(event_store, tenant, "p")
+    with pytest.raises(CutOff):  # slow: a chunk per piece, then cut off
+        await attempt(event_store, cause, Scripted("abcd", 0.07, then=CutOff()))
+    await attempt(event_store, cause, Scripted("abcd", 0.0))  # delivered again: all at once
+
+    recorded = (await event_store.read_stream(cause.meta.stream_id))[cause.meta.stream_version :]
+    chunks = [r.event for r in recorded if isinstance(r.event, AssistantReplyChunk)]
+    replies = [r.event for r in recorded if isinstance(r.event, MessagePosted)]
+    assert [c.index for c in chunks] == list(range(len(chunks))) and chunks  # no index twice
+    assert "abcd".startswith("".join(c.text for c in chunks))  # what the first attempt streamed, once
+    assert [r.text for r in replies] == ["abcd"]
+
+
+async def test_no_chunk_follows_a_cancel_when_the_model_then_fails(event_store):
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    cause = await new_session(event_store, tenant, "p")
+    session = cause.event.session_id
+
+    async def cancelled() -> None:
+        await cancel(event_store, ctx(tenant), CancelReply(session_id=session, tenant_id=tenant))
+
+    await attempt(
+        event_store, cause, Scripted(["partial answer"], 0.0, then=ResponderError("broken"), before_end=cancelled)
+    )
+
+    recorded = (await event_store.read_stream(cause.meta.stream_id))[cause.meta.stream_version :]
+    assert [type(r.event) for r in recorded] == [ReplyCancelled]  # nothing was recorded as said: no reply

@@ -64,6 +64,9 @@ class Reply:
         self.day = cause.meta.occurred_at.astimezone(UTC).date()  # the day the message was posted pays
         self.recorded: list[str] = []  # the chunks recorded, in order
         self.pending: list[str] = []  # text said and not yet recorded (see _stream)
+        # a retry of a reply that had recorded chunks streams none: chunk boundaries depend on timing, so
+        # this run's chunks would not line up with those of the run that was cut off
+        self.resumed = False
 
     def context(self, step: str) -> CommandContext:
         meta = self.cause.meta
@@ -76,9 +79,14 @@ class Reply:
             idempotency_key=key_for(self.cause, step),
         )
 
-    async def answered(self) -> bool:
-        """Whether the final reply is recorded already."""
-        return await self.store.recall(self.context("reply")) is not None
+    async def progress(self) -> set[str]:
+        """Which of the steps "reply" (answered), "reserve:0" (begun) and "chunk:0" (streaming) are
+        recorded already: one look, for a message delivered again after a worker was cut off (which
+        makes this a resumed reply). Called before `run`."""
+        steps = {key_for(self.cause, step): step for step in ("reply", "reserve:0", "chunk:0")}
+        done = {steps[key] for key in await self.store.recorded_keys(list(steps))}
+        self.resumed = "chunk:0" in done
+        return done
 
     async def session(self) -> Session | None:
         """The session as stored now (not as this process remembers it: the API cancels and closes)."""
@@ -110,7 +118,7 @@ class Reply:
 
     async def _loop(self, responder: Responder, history: list[Turn], persona: str) -> tuple[str, str]:
         for step in range(self.settings.conversation_max_steps):
-            if step and await self.cancelled():  # before the first step the caller looked (see `open`)
+            if step and await self.cancelled():  # before the first step the caller looked (worker.answer)
                 raise Stopped
             said = await self._call(step, responder, history, persona)
             if not said.calls:
@@ -174,8 +182,8 @@ class Reply:
                     said.usage = piece
 
     async def _flush(self) -> None:
-        """Record the text waiting as one chunk (refused once the reply is cancelled)."""
-        if not self.pending:
+        """Record the text waiting as one chunk (refused once the reply is cancelled); none when resumed."""
+        if not self.pending or self.resumed:
             return
         index = len(self.recorded)
         text = "".join(self.pending)
@@ -221,17 +229,17 @@ class Reply:
         return f"{said}\n\n{notice}" if said else notice
 
     async def _finish(self, text: str, status: str) -> None:
-        """The final reply, after the text still waiting as its last chunk; an answer is refused (then
-        recorded as cancelled) when the reply was cancelled since the last look."""
+        """The final reply, after the text still waiting as its last chunk; refused (then recorded as
+        cancelled) when the reply was cancelled since the last look, unless it is that cancelled reply."""
         command = PostAssistantReply(
             session_id=self.session_id,
             tenant_id=self.tenant,
             message_id=self.reply_id,
-            chunks=("".join(self.pending),) if self.pending else (),
+            chunks=("".join(self.pending),) if self.pending and not self.resumed else (),
             text=text,
             metadata={"in_reply_to": str(self.message.message_id), "status": status},
             first_index=len(self.recorded),
-            reply_to_version=self.version if status == "answered" else None,
+            reply_to_version=None if status == "cancelled" else self.version,
         )
         try:
             await post_reply(self.store, self.context("reply"), command)
@@ -240,17 +248,16 @@ class Reply:
 
     async def finish_cancelled(self) -> None:
         """Record what was said as the cancelled reply (as stored: chunks of an earlier attempt count);
-        nothing when nothing was said."""
+        nothing when nothing was said or the session is closed."""
         self.pending.clear()  # not said: it was never recorded
-        events = await self.store.read_stream(stream_id(self.session_id))
-        chunks = sorted(
-            (e.event.index, e.event.text)
-            for e in events
-            if isinstance(e.event, AssistantReplyChunk) and e.event.message_id == self.reply_id
-        )
-        text = "".join(text for _, text in chunks).strip()
         session = await self.session()
-        if text and session is not None and not session.closed:
+        if session is None or session.closed:
+            return
+        events = await self.store.read_stream(stream_id(self.session_id), of_type=AssistantReplyChunk.type_name())
+        said = [e.event for e in events if isinstance(e.event, AssistantReplyChunk)]
+        chunks = sorted((chunk.index, chunk.text) for chunk in said if chunk.message_id == self.reply_id)
+        text = "".join(text for _, text in chunks).strip()
+        if text:
             await self._finish(text, "cancelled")
 
 

@@ -34,16 +34,15 @@ def is_user_message(recorded: RecordedEvent) -> bool:
 
 
 async def answer(store: PostgresEventStore, settings: ConversationSettings, cause: RecordedEvent) -> None:
-    """Answer one user message (see workers/conversation/reply.py), once, unless it is too old."""
-    age = (datetime.now(UTC) - cause.meta.occurred_at).total_seconds()
-    if age > settings.conversation_max_age:
-        log.warning(
-            "message %s is %.0f s old: not answered (see AGENTLOG_CONVERSATION_MAX_AGE)", cause.meta.event_id, age
-        )
-        TOO_OLD.inc()
-        return
+    """Answer one user message (see workers/conversation/reply.py), once, unless it is too old to begin."""
     reply = Reply(store, settings, cause)
-    if await reply.answered():
+    done = await reply.progress()
+    if "reply" in done:
+        return
+    age = (datetime.now(UTC) - cause.meta.occurred_at).total_seconds()
+    if not done and age > settings.conversation_max_age:  # a reply begun is finished (and its tokens settled)
+        log.warning("message %s is %.0f s old: not answered (AGENTLOG_CONVERSATION_MAX_AGE)", cause.meta.event_id, age)
+        TOO_OLD.inc()
         return
     session = await reply.session()
     if session is None or reply.stopped(session):  # closed, or cancelled before the worker reached it (or came back)

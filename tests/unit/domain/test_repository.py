@@ -67,6 +67,9 @@ class RowsRecorder:
     async def recall(self, context: CommandContext) -> AppendResult | None:
         return self.results.get(context.idempotency_key or "")
 
+    async def recorded_keys(self, keys: Sequence[str]) -> set[str]:
+        return {key for key in keys if key in self.results}
+
     async def save_snapshot(self, stream_id: str, stream_type: str, version: int, state: object) -> None:
         self.snapshots[stream_id] = (version, state)
 
