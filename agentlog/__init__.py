@@ -1,0 +1,1 @@
+"""agentlog's public Python interface: the typed HTTP client lives in `agentlog.client`."""

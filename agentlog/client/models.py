@@ -1,0 +1,169 @@
+"""What the API answers, as pydantic models; fields the server adds later are kept, not refused."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Model(BaseModel):
+    """A response body: unknown fields are allowed, so a newer server does not break an older client."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Recorded(Model):
+    """What a command recorded: pass `position` as `min_position` to a read to see the write."""
+
+    event_id: UUID | None
+    position: int
+
+
+class MessageAccepted(Recorded):
+    session_id: UUID
+
+
+class SessionClosed(Recorded):
+    session_id: UUID
+
+
+class ReplyCancelled(Recorded):
+    session_id: UUID
+
+
+class Session(Model):
+    session_id: UUID
+    persona_id: str | None
+    status: str
+    messages: int
+    started_at: datetime | None
+    last_activity: datetime | None
+    closed_at: datetime | None
+
+
+class Message(Model):
+    message_id: UUID
+    role: str
+    text: str
+    attachments: list[dict[str, Any]]
+    metadata: dict[str, str]
+    at: datetime
+    version: int
+
+
+class SessionPage(Model):
+    items: list[Session]
+    next_cursor: str | None
+
+
+class MessagePage(Model):
+    items: list[Message]
+    next_cursor: str | None
+
+
+class RawEvent(Model):
+    position: int
+    version: int
+    event_type: str
+    schema_id: int
+    schema_version: int | None
+    event_id: UUID
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class InvocationAccepted(Recorded):
+    request_id: UUID
+
+
+class ToolExecution(Model):
+    request_id: UUID
+    tool_name: str
+    arguments: Any
+    session_id: UUID | None
+    status: str
+    result: Any = None
+    error: str | None = None
+    reason: str | None = None
+    policy: str | None = None
+    duration_ms: int | None = None
+    timed_out: bool | None = None
+    decision: str | None = None
+    decision_reason: str | None = None
+    decision_policy: str | None = None
+    approval_expires_at: datetime | None = None
+    approver: str | None = None
+    approval_note: str | None = None
+
+
+class LimitSet(Recorded):
+    tenant_id: str
+    persona_id: str | None
+    daily_tokens: int
+
+
+class Usage(Model):
+    persona_id: str
+    day: date
+    used: int
+    limit: int | None
+    remaining: int | None
+    refused: int
+
+
+class UsageList(Model):
+    items: list[Usage]
+
+
+class TaskRecorded(Recorded):
+    task_id: UUID
+
+
+class Task(Model):
+    task_id: UUID
+    status: str
+    title: str
+    instructions: str
+    parent_session_id: UUID | None
+    worker: str | None
+    result: str | None
+    error: str | None
+    callback_url: str | None
+    callback_delivered: bool
+    callback_status_code: int | None
+    callback_attempts: int
+
+
+class ModelProfile(Model):
+    role: str
+    deployment_mode: str
+    model: str
+    base_url: str
+    api_path: str
+    temperature: float
+    extras: dict[str, str]
+
+
+class ProfileRecorded(Recorded):
+    role: str
+    deployment_mode: str
+
+
+class Health(Model):
+    status: str
+    dependencies: dict[str, dict[str, Any]]
+    freshness: dict[str, dict[str, Any]] = {}
+
+
+class StreamEvent(Model):
+    """One live transcript update (SSE or WebSocket): its resume `id`, its `kind` and its `data`.
+
+    Kinds: `message`, `chunk`, `cancelled`, `closed` (the last one: the stream ends after it).
+    """
+
+    id: str | None
+    kind: str
+    data: Any
