@@ -276,7 +276,8 @@ def test_a_conversation_worker_killed_mid_message_answers_each_once_after_a_rest
     assert [r["text"] for r in wait_for_reply(client, key, told, timeout=90)] == [ABOUT]
     indices = Counter(c["index"] for c in chunks())
     assert sorted(indices) == list(range(len(indices))) and set(indices.values()) == {1}
-    assert "".join(c["text"] for c in sorted(chunks(), key=lambda c: c["index"])) == ABOUT
+    # what was streamed before the kill, once; the restarted reply streams no more (docs/agent-runtime.md)
+    assert ABOUT.startswith("".join(c["text"] for c in sorted(chunks(), key=lambda c: c["index"])))
 
     until(lambda: all(assistant_records(runtime, s) for s in (untold, told)), "both replies on the outbound topic")
     assert [len(assistant_records(runtime, session)) for session in (untold, told)] == [1, 1]
