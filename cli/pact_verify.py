@@ -38,7 +38,7 @@ class Verification:
 def verify_relay(pacts: Sequence[PactFile], messages: Mapping[str, Mapping[str, Any]]) -> Verification:
     """Every interaction of the relay's pacts against `messages` (by description)."""
     mine = [p for p in pacts if p.provider == PROVIDER]
-    verifier = Verifier(PROVIDER).message_handler(dict(messages)).state_handler(_ready)
+    verifier = Verifier(PROVIDER).message_handler(dict(messages)).state_handler(_ready)  # type: ignore[arg-type]
     broker = os.environ.get("PACT_BROKER_BASE_URL")
     if broker:
         verifier.broker_source(broker)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from domain.budget import aggregate as budget
 from domain.budget import events as b
@@ -25,7 +26,6 @@ from domain.session import aggregate as session
 from domain.session import events as s
 from domain.tool import aggregate as tool
 from domain.tool import events as t
-
 
 NewId = Callable[[], uuid.UUID]
 
@@ -65,8 +65,8 @@ def _tools(at: datetime, new_id: NewId) -> list[Stream]:
                                session_id=new_id(), timeout_ms=5000)  # fmt: skip
 
     ran, asked, denied, failed = (new_id() for _ in range(4))
-    policy = {"tool_name": "calculator", "policy": "agentlog.tools"}
-    streams = {
+    policy: dict[str, Any] = {"tool_name": "calculator", "policy": "agentlog.tools"}
+    streams: dict[uuid.UUID, list[DomainEvent]] = {
         ran: [t.ToolAllowed(request_id=ran, reason="allowed", **policy),
               t.ToolCompleted(request_id=ran, tool_name="calculator", result_json='{"result": "4"}', duration_ms=3)],
         asked: [t.ToolApprovalRequested(request_id=asked, reason="ask a person", expires_at=at + timedelta(hours=1),
@@ -82,7 +82,7 @@ def _tools(at: datetime, new_id: NewId) -> list[Stream]:
 
 def _budget(tenant: str, at: datetime, new_id: NewId) -> list[Stream]:
     day, held = at.date(), new_id()
-    usage = {"tenant_id": tenant, "persona_id": "helper", "day": day, "limit": 1000}
+    usage: dict[str, Any] = {"tenant_id": tenant, "persona_id": "helper", "day": day, "limit": 1000}
     events = [
         b.TokensConsumed(tokens=100, used_after=100, session_id=new_id(), cost_usd=Decimal("0.0012"), **usage),
         b.TokensReserved(reservation_id=held, tokens=300, used_after=400, session_id=new_id(), **usage),

@@ -78,7 +78,7 @@ def _millis(value: int) -> datetime:
 
 
 def _converted(event_type: str, content: Mapping[str, Any], parse: Mapping[str, Any]) -> dict[str, Any]:
-    record = _copy(content)
+    record: dict[str, Any] = dict(_copy(content))
     for path, schema in logical_fields(event_contracts()[event_type].schema):
         convert = parse.get(schema["logicalType"])
         parent: Any = record
