@@ -10,11 +10,14 @@ provider injects its own when it replays a request.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pact import Pact, generate, match
 from pact.match.matcher import GenericMatcher
@@ -54,6 +57,49 @@ def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> di
         "status": status,
         "detail": match.str(detail),
     } | extra
+
+
+def broker_auth() -> httpx.Auth | None:
+    """PACT_BROKER_TOKEN (bearer) or PACT_BROKER_USERNAME / PACT_BROKER_PASSWORD (basic), as the verifier reads them."""
+    if token := os.environ.get("PACT_BROKER_TOKEN"):
+        return BearerAuth(token)
+    user = os.environ.get("PACT_BROKER_USERNAME")
+    return httpx.BasicAuth(user, os.environ.get("PACT_BROKER_PASSWORD", "")) if user else None
+
+
+class BearerAuth(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def publish(broker: str, pact_file: Path) -> None:
+    """The Pact Broker's publish API: PUT the pact under the consumer version (PACT_CONSUMER_VERSION, else the
+    git commit), then record the version's branch (PACT_CONSUMER_BRANCH, else the git branch)."""
+    version = os.environ.get("PACT_CONSUMER_VERSION") or git("rev-parse", "HEAD")
+    branch = os.environ.get("PACT_CONSUMER_BRANCH") or git("rev-parse", "--abbrev-ref", "HEAD")
+    with httpx.Client(base_url=broker.rstrip("/"), auth=broker_auth(), timeout=30) as http:
+        put = http.put(f"/pacts/provider/{PROVIDER}/consumer/{CONSUMER}/version/{version}",
+                       content=pact_file.read_bytes(), headers={"Content-Type": "application/json"})  # fmt: skip
+        put.raise_for_status()
+        if branch:
+            http.put(f"/pacticipants/{CONSUMER}/branches/{branch}/versions/{version}", json={}).raise_for_status()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def published(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After this module's tests wrote the pact, all passing: publish it when PACT_BROKER_BASE_URL names a broker."""
+    failed = request.session.testsfailed
+    yield
+    if (broker := os.environ.get("PACT_BROKER_BASE_URL")) and request.session.testsfailed == failed:
+        publish(broker, PACTS / f"{CONSUMER}-{PROVIDER}.json")
 
 
 @pytest.fixture
