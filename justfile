@@ -59,6 +59,14 @@ contracts-register *ARGS:
 contracts-diff *ARGS:
     agentlog contracts diff {{ARGS}}
 
+# the deploy gate: Avro contracts vs the registry, OpenAPI vs the base document (oasdiff), every pact verified
+contracts *ARGS:
+    agentlog contracts can-i-deploy {{ARGS}}
+
+# save the OpenAPI document this code serves as the base the gate compares later changes with
+contracts-openapi-snapshot:
+    python -c 'import json; from cli.can_i_deploy import current_openapi, OPENAPI_FILE; OPENAPI_FILE.write_text(json.dumps(current_openapi(), indent=2, sort_keys=True) + "\n")'
+
 # ruff, mypy and the import-linter layer contracts
 lint:
     ruff check .

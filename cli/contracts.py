@@ -171,3 +171,74 @@ def _difference(client: SchemaRegistryClient, subject: str, contract: Contract) 
     latest = json.loads(versions[-1].schema.schema_str or "{}")
     changes = workflow.diff(latest, contract.schema)
     return {"subject": subject, "registered_version": versions[-1].version, "changes": changes}
+
+
+@app.command("can-i-deploy")
+def can_i_deploy(
+    registry: RegistryOpt = None,
+    topic_prefix: PrefixOpt = None,
+    contracts_dir: DirOpt = AVRO_DIR,
+    openapi_base: Annotated[
+        str | None, typer.Option("--openapi-base", help="earlier OpenAPI document: a file or an http(s) URL")
+    ] = None,
+    base_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--base-ref", help="git ref whose contracts/openapi/agentlog.json is the base [origin/main, else HEAD]"
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Avro contracts compatible with the registry, OpenAPI backward compatible, every pact verified (exit 1 if not).
+
+    The message pacts are verified against what the relay publishes on the servers in POSTGRES_DSN and
+    KAFKA_BOOTSTRAP_SERVERS (default: the local stack's), in a schema, topics and subjects of its own.
+    """
+    from cli import can_i_deploy as gate  # noqa: PLC0415 - imports the API app and pact only when asked
+
+    settings = build(ContractsSettings)
+    url = registry or settings.schema_registry_url
+    _registry(url)  # a registry that does not answer is said once, before any check
+    prefix = topic_prefix if topic_prefix is not None else settings.topic_prefix
+    _contracts(contracts_dir, Routing(prefix))  # one that does not parse is a usage error (exit 2), said once
+    with gate.stdout_to_stderr():  # pact's verifier prints its report on stdout: keep stdout for the result
+        checks = [
+            gate.avro(url, prefix, contracts_dir),
+            _guarded("openapi", lambda: gate.openapi(openapi_base, base_ref)),
+            _guarded("pacts", lambda: gate.pacts(_servers(url))),
+        ]
+    if as_json:
+        print_json([c.as_dict() for c in checks])
+    else:
+        for c in checks:
+            colour = "green" if c.ok else "red"
+            out.print(f"[{colour}]{'ok' if c.ok else 'FAILED'}[/{colour}] {c.name}: {c.summary}", highlight=False)
+            for line in c.failures:
+                err.print(f"  [red]{c.name}[/red] {line}", highlight=False)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(Exit.FAILED)
+
+
+def _guarded(name: str, run: Any) -> Any:
+    """The check's result; a check that cannot run at all fails, saying why."""
+    from cli.can_i_deploy import Check  # noqa: PLC0415
+
+    try:
+        return run()
+    except (OSError, ValueError, RuntimeError, httpx.HTTPError) as e:
+        failed = Check(name)
+        failed.fail(f"could not run: {e}")
+        return failed
+
+
+def _servers(registry_url: str) -> Any:
+    from cli.relay_messages import Servers  # noqa: PLC0415
+    from eventstore.settings import EventStoreSettings  # noqa: PLC0415
+    from stack.config import StackSettings  # noqa: PLC0415
+
+    local = StackSettings().endpoints()
+    store = EventStoreSettings()
+    given = store.model_fields_set
+    dsn = store.postgres_dsn if "postgres_dsn" in given else local.postgres_dsn
+    kafka = store.kafka_bootstrap_servers if "kafka_bootstrap_servers" in given else local.kafka_bootstrap_servers
+    return Servers(dsn, kafka, registry_url)
