@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from api.app import create_app
 pytestmark = pytest.mark.contract
 
 ID = "6f1c7b2a-3d4e-4f50-8a61-7b8c9d0e1f23"
-CALLS = [
+CALLS: list[routes.Call[Any]] = [
     routes.post_message("hi"),
     routes.list_sessions(),
     routes.get_session(ID),
