@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -189,7 +188,6 @@ def sources(verifier: Verifier) -> Verifier:
 def test_the_api_honours_every_interaction_of_the_clients_pact(api: RunningApi, tool_executor):
     tenant, key = cli_tenant(api)
     tool_executor(tenant)
-    began = time.monotonic()
     with Client(api.url, api_key=key) as client, state_server(states(api, client, tenant, key)) as url:
         verifier = Verifier(PROVIDER, host="127.0.0.1").add_transport(url=api.url)
         verifier = sources(verifier).state_handler(url, body=True).set_request_timeout(30_000)
@@ -199,4 +197,3 @@ def test_the_api_honours_every_interaction_of_the_clients_pact(api: RunningApi, 
         except RuntimeError as e:  # the verifier's summary says which interactions failed and why
             failed = f"{e}\n{verifier.output(strip_ansi=True)}"
     assert failed is None, failed
-    assert time.monotonic() - began < 60
