@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.body import JsonRoute
 from api.deps import AdminDep, CallerDep, ContextDep, ServicesDep
@@ -20,6 +20,17 @@ router = APIRouter(tags=["budgets"], route_class=JsonRoute)
 TenantId = Annotated[
     str, Path(pattern=TENANT_ID.pattern, description="the tenant whose limits to set", examples=["acme"])
 ]
+
+
+DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _iso_day(value: str | None) -> str | None:
+    """A calendar day written `YYYY-MM-DD`, as the view keys it (a bare number is not a day: pydantic's date
+    would read `0` as 1970-01-01)."""
+    if value is not None:
+        date.fromisoformat(value)  # ValueError -> 422 naming `day`
+    return value
 
 
 class LimitIn(Strict):
@@ -50,6 +61,7 @@ class UsageList(BaseModel):
 
 @router.put(
     "/budgets/{tenant}/limits",
+    operation_id="setBudgetLimit",
     response_model=LimitSet,
     summary="Set the caller's tenant's daily token limit, for one persona or as its default (admin)",
     responses=responses(400, 403, 404, 409, 413, 415),
@@ -66,6 +78,7 @@ async def set_limit(
 
 @router.get(
     "/budgets",
+    operation_id="listBudgetUsage",
     response_model=UsageList,
     summary="The caller's token usage per persona and UTC day",
     responses=responses(),
@@ -73,7 +86,16 @@ async def set_limit(
 async def list_usage(
     svc: ServicesDep,
     who: CallerDep,
-    day: Annotated[date | None, Query(description="only this UTC day")] = None,
+    day: Annotated[
+        str | None,
+        Query(
+            pattern=DAY,
+            description="only this UTC day, `YYYY-MM-DD`",
+            examples=["2026-11-24"],
+            json_schema_extra={"format": "date"},
+        ),
+        AfterValidator(_iso_day),
+    ] = None,
 ) -> dict[str, object]:
     rows = await svc.reads.budget_usage(who.tenant_id)
     items = [
@@ -86,6 +108,6 @@ async def list_usage(
             refused=row.get("refused", 0),
         )
         for row in rows
-        if day is None or row["day"] == day.isoformat()
+        if day is None or row["day"] == day
     ]
     return {"items": items}
