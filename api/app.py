@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import docs, errors, openapi
 from api.auth import Authenticator
 from api.deps import Services
 from api.middleware import RequestGuard
@@ -67,6 +67,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        docs_url=None,  # api/docs.py serves them without a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "sessions", "description": "Conversation sessions, their messages and live replies"},
             {"name": "tools", "description": "Tool invocations and their outcomes"},
@@ -78,6 +80,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings or ApiSettings()
     errors.install(app)
+    openapi.install(app)
+    docs.install(app)
     for router in (sessions.router, streams.router, tools.router, budgets.router, delegation.router):
         app.include_router(router, prefix="/v1")
     app.include_router(model_profiles.router, prefix="/v1")

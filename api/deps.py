@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from api.auth import Authenticator, Caller
 from api.errors import ApiError
@@ -40,11 +41,38 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
+class _RawBearer(HTTPBearer):
+    """Documents the `Authorization: Bearer` scheme; hands the header as sent to the Authenticator, which says
+    what is wrong with it (HTTPBearer itself drops a malformed header silently)."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+class _RawApiKey(APIKeyHeader):
+    """Documents the `X-API-Key` scheme; hands the header as sent to the Authenticator."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("x-api-key")
+
+
+API_KEY = _RawApiKey(
+    name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="an API key, `alk_...` (`agentlog tenants`)"
+)
+BEARER = _RawBearer(
+    scheme_name="BearerJWT",
+    bearerFormat="JWT",
+    auto_error=False,
+    description="a JWT with `tenant` and `scope` claims, or an API key as the token (`Bearer alk_...`)",
+)
+
+
 async def caller(
     svc: ServicesDep,
-    authorization: Annotated[str | None, Header(description="`Bearer <JWT>` or `Bearer alk_...` (API key)")] = None,
-    x_api_key: Annotated[str | None, Header(description="an API key, `alk_...`")] = None,
+    x_api_key: Annotated[str | None, Security(API_KEY)],
+    authorization: Annotated[str | None, Security(BEARER)],
 ) -> Caller:
+    """The authenticated caller, from either security scheme (the API key wins when both are sent); else 401."""
     who = await svc.auth.caller(authorization, x_api_key)
     bind(tenant=who.tenant_id)  # the request's log records name the tenant from here on (see api/middleware.py)
     return who
@@ -108,7 +136,12 @@ async def command_context(
         ),
     ] = None,
     traceparent: Annotated[
-        str | None, Header(description="W3C trace context (`00-<trace id>-<parent id>-<flags>`), kept with the events")
+        str | None,
+        Header(
+            description="W3C trace context (`00-<trace id>-<parent id>-<flags>`), kept with the events",
+            json_schema_extra={"pattern": f"^{TRACEPARENT.pattern}$"},  # checked by _trace, which says what is wrong
+            examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+        ),
     ] = None,
 ) -> CommandContext:
     """Who asks and why; the request's fingerprint makes a reused Idempotency-Key with another body a 422.

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from contracts.errors import ContractError, EventRejected, RegistryUnavailable, SchemaNotRegistered
 from domain.budget.errors import BudgetExhausted
@@ -167,6 +168,17 @@ def _validation(e: RequestValidationError) -> JSONResponse:
     return problem(422, "validation", detail, field=errors[0]["field"] if errors else None, errors=errors)
 
 
+def allowed_methods(request: Request) -> str | None:
+    """Every method the request's path answers, as the document lists them (HEAD with GET), or None for a
+    path it does not list. Starlette's 405 names only the methods of the first route that matched the path,
+    and GET, PUT and DELETE of one path are three routes here."""
+    for path, item in request.app.openapi()["paths"].items():
+        if compile_path(path)[0].match(request.scope["path"]):
+            methods = {method.upper() for method in item} | ({"HEAD"} if "get" in item else set())
+            return ", ".join(sorted(methods))
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Route every error through `problem`, never a stack trace."""
 
@@ -187,7 +199,10 @@ def install(app: FastAPI) -> None:
         if isinstance(e, HttpProblem):
             return problem(e.status_code, e.kind, str(e.detail), field=e.field, headers=e.headers)
         kind = TITLES.get(e.status_code, "error").lower().replace(" ", "-")
-        return problem(e.status_code, kind, str(e.detail), headers=e.headers)
+        headers = dict(e.headers or {})
+        if e.status_code == 405 and (allow := allowed_methods(_r)):
+            headers["Allow"] = allow
+        return problem(e.status_code, kind, str(e.detail), headers=headers)
 
     async def on_unavailable(_r: Request, e: Exception) -> JSONResponse:
         if isinstance(e, Unavailable):
@@ -208,39 +223,12 @@ def install(app: FastAPI) -> None:
     for outage in outages:
         app.add_exception_handler(outage, on_unavailable)
     app.add_exception_handler(Exception, on_bug)
-    _document(app)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error responses an operation can give."""
+    """OpenAPI entries for the error responses an operation can give: `statuses`, and those every operation
+    under /v1 can (401 credentials, 422 an invalid value, 503 a dependency down)."""
     return {
         status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}}
-        for status in sorted({401, 422, *statuses})
+        for status in sorted({401, 422, 503, *statuses})
     }
-
-
-def _document(app: FastAPI) -> None:
-    """Make /openapi.json say what `install` does: every 4xx body is problem+json with the Problem schema.
-
-    Left alone, FastAPI documents its own 422 body (HTTPValidationError, application/json) on every
-    route with parameters, and puts a response `model` under the route's media type, not problem+json.
-    """
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = build()  # FastAPI keeps this very dict as app.openapi_schema
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas |= problem_schema.pop("$defs", {}) | {"Problem": problem_schema}
-        for item in document.get("paths", {}).values():
-            for operation in item.values():
-                for status, response in operation.get("responses", {}).items():
-                    if status.startswith("4"):
-                        response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
-        for unused in ("HTTPValidationError", "ValidationError"):
-            schemas.pop(unused, None)
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]

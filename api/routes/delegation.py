@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
 from api.body import JsonRoute
@@ -22,6 +22,7 @@ from domain.delegation.commands import (
     StartDelegationTask,
 )
 from domain.delegation.service import complete_task, create_task, fail_task, start_task
+from domain.events import AppendResult
 
 router = APIRouter(tags=["delegation"], route_class=JsonRoute)
 TaskId = Annotated[UUID, Path(description="the `task_id` the task was created with")]
@@ -71,6 +72,12 @@ class TaskOut(BaseModel):
     callback_attempts: int = Field(description="failed callback deliveries so far", examples=[0])
 
 
+def _recorded(response: Response, task_id: UUID | str, result: AppendResult) -> dict[str, object]:
+    """A command's answer: the task and what was recorded, with the task's address in `Location`."""
+    response.headers["Location"] = f"/v1/delegation/tasks/{task_id}"
+    return {"task_id": task_id, **recorded(result)}
+
+
 def _task(row: dict[str, str], task_id: UUID) -> TaskOut:
     """A view row (every value text, see projections.views.delegation_tasks) as the response."""
     status = row.get("status", "queued")
@@ -92,12 +99,13 @@ def _task(row: dict[str, str], task_id: UUID) -> TaskOut:
 
 @router.post(
     "/delegation/tasks",
+    operation_id="createDelegationTask",
     status_code=202,
     response_model=TaskRecorded,
     summary="Queue a task for a worker",
     responses=responses(400, 413, 415, 503),
 )
-async def create(body: TaskIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
+async def create(body: TaskIn, svc: ServicesDep, ctx: ContextDep, response: Response) -> dict[str, object]:
     if body.callback_url is not None:
         await check_callback_url("callback_url", body.callback_url, svc.settings.api_callback_allow_hosts)
     task = CreateDelegationTask(
@@ -108,11 +116,12 @@ async def create(body: TaskIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, o
         parent_session_id=body.parent_session_id,
     )
     result = await create_task(svc.store, ctx, task)
-    return {"task_id": result.stream_id, **recorded(result)}
+    return _recorded(response, result.stream_id, result)
 
 
 @router.get(
     "/delegation/tasks/{task_id}",
+    operation_id="getDelegationTask",
     response_model=TaskOut,
     summary="A task with its status and outcome",
     responses=responses(404, 412),
@@ -128,35 +137,44 @@ async def get_task(task_id: TaskId, svc: ServicesDep, who: CallerDep, min_positi
 
 @router.post(
     "/delegation/tasks/{task_id}/start",
+    operation_id="startDelegationTask",
     status_code=202,
     response_model=TaskRecorded,
     summary="A worker takes a queued task",
     responses=TRANSITION_ERRORS,
 )
-async def start(task_id: TaskId, body: StartIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
+async def start(
+    task_id: TaskId, body: StartIn, svc: ServicesDep, ctx: ContextDep, response: Response
+) -> dict[str, object]:
     result = await start_task(svc.store, ctx, StartDelegationTask(task_id=task_id, worker=body.worker))
-    return {"task_id": task_id, **recorded(result)}
+    return _recorded(response, task_id, result)
 
 
 @router.post(
     "/delegation/tasks/{task_id}/complete",
+    operation_id="completeDelegationTask",
     status_code=202,
     response_model=TaskRecorded,
     summary="A running task ends with its result",
     responses=TRANSITION_ERRORS,
 )
-async def complete(task_id: TaskId, body: CompleteIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
+async def complete(
+    task_id: TaskId, body: CompleteIn, svc: ServicesDep, ctx: ContextDep, response: Response
+) -> dict[str, object]:
     result = await complete_task(svc.store, ctx, CompleteDelegationTask(task_id=task_id, result=body.result))
-    return {"task_id": task_id, **recorded(result)}
+    return _recorded(response, task_id, result)
 
 
 @router.post(
     "/delegation/tasks/{task_id}/fail",
+    operation_id="failDelegationTask",
     status_code=202,
     response_model=TaskRecorded,
     summary="A running task ends with an error",
     responses=TRANSITION_ERRORS,
 )
-async def fail(task_id: TaskId, body: FailIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
+async def fail(
+    task_id: TaskId, body: FailIn, svc: ServicesDep, ctx: ContextDep, response: Response
+) -> dict[str, object]:
     result = await fail_task(svc.store, ctx, FailDelegationTask(task_id=task_id, error=body.error))
-    return {"task_id": task_id, **recorded(result)}
+    return _recorded(response, task_id, result)

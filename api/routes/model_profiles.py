@@ -53,6 +53,7 @@ class ProfileRecorded(Recorded):
 
 @router.put(
     "/model-profiles/{role}/{deployment_mode}",
+    operation_id="putModelProfile",
     response_model=ProfileRecorded,
     summary="Set the model that serves a role in a deployment mode (platform-admin)",
     responses=responses(400, 403, 409, 413, 415),
@@ -67,6 +68,7 @@ async def put_profile(
 
 @router.get(
     "/model-profiles/{role}/{deployment_mode}",
+    operation_id="getModelProfile",
     response_model=ProfileOut,
     summary="The model that serves a role in a deployment mode",
     responses=responses(404, 412),
@@ -94,6 +96,7 @@ async def get_profile(
 
 @router.delete(
     "/model-profiles/{role}/{deployment_mode}",
+    operation_id="deleteModelProfile",
     response_model=ProfileRecorded,
     summary="Remove the profile of a role in a deployment mode (platform-admin)",
     responses=responses(403, 404, 409),

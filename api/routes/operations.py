@@ -89,6 +89,7 @@ def _checks(svc: Services) -> dict[str, Callable[[], Awaitable[Any]]]:
 
 @router.get(
     "/health",
+    operation_id="getHealth",
     response_model=Health,
     summary="Each dependency with its status, how far the relay and each view trail the event store, and each "
     "worker its topics",
@@ -139,6 +140,7 @@ async def _view_statuses(svc: Services) -> list[ViewStatus]:
 
 @router.get(
     "/metrics",
+    operation_id="getMetrics",
     summary="Prometheus metrics: request rate and latency per route, relay, projection and worker lags",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "the text exposition format"}},

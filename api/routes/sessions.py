@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from api.auth import Caller
@@ -126,12 +126,15 @@ async def owned_session(
 
 @router.post(
     "/session/message",
+    operation_id="postMessage",
     status_code=202,
     response_model=MessageAccepted,
     summary="Post a user message, starting a session when no id is given",
     responses=responses(400, 404, 409, 413, 415, 429),
 )
-async def post_message(body: MessageIn, svc: ServicesDep, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
+async def post_message(
+    body: MessageIn, svc: ServicesDep, who: CallerDep, ctx: ContextDep, response: Response
+) -> dict[str, object]:
     await require_budget_for(svc.store, who.tenant_id, body.session_id, body.persona_id, ctx.occurred_at.date())
     session = body.session_id or uuid.uuid4()
     message = PostUserMessage(
@@ -147,11 +150,13 @@ async def post_message(body: MessageIn, svc: ServicesDep, who: CallerDep, ctx: C
         result = await start_with_message(svc.store, ctx, StartWithMessage(start=start, message=message))
     else:
         result = await post_user(svc.store, ctx, message)
+    response.headers["Location"] = f"/v1/sessions/{result.stream_id}"
     return {"session_id": result.stream_id, **recorded(result)}
 
 
 @router.get(
     "/sessions",
+    operation_id="listSessions",
     response_model=SessionPage,
     summary="The caller's sessions, most recently active first",
     responses=responses(),
@@ -169,7 +174,13 @@ async def list_sessions(
     return {"items": items, "next_cursor": last}
 
 
-@router.get("/sessions/{session_id}", response_model=SessionOut, summary="One session", responses=responses(404, 412))
+@router.get(
+    "/sessions/{session_id}",
+    operation_id="getSession",
+    response_model=SessionOut,
+    summary="One session",
+    responses=responses(404, 412),
+)
 async def get_session(
     session_id: SessionId, svc: ServicesDep, who: CallerDep, min_position: MinPosition = None
 ) -> SessionOut:
@@ -178,6 +189,7 @@ async def get_session(
 
 @router.get(
     "/sessions/{session_id}/messages",
+    operation_id="listSessionMessages",
     response_model=MessagePage,
     summary="A session's messages in order",
     responses=responses(404, 412),
@@ -197,6 +209,7 @@ async def list_messages(
 
 @router.get(
     "/sessions/{session_id}/events",
+    operation_id="listSessionEvents",
     response_model=list[RawEvent],
     summary="A session's raw events, with event type and schema version",
     responses=responses(404),
@@ -210,23 +223,31 @@ async def list_events(session_id: SessionId, svc: ServicesDep, who: CallerDep) -
 
 @router.post(
     "/sessions/{session_id}/close",
+    operation_id="closeSession",
     status_code=202,
     response_model=SessionClosedOut,
     summary="Close a session",
     responses=responses(400, 404, 409, 413, 415),
 )
 async def close(
-    session_id: SessionId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: CloseIn | None = None
+    session_id: SessionId,
+    svc: ServicesDep,
+    who: CallerDep,
+    ctx: ContextDep,
+    response: Response,
+    body: CloseIn | None = None,
 ) -> dict[str, object]:
     reason = body.reason if body else None
     result = await close_session(
         svc.store, ctx, CloseSession(session_id=session_id, tenant_id=who.tenant_id, reason=reason)
     )
+    response.headers["Location"] = f"/v1/sessions/{session_id}"
     return {"session_id": session_id, **recorded(result)}
 
 
 @router.post(
     "/sessions/{session_id}/cancel",
+    operation_id="cancelReply",
     status_code=202,
     response_model=ReplyCancelledOut,
     summary="Stop the replies in progress",
@@ -236,8 +257,14 @@ async def close(
     responses=responses(400, 404, 409, 413, 415),
 )
 async def cancel_reply(
-    session_id: SessionId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: CancelIn | None = None
+    session_id: SessionId,
+    svc: ServicesDep,
+    who: CallerDep,
+    ctx: ContextDep,
+    response: Response,
+    body: CancelIn | None = None,
 ) -> dict[str, object]:
     reason = body.reason if body else None
     result = await cancel(svc.store, ctx, CancelReply(session_id=session_id, tenant_id=who.tenant_id, reason=reason))
+    response.headers["Location"] = f"/v1/sessions/{session_id}"
     return {"session_id": session_id, **recorded(result)}

@@ -55,12 +55,30 @@ EXAMPLE = (
     ": keep-alive\n\n"
     'id: 1764000090000-0\nevent: closed\ndata: {"reason":"done","version":6}\n\n'
 )
+# OpenAPI 3.1 has the `schema` of text/event-stream describe one event, as EventSource hands it over
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": ENTRY_ID, "description": "resume after it with `Last-Event-ID`"},
+        "event": {"enum": ["message", "chunk", "cancelled", "closed"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "type": "object",
+                "required": ["version"],
+                "properties": {"version": {"type": "integer", "description": "its version in the session's stream"}},
+            },
+        },
+    },
+}
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Events `message`, `chunk`, `cancelled` (replies in progress were stopped) and `closed`, "
         "each with its `id`; a `: keep-alive` comment "
         f"after {KEEP_ALIVE:.0f} s of silence; the stream ends after `closed`",
-        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EXAMPLE}},
+        "content": {"text/event-stream": {"schema": SSE_EVENT, "example": EXAMPLE}},
     },
     204: {"description": "the client resumed after the session's `closed` event: nothing more will come"},
 }
@@ -132,6 +150,7 @@ async def _events(request: Request, reads: ReadModels, session_id: UUID, after: 
 
 @router.get(
     "/sessions/{session_id}/stream",
+    operation_id="streamSession",
     response_class=EventStream,
     summary="Live transcript updates as Server-Sent Events",
     description="The session's recent transcript (messages, reply chunks, closing), then live updates. "

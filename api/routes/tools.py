@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from api.auth import Caller
@@ -97,6 +97,10 @@ class DenialIn(Strict):
     )
 
 
+def _location(request_id: UUID | str) -> str:
+    return f"/v1/tool-executions/{request_id}"
+
+
 def _execution(row: dict[str, str], request_id: UUID) -> ToolExecutionOut:
     """A view row (every value text, see projections.views.tools) as the response."""
     return ToolExecutionOut(
@@ -124,12 +128,15 @@ def _execution(row: dict[str, str], request_id: UUID) -> ToolExecutionOut:
 
 @router.post(
     "/tools/{name}/invocations",
+    operation_id="invokeTool",
     status_code=202,
     response_model=InvocationAccepted,
     summary="Request a tool invocation; the tool executor records its outcome",
     responses=responses(400, 413, 415),
 )
-async def invoke(name: ToolName, body: InvocationIn, svc: ServicesDep, ctx: ContextDep) -> dict[str, object]:
+async def invoke(
+    name: ToolName, body: InvocationIn, svc: ServicesDep, ctx: ContextDep, response: Response
+) -> dict[str, object]:
     request = RequestTool(
         request_id=uuid.uuid4(),
         tool_name=name,
@@ -138,6 +145,7 @@ async def invoke(name: ToolName, body: InvocationIn, svc: ServicesDep, ctx: Cont
         timeout_ms=body.timeout_ms,
     )
     result = await request_tool(svc.store, ctx, request)
+    response.headers["Location"] = _location(result.stream_id)
     return {"request_id": result.stream_id, **recorded(result)}
 
 
@@ -157,6 +165,7 @@ async def _execution_row(svc: Services, request_id: UUID, min_position: int | No
 
 @router.get(
     "/tool-executions/{request_id}",
+    operation_id="getToolExecution",
     response_model=ToolExecutionOut,
     summary="A tool execution: its status and, once recorded, its outcome",
     responses=responses(404, 412),
@@ -178,6 +187,7 @@ def _approver(who: Caller) -> Caller:
 
 @router.post(
     "/tool-executions/{request_id}/approve",
+    operation_id="approveToolExecution",
     status_code=202,
     response_model=Recorded,
     summary="Approve a tool execution awaiting approval; the executor runs it (scope `approve` or `admin`); "
@@ -185,15 +195,23 @@ def _approver(who: Caller) -> Caller:
     responses=responses(400, 403, 404, 409, 413, 415),
 )
 async def approve(
-    request_id: RequestId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: ApprovalIn | None = None
+    request_id: RequestId,
+    svc: ServicesDep,
+    who: CallerDep,
+    ctx: ContextDep,
+    response: Response,
+    body: ApprovalIn | None = None,
 ) -> dict[str, object]:
     approver, note = _approver(who).subject, body.note if body else ""
     approval = ApproveTool(request_id=request_id, approved_by=approver, note=note, decided_at=ctx.occurred_at)
-    return recorded(await approve_tool(svc.store, ctx, approval))
+    result = await approve_tool(svc.store, ctx, approval)
+    response.headers["Location"] = _location(request_id)
+    return recorded(result)
 
 
 @router.post(
     "/tool-executions/{request_id}/deny",
+    operation_id="denyToolExecution",
     status_code=202,
     response_model=Recorded,
     summary="Deny a tool execution awaiting approval; it ends denied (scope `approve` or `admin`); "
@@ -201,7 +219,12 @@ async def approve(
     responses=responses(400, 403, 404, 409, 413, 415),
 )
 async def deny(
-    request_id: RequestId, svc: ServicesDep, who: CallerDep, ctx: ContextDep, body: DenialIn | None = None
+    request_id: RequestId,
+    svc: ServicesDep,
+    who: CallerDep,
+    ctx: ContextDep,
+    response: Response,
+    body: DenialIn | None = None,
 ) -> dict[str, object]:
     reason = (body or DenialIn()).reason
     denial = DenyTool(
@@ -211,4 +234,6 @@ async def deny(
         denied_by=_approver(who).subject,
         decided_at=ctx.occurred_at,
     )
-    return recorded(await deny_tool(svc.store, ctx, denial))
+    result = await deny_tool(svc.store, ctx, denial)
+    response.headers["Location"] = _location(request_id)
+    return recorded(result)
