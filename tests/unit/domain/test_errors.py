@@ -7,6 +7,7 @@ message as the problem+json `detail`, so these strings are what a user sees.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -37,32 +38,32 @@ from domain.tool.errors import (
 ID = uuid.uuid4()
 AT = datetime(2026, 3, 1, 13, 30, 5, tzinfo=timezone(timedelta(hours=2)))  # 11:30:05 UTC
 
-CONFLICTS = [
-    (SessionAlreadyStarted(ID), "session already started"),
-    (SessionClosedError(ID), "session is closed"),
-    (ReplyCancelledError(ID), "the reply was cancelled"),
-    (ToolAlreadyRequested(ID), "tool already requested"),
-    (ToolOutcomeAlreadyRecorded(ID, "completed"), "outcome already recorded: completed"),
-    (ToolAlreadyDecided(ID, "allowed"), "policy already decided: allowed"),
-    (ToolNotAwaitingApproval(ID, "running"), "the tool execution is not awaiting approval (it is running)"),
+# built inside the test (not at import), so a mutant of an error's constructor is what the test sees
+CONFLICTS: list[tuple[Callable[[], StateConflict], str]] = [
+    (lambda: SessionAlreadyStarted(ID), "session already started"),
+    (lambda: SessionClosedError(ID), "session is closed"),
+    (lambda: ReplyCancelledError(ID), "the reply was cancelled"),
+    (lambda: ToolAlreadyRequested(ID), "tool already requested"),
+    (lambda: ToolOutcomeAlreadyRecorded(ID, "completed"), "outcome already recorded: completed"),
+    (lambda: ToolAlreadyDecided(ID, "allowed"), "policy already decided: allowed"),
+    (lambda: ToolNotAwaitingApproval(ID, "running"), "the tool execution is not awaiting approval (it is running)"),
     (
-        ApprovalDeadlinePassed(ID, AT),
+        lambda: ApprovalDeadlinePassed(ID, AT),
         "too late: nobody approved or denied it before its approval deadline, 2026-03-01 11:30:05 UTC;"
         " it ends timed_out",
     ),
-    (ApprovalNotDue(ID, AT), "its approval deadline is 2026-03-01 11:30:05 UTC"),
-    (ApprovalNotDue(ID, None), "it has no approval deadline"),
-    (InvalidTransition(ID, "queued", "complete"), "cannot complete a task that is queued"),
-    (NoCallbackUrl(ID), "task has no callback URL"),
-    (CallbackAlreadyDelivered(ID), "callback already delivered"),
-    (AttemptOutOfOrder(ID, 2, 3), "callback attempt 2 does not follow attempt 3"),
+    (lambda: ApprovalNotDue(ID, AT), "its approval deadline is 2026-03-01 11:30:05 UTC"),
+    (lambda: ApprovalNotDue(ID, None), "it has no approval deadline"),
+    (lambda: InvalidTransition(ID, "queued", "complete"), "cannot complete a task that is queued"),
+    (lambda: NoCallbackUrl(ID), "task has no callback URL"),
+    (lambda: CallbackAlreadyDelivered(ID), "callback already delivered"),
+    (lambda: AttemptOutOfOrder(ID, 2, 3), "callback attempt 2 does not follow attempt 3"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("error", "reason"), CONFLICTS, ids=lambda v: type(v).__name__ if isinstance(v, Exception) else ""
-)
-def test_a_state_conflict_names_its_stream_and_says_why(error: StateConflict, reason: str):
+@pytest.mark.parametrize(("make", "reason"), CONFLICTS, ids=[reason for _, reason in CONFLICTS])
+def test_a_state_conflict_names_its_stream_and_says_why(make: Callable[[], StateConflict], reason: str):
+    error = make()
     assert isinstance(error, StateConflict)
     assert (error.stream_id, error.reason) == (str(ID), reason)
     assert str(error) == f"{ID}: {reason}"
