@@ -6,12 +6,26 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, TypeAdapter
 
 from domain.events import AppendResult
 
-# JSON numbers only: lax validation would take "5" and true (stored as 1) where the docs promise 422
-Int = Annotated[int, Field(strict=True)]
+
+def _whole(value: object) -> object:
+    """A JSON number with no fractional part (`196.0`) as the integer it is: JSON Schema's `integer` says so,
+    and generated clients (JavaScript's among them) send whole numbers that way. Anything else is left as sent."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# JSON numbers only: lax validation would take "5" and true (stored as 1) where the docs promise 422;
+# strict alone would refuse 196.0, which is an integer. 196.5 stays a 422.
+WHOLE = BeforeValidator(_whole)
+Int = Annotated[int, Field(strict=True), WHOLE]
+# Bounds written after WHOLE inside a union (`Int | None = Field(ge=0)`) are checked but documented as "ge",
+# not "minimum" (pydantic 2.14), so an optional bounded integer names its bounds before WHOLE.
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0), WHOLE]
 Number = Annotated[float, Field(strict=True)]  # an integer is a number too: 1 reads as 1.0
 _HTTP_URL = TypeAdapter(HttpUrl)
 

@@ -14,7 +14,7 @@ from api.auth import Caller
 from api.body import JsonRoute
 from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import HttpUrlText, Int, Metadata, Name, Page, Recorded, Strict, from_millis, recorded
+from api.schemas import HttpUrlText, Metadata, Name, NonNegativeInt, Page, Recorded, Strict, from_millis, recorded
 from api.session_events import RawEvent, raw_events
 from domain.session.aggregate import STREAM_TYPE
 from domain.session.commands import CancelReply, CloseSession, PostUserMessage, StartSession
@@ -36,7 +36,7 @@ class AttachmentIn(Strict):
     name: str = Field(min_length=1, max_length=500)
     media_type: str = Field(min_length=3, max_length=200, pattern=r"^[\w.+-]+/[\w.+-]+$", examples=["image/png"])
     url: HttpUrlText = Field(description="an http(s) URL, kept as written", examples=["https://files.example/q3.pdf"])
-    size_bytes: Int | None = Field(default=None, ge=0)
+    size_bytes: NonNegativeInt | None = None
 
 
 class MessageIn(Strict):

@@ -41,14 +41,21 @@ def test_a_daily_limit_that_is_not_a_json_integer_is_422_naming_it(api, client, 
     [
         ("POST", "/v1/tools/search/invocations", {"timeout_ms": "5000"}, "timeout_ms"),
         ("POST", "/v1/tools/search/invocations", {"timeout_ms": True}, "timeout_ms"),
+        ("POST", "/v1/tools/search/invocations", {"timeout_ms": 5000.5}, "timeout_ms"),
         ("POST", "/v1/session/message", {"message": "hi", "attachments": [
             {"name": "a", "media_type": "image/png", "url": "https://files.example/a", "size_bytes": "12"}
         ]}, "attachments.0.size_bytes"),
         ("POST", "/v1/session/message", {"message": "hi", "attachments": [
             {"name": "a", "media_type": "image/png", "url": "https://files.example/a", "size_bytes": True}
         ]}, "attachments.0.size_bytes"),
+        ("POST", "/v1/session/message", {"message": "hi", "attachments": [
+            {"name": "a", "media_type": "image/png", "url": "https://files.example/a", "size_bytes": 12.5}
+        ]}, "attachments.0.size_bytes"),
+        ("POST", "/v1/session/message", {"message": "hi", "attachments": [
+            {"name": "a", "media_type": "image/png", "url": "https://files.example/a", "size_bytes": -1.0}
+        ]}, "attachments.0.size_bytes"),
     ],
-    ids=["timeout-text", "timeout-bool", "size-text", "size-bool"],
+    ids=["timeout-text", "timeout-bool", "timeout-fraction", "size-text", "size-bool", "size-fraction", "size-below-0"],
 )  # fmt: skip
 def test_other_numbers_are_not_coerced_from_text_or_booleans(api, client, method, path, body, field):
     tenant, headers = api.tenant()
@@ -76,6 +83,21 @@ def test_an_integer_temperature_and_an_integer_limit_are_still_accepted(api, cli
 
     assert profile.status_code == 200, profile.text
     assert limit.status_code == 200 and limit.json()["daily_tokens"] == 5, limit.text
+
+
+def test_whole_numbers_written_with_a_decimal_point_are_integers(api, client):
+    """JSON Schema's `integer` is any number without a fractional part: 196.0 is one (JavaScript clients send it)."""
+    tenant, admin = api.tenant("admin")
+    attachment = {"name": "a", "media_type": "image/png", "url": "https://files.example/a", "size_bytes": 12.0}
+
+    limit = client.put(f"/v1/budgets/{tenant}/limits", json={"daily_tokens": 196.0}, headers=admin)
+    message = client.post("/v1/session/message", json={"message": "hi", "attachments": [attachment]}, headers=admin)
+    tool = client.post("/v1/tools/echo/invocations", json={"arguments": {}, "timeout_ms": 5000.0}, headers=admin)
+
+    assert limit.status_code == 200, limit.text
+    assert type(limit.json()["daily_tokens"]) is int and limit.json()["daily_tokens"] == 196  # served as 196
+    assert message.status_code == 202, message.text
+    assert tool.status_code == 202, tool.text
 
 
 # bodies that are not JSON -------------------------------------------------------------------------
