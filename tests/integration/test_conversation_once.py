@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -144,7 +145,7 @@ async def test_a_message_older_than_the_max_age_is_left_unanswered(event_store):
 class Scripted:
     """A responder saying `pieces` `gap` seconds apart; `then` is raised after them (a worker cut off)."""
 
-    def __init__(self, pieces: str, gap: float, then: Exception | None = None, before_end=None) -> None:
+    def __init__(self, pieces: Sequence[str], gap: float, then: Exception | None = None, before_end=None) -> None:
         self.pieces, self.gap, self.then, self.before_end = pieces, gap, then, before_end
 
     def estimate(self, history) -> int:
