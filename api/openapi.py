@@ -24,7 +24,7 @@ LOCATION = {
 RETRY_AFTER = {
     "description": "seconds to wait before sending the request again",
     "required": True,
-    "schema": {"type": "string", "pattern": r"^\d+$", "examples": ["1"]},
+    "schema": {"type": "string", "pattern": r"^[0-9]+$", "examples": ["1"]},
 }
 RETRIED = ("412", "429", "503")  # the statuses that tell the client when to try again
 

@@ -18,6 +18,9 @@ from domain.model_profile.service import remove_model_profile, set_model_profile
 
 router = APIRouter(tags=["model profiles"], route_class=JsonRoute)
 KEY = r"^[A-Za-z0-9._-]{1,100}$"  # no ':' (it separates the parts of the stream id)
+# A path as it goes on the wire: visible ASCII, anything else percent-encoded. Written as a range, not `\S`:
+# engines disagree on what \s means (U+0085, U+FEFF, ...), and clients check this pattern with their own.
+API_PATH = r"^/[!-~]*$"
 Role = Annotated[str, Path(pattern=KEY, description="what the model is used for", examples=["summarizer"])]
 Mode = Annotated[str, Path(pattern=KEY, description="where it is deployed", examples=["cloud"])]
 Extras = Annotated[
@@ -31,7 +34,13 @@ class ProfileIn(Strict):
     base_url: HttpUrlText = Field(
         description="an http(s) URL, kept as written (`api_path` follows it)", examples=["https://llm.example.com"]
     )
-    api_path: str = Field(min_length=1, max_length=500, pattern=r"^/\S*$", examples=["/v1/chat/completions"])
+    api_path: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=API_PATH,
+        description="the path after `base_url`: visible ASCII without spaces; percent-encode anything else",
+        examples=["/v1/chat/completions"],
+    )
     temperature: Number = Field(ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE, allow_inf_nan=False, examples=[0.2])
     extras: Extras = Field(default_factory=dict)
 

@@ -30,11 +30,12 @@ from domain.session.service import (
 
 router = APIRouter(tags=["sessions"], route_class=JsonRoute)
 SessionId = Annotated[UUID, Path(description="the session's id")]
+MEDIA_TYPE = r"^[A-Za-z0-9_.+-]+/[A-Za-z0-9_.+-]+$"  # ASCII spelled out: `\w` is Unicode to Python, ASCII to JS
 
 
 class AttachmentIn(Strict):
     name: str = Field(min_length=1, max_length=500)
-    media_type: str = Field(min_length=3, max_length=200, pattern=r"^[\w.+-]+/[\w.+-]+$", examples=["image/png"])
+    media_type: str = Field(min_length=3, max_length=200, pattern=MEDIA_TYPE, examples=["image/png"])
     url: HttpUrlText = Field(description="an http(s) URL, kept as written", examples=["https://files.example/q3.pdf"])
     size_bytes: NonNegativeInt | None = None
 
@@ -165,7 +166,7 @@ async def list_sessions(
     svc: ServicesDep,
     who: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=100, pattern=r"^\d+:[0-9a-f-]{36}$")] = None,
+    cursor: Annotated[str | None, Query(max_length=100, pattern=r"^[0-9]+:[0-9a-f-]{36}$")] = None,
 ) -> dict[str, object]:
     after = (int(cursor.split(":", 1)[0]), cursor.split(":", 1)[1]) if cursor else None
     found = await svc.reads.sessions(who.tenant_id, limit, after)
@@ -199,7 +200,7 @@ async def list_messages(
     svc: ServicesDep,
     who: CallerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(pattern=r"^\d{1,12}$", description="the last message's version")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="the last message's version")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, object]:
     await owned_session(svc, who, session_id, min_position, ("sessions", "transcript"))

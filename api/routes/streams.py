@@ -30,7 +30,7 @@ router = APIRouter(tags=["sessions"])
 
 KEEP_ALIVE = 15.0  # seconds of silence before an SSE comment line, so proxies keep the connection open
 BLOCK_MS = 1000  # how long one read waits for updates: also how soon a client that left is noticed
-ENTRY_ID = r"^\d{1,19}-\d{1,19}$"  # a Redis Stream entry id; 19 digits always fit its 64-bit parts
+ENTRY_ID = r"^[0-9]{1,19}-[0-9]{1,19}$"  # a Redis Stream entry id; 19 digits always fit its 64-bit parts
 START = "0-0"
 CLOSE_REASON_BYTES = 123  # the most a WebSocket close frame's reason can hold
 SETTLE = 2.0  # seconds to wait, after `closed`, for earlier updates still on their way

@@ -100,6 +100,43 @@ def test_whole_numbers_written_with_a_decimal_point_are_integers(api, client):
     assert tool.status_code == 202, tool.text
 
 
+# patterns that mean the same to every regex engine ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "api_path",
+    ["/v1/\u0085chat", "/v1/\ufeffchat", "/v1/\u00a0chat", "/v1/\x1fchat", "/v1/ chat", "/v1/\tchat", "/v1/ünï"],
+    ids=["next-line", "bom", "nbsp", "unit-separator", "space", "tab", "non-ascii"],
+)
+def test_an_api_path_with_anything_but_visible_ascii_is_422_naming_it(api, client, api_path):
+    """Python, Rust and JavaScript regexes disagree on which of these `\\S` matches; `[!-~]` means one thing."""
+    _, admin = api.tenant("platform-admin")
+    body = {"model": "m", "base_url": "https://llm.example", "api_path": api_path, "temperature": 0.2}
+
+    problem(client.put(f"/v1/model-profiles/r{uuid.uuid4().hex[:8]}/cloud", json=body, headers=admin), 422, "api_path")
+
+
+def test_an_api_path_of_visible_ascii_is_kept_as_written(api, client):
+    _, admin = api.tenant("platform-admin")
+    api_path = "/v1/chat%20x/~a!b$c&d'e(f)*+,;=:@[]{}|^`"
+    body = {"model": "m", "base_url": "https://llm.example", "api_path": api_path, "temperature": 0.2}
+
+    written = client.put(f"/v1/model-profiles/r{uuid.uuid4().hex[:8]}/cloud", json=body, headers=admin)
+
+    assert written.status_code == 200, written.text
+
+
+@pytest.mark.parametrize("media_type", ["imagé/png", "image/pnġ", "image/\u0663"])
+def test_a_media_type_with_letters_or_digits_beyond_ascii_is_422_naming_it(api, client, media_type):
+    tenant, headers = api.tenant()
+    attachment = {"name": "a", "media_type": media_type, "url": "https://files.example/a"}
+
+    refused = client.post("/v1/session/message", json={"message": "hi", "attachments": [attachment]}, headers=headers)
+
+    problem(refused, 422, "attachments.0.media_type")
+    assert recorded(api, tenant) == 0
+
+
 # bodies that are not JSON -------------------------------------------------------------------------
 
 
