@@ -25,7 +25,7 @@ WHOLE = BeforeValidator(_whole)
 Int = Annotated[int, Field(strict=True), WHOLE]
 # Bounds written after WHOLE inside a union (`Int | None = Field(ge=0)`) are checked but documented as "ge",
 # not "minimum" (pydantic 2.14), so an optional bounded integer names its bounds before WHOLE.
-NonNegativeInt = Annotated[int, Field(strict=True, ge=0), WHOLE]
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1), WHOLE]  # an Avro long
 Number = Annotated[float, Field(strict=True)]  # an integer is a number too: 1 reads as 1.0
 _HTTP_URL = TypeAdapter(HttpUrl)
 
@@ -45,6 +45,9 @@ def _http_url(value: str) -> str:
 HttpUrlText = Annotated[
     str, Field(max_length=2000, json_schema_extra={"format": "uri"}), AfterValidator(_http_url)
 ]  # fmt: skip
+# Text the domain requires not blank (domain/validation.require_text: str.strip() leaves something): a character
+# outside Python's whitespace, spelt out so that every regex engine (JSON Schema's too) reads the class alike.
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 Metadata = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=2000)]],

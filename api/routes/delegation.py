@@ -13,7 +13,7 @@ from api.body import JsonRoute
 from api.callbacks import check_callback_url
 from api.deps import CallerDep, ContextDep, MinPosition, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import HttpUrlText, Recorded, Strict, recorded
+from api.schemas import NOT_BLANK, HttpUrlText, Recorded, Strict, recorded
 from domain.delegation.aggregate import stream_id
 from domain.delegation.commands import (
     CompleteDelegationTask,
@@ -30,8 +30,10 @@ TRANSITION_ERRORS = responses(400, 404, 409, 413, 415)
 
 
 class TaskIn(Strict):
-    title: str = Field(min_length=1, max_length=500, examples=["Summarise the Q3 report"])
-    instructions: str = Field(min_length=1, max_length=32_000, examples=["Three bullet points, for the board."])
+    title: str = Field(min_length=1, max_length=500, pattern=NOT_BLANK, examples=["Summarise the Q3 report"])
+    instructions: str = Field(
+        min_length=1, max_length=32_000, pattern=NOT_BLANK, examples=["Three bullet points, for the board."]
+    )
     callback_url: HttpUrlText | None = Field(
         default=None,
         description="an http(s) URL told the outcome when the task ends; not a loopback, private or link-local "
@@ -42,7 +44,9 @@ class TaskIn(Strict):
 
 
 class StartIn(Strict):
-    worker: str = Field(min_length=1, max_length=200, description="who takes the task", examples=["worker-7"])
+    worker: str = Field(
+        min_length=1, max_length=200, pattern=NOT_BLANK, description="who takes the task", examples=["worker-7"]
+    )
 
 
 class CompleteIn(Strict):
@@ -50,7 +54,7 @@ class CompleteIn(Strict):
 
 
 class FailIn(Strict):
-    error: str = Field(min_length=1, max_length=10_000, examples=["source document unavailable"])
+    error: str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK, examples=["source document unavailable"])
 
 
 class TaskRecorded(Recorded):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.body import JsonRoute
 from api.deps import CallerDep, ContextDep, MinPosition, PlatformAdminDep, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import HttpUrlText, Number, Recorded, Strict, recorded
+from api.schemas import NOT_BLANK, HttpUrlText, Number, Recorded, Strict, recorded
 from domain.model_profile.aggregate import MAX_TEMPERATURE, MIN_TEMPERATURE, stream_id
 from domain.model_profile.commands import RemoveModelProfile, SetModelProfile
 from domain.model_profile.service import remove_model_profile, set_model_profile
@@ -30,7 +30,7 @@ Extras = Annotated[
 
 
 class ProfileIn(Strict):
-    model: str = Field(min_length=1, max_length=200, examples=["gpt-4o-mini"])
+    model: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["gpt-4o-mini"])
     base_url: HttpUrlText = Field(
         description="an http(s) URL, kept as written (`api_path` follows it)", examples=["https://llm.example.com"]
     )

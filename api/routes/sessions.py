@@ -14,7 +14,18 @@ from api.auth import Caller
 from api.body import JsonRoute
 from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import HttpUrlText, Metadata, Name, NonNegativeInt, Page, Recorded, Strict, from_millis, recorded
+from api.schemas import (
+    NOT_BLANK,
+    HttpUrlText,
+    Metadata,
+    Name,
+    NonNegativeInt,
+    Page,
+    Recorded,
+    Strict,
+    from_millis,
+    recorded,
+)
 from api.session_events import RawEvent, raw_events
 from domain.session.aggregate import STREAM_TYPE
 from domain.session.commands import CancelReply, CloseSession, PostUserMessage, StartSession
@@ -43,7 +54,9 @@ class AttachmentIn(Strict):
 class MessageIn(Strict):
     session_id: UUID | None = Field(default=None, description="omit to start a new session")
     persona_id: Name | None = Field(default=None, description="the persona a new session talks to")
-    message: str = Field(min_length=1, max_length=32_000, examples=["What changed in the Q3 report?"])
+    message: str = Field(
+        min_length=1, max_length=32_000, pattern=NOT_BLANK, examples=["What changed in the Q3 report?"]
+    )
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
     metadata: Metadata = Field(default_factory=dict)
 
