@@ -144,10 +144,10 @@ class Relay:
         else:
             rows_out = list(rows)
         await self._deliver(rows_out)
+        self.published += len(rows_out)  # Kafka has them, whether or not the checkpoint below is stored now
         self._first_batch = False
         self._done = Checkpoint(rows[-1]["txid_text"], rows[-1]["position"])
         await self._save(self._done)
-        self.published += len(rows_out)
         return len(rows)
 
     async def _save(self, done: Checkpoint) -> None:
