@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from api.auth import Authenticator, Caller
 from api.errors import ApiError
+from api.schemas import MAX_INT
 from api.settings import ApiSettings
 from api.tenants import Tenants
 from domain.events import CommandContext, TraceContext
@@ -164,7 +165,7 @@ MinPosition = Annotated[
     int | None,
     Query(
         ge=1,
-        le=2**62,
+        le=MAX_INT,
         description="read-your-writes: wait (bounded) until the view has applied this store position "
         "(a command's `position`); 412 if it does not in time",
     ),

@@ -91,6 +91,7 @@ def install(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = build()  # FastAPI keeps this very dict as app.openapi_schema
+        _integer_bounds(document)
         _problems(document)
         for item in document.get("paths", {}).values():
             for operation in item.values():
@@ -98,6 +99,23 @@ def install(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _integer_bounds(node: Any) -> None:
+    """An integer's bounds as integers. FastAPI's OpenAPI model holds every bound as a float, so `le=600000` reads
+    `600000.0`, and a tester reading a float bound may send an integer just past it. The API's integers stay
+    within api.schemas.MAX_INT, which a float holds exactly."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            node |= {key: int(node[key]) for key in BOUNDS if isinstance(node.get(key), float)}
+        for value in node.values():
+            _integer_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _integer_bounds(value)
 
 
 def _problems(document: dict[str, Any]) -> None:

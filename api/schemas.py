@@ -25,7 +25,10 @@ WHOLE = BeforeValidator(_whole)
 Int = Annotated[int, Field(strict=True), WHOLE]
 # Bounds written after WHOLE inside a union (`Int | None = Field(ge=0)`) are checked but documented as "ge",
 # not "minimum" (pydantic 2.14), so an optional bounded integer names its bounds before WHOLE.
-NonNegativeInt = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1), WHOLE]  # an Avro long
+# The largest integer the API takes anywhere: I-JSON's (RFC 7493) interoperable range, which every JSON parser
+# (JavaScript's doubles too) reads exactly, and which the document states exactly (see api/openapi.py).
+MAX_INT = 2**53 - 1
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0, le=MAX_INT), WHOLE]
 Number = Annotated[float, Field(strict=True)]  # an integer is a number too: 1 reads as 1.0
 _HTTP_URL = TypeAdapter(HttpUrl)
 

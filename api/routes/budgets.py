@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from api.body import JsonRoute
 from api.deps import AdminDep, CallerDep, ContextDep, ServicesDep
 from api.errors import ApiError, responses
-from api.schemas import Int, Name, Recorded, Strict, recorded
+from api.schemas import MAX_INT, Int, Name, Recorded, Strict, recorded
 from api.tenants import TENANT_ID
 from domain.budget.commands import SetBudgetLimit
 from domain.budget.service import set_budget_limit
@@ -35,7 +35,7 @@ def _iso_day(value: str | None) -> str | None:
 
 class LimitIn(Strict):
     daily_tokens: Int = Field(
-        ge=0, le=2**62, description="tokens per UTC day; 0 refuses every charge", examples=[50_000]
+        ge=0, le=MAX_INT, description="tokens per UTC day; 0 refuses every charge", examples=[50_000]
     )
     persona_id: Name | None = Field(default=None, description="omit to set the tenant's default", examples=["helper"])
 

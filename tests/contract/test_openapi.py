@@ -10,6 +10,7 @@ import pytest
 from jsonschema_rs import Draft202012Validator
 
 from api.app import create_app
+from api.schemas import MAX_INT
 from api.settings import ApiSettings
 
 PROBLEM_JSON = "application/problem+json"
@@ -204,3 +205,21 @@ def test_every_example_in_the_document_is_valid_against_its_own_schema(document)
         for parameter in operation.get("parameters", []):
             seen += check(f"{method} {path} {parameter['name']}", parameter["schema"])
     assert seen >= 5
+
+
+def test_integer_bounds_are_exact_integers_in_the_interoperable_range(document):
+    """A float bound (FastAPI's model writes `le=600000` as 600000.0) let Schemathesis send an integer past it."""
+
+    def integers(node: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(node, dict):
+            if node.get("type") == "integer":
+                yield node
+            for value in node.values():
+                yield from integers(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from integers(value)
+
+    bounds = [(key, schema[key]) for schema in integers(document) for key in ("minimum", "maximum") if key in schema]
+    assert ("maximum", MAX_INT) in bounds
+    assert all(type(value) is int and abs(value) <= MAX_INT for _, value in bounds), bounds
