@@ -59,10 +59,11 @@ def docker_unavailable() -> str | None:
 
 @contextmanager
 def containers() -> Iterator[Endpoints]:
-    """Throwaway containers of the same four servers (only where a Docker engine exists)."""
+    """Throwaway containers of the same four servers: a run that asked for them and has no Docker engine stops,
+    saying why (it does not skip: every test would then pass without having run)."""
     reason = docker_unavailable()
     if reason:
-        pytest.skip(reason)
+        raise pytest.UsageError(f"AGENTLOG_TEST_SERVERS=testcontainers: {reason}")
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
     from testcontainers.kafka import KafkaContainer
