@@ -27,9 +27,9 @@ logs NAME:
 restart NAME:
     agentlog stack restart {{NAME}}
 
-# the whole suite with coverage, failing under 90% (starts the servers it needs); with arguments a partial run, no gate
+# the whole suite with coverage, failing under 90%: most of it on parallel workers, then what restarts servers (starts the servers it needs); with arguments one pytest run, no gate
 test *ARGS:
-    pytest --cov --cov-report=term-missing:skip-covered {{ if ARGS == "" { "" } else { "--cov-fail-under=0" } }} {{ARGS}}
+    {{ if ARGS == "" { "python -m tests.support.suite" } else { "pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=0 " + ARGS } }}
 
 # unit tier: no servers
 test-unit *ARGS:

@@ -29,11 +29,14 @@ TIERS = ("unit", "integration", "contract", "e2e", "faults", "performance")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test with its tier, taken from the folder it lives in."""
+    """Mark every test with its tier, taken from the folder it lives in; the fault tier restarts the shared
+    servers, so it runs alone (`serial`)."""
     for item in items:
         tier = Path(item.fspath).relative_to(Path(__file__).parent).parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+        if tier == "faults":
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from cli.can_i_deploy import current_openapi
 from contracts.schemas import AVRO_DIR
 from tests.support.cli import agentlog
 
-pytestmark = pytest.mark.contract
+# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
+pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
 
 
 def gate(servers, *args: str):

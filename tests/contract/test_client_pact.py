@@ -24,7 +24,8 @@ from pact.match.matcher import GenericMatcher
 
 from agentlog.client import AsyncClient, BudgetExhausted, Client, Conflict, NotFound, Unauthorized, ValidationFailed
 
-pytestmark = pytest.mark.contract
+# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
+pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
 
 PACTS = Path(__file__).resolve().parents[2] / "contracts" / "pacts"
 CONSUMER, PROVIDER = "agentlog-client", "agentlog-api"

@@ -35,7 +35,8 @@ from tests.support.cli import agentlog
 from tests.support.tools import allowing, executor, for_tenant, policy_folder
 from workers.runtime import Worker
 
-pytestmark = pytest.mark.contract
+# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
+pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
 
 PACT = Path(__file__).resolve().parents[2] / "contracts" / "pacts" / "agentlog-client-agentlog-api.json"
 PROVIDER = "agentlog-api"

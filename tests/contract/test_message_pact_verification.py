@@ -11,7 +11,8 @@ from cli.relay_messages import Servers, produce
 from contracts.messages import PROVIDER
 from contracts.pact_files import pact_files
 
-pytestmark = pytest.mark.contract
+# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
+pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
 
 
 @pytest.fixture(scope="module")

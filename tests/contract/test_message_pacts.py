@@ -28,7 +28,8 @@ from workers.conversation.worker import is_user_message
 from workers.delegation.message import ENDINGS, callback_message
 from workers.tools.executor import _arguments, _context
 
-pytestmark = pytest.mark.contract
+# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
+pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
 
 EXAMPLES = examples()
 # the field naming what each aggregate's events are about: a view's keys must carry it

@@ -112,6 +112,7 @@ async def test_concurrent_writers_lose_nothing_and_keep_stream_order(servers, ev
     assert_complete_and_in_stream_order(messages, events)
 
 
+@pytest.mark.serial
 @pytest.mark.skipif(mode() != "native", reason="restarting the broker needs the native launcher")
 async def test_a_broker_restart_delays_but_loses_nothing(servers, event_store, relay_pool, topics):
     relay = Relay(relay_pool, servers.kafka_bootstrap_servers, batch_size=100, poll_interval=0.05)
@@ -170,6 +171,7 @@ async def test_a_relay_killed_mid_batch_resumes_from_its_checkpoint(servers, eve
     assert_complete_and_in_stream_order(messages, events)
 
 
+@pytest.mark.serial
 @pytest.mark.skipif(mode() != "native", reason="restarting Postgres needs the native launcher")
 async def test_a_relay_rides_out_postgres_restarts_and_publishes_what_comes_after(
     servers, event_store, relay_pool, topics

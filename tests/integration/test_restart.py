@@ -20,7 +20,10 @@ from tests.support.api import eventually
 from tests.support.projections import ctx, publish, runners, session_with_messages
 from tests.support.servers import mode
 
-pytestmark = pytest.mark.skipif(mode() != "native", reason="restarting servers needs the native launcher")
+pytestmark = [
+    pytest.mark.serial,
+    pytest.mark.skipif(mode() != "native", reason="restarting servers needs the native launcher"),
+]
 
 
 @pytest.fixture
