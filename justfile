@@ -47,9 +47,10 @@ test-contract *ARGS:
 test-e2e *ARGS:
     pytest -m e2e {{ARGS}}
 
-# mutation testing of domain/ and contracts/ on the unit tier, score per package (80% killed): just mutate 'domain.*'
+# mutation testing of domain/ and contracts/ (the unit tier and the contract tests of the codec and registry, on the servers), score per package (80% killed): just mutate 'domain.*'
 mutate *ARGS:
-    mutmut run --max-children 2 {{ARGS}}
+    agentlog stack up
+    AGENTLOG_HOME={{justfile_directory()}}/.agentlog mutmut run --max-children 2 {{ARGS}}
     python -m tests.support.mutation_score
 
 # every contract parses and is compatible with what the registry holds

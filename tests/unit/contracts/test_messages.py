@@ -1,0 +1,87 @@
+"""Events as message pacts carry them: JSON content, and back to what the codec gives each consumer."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from cli.relay_samples import samples
+from contracts.convert import to_record
+from contracts.messages import decode_content, description, parse_description, read_content, to_content
+from domain.events import EventMetadata, RecordedEvent
+
+AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+def recorded_samples() -> list[RecordedEvent]:
+    """One recorded event of every type, with fixed ids."""
+    ids = (uuid.UUID(int=n) for n in itertools.count(1))
+    found = []
+    for stream in samples("acme", AT, lambda: next(ids)):
+        for version, event in enumerate(stream.events, start=1):
+            meta = EventMetadata(event_id=next(ids), stream_id=stream.stream_id, stream_type=stream.stream_type,
+                                 stream_version=version, tenant_id="acme", occurred_at=AT,
+                                 correlation_id=next(ids))  # fmt: skip
+            found.append(RecordedEvent(meta=meta, event=event))
+    return found
+
+
+RECORDED = recorded_samples()
+
+
+def test_a_description_names_the_event_type_and_topic_and_parses_back():
+    text = description("agentlog.session.MessagePosted", "conversation.outbound")
+    assert text == "agentlog.session.MessagePosted on conversation.outbound"
+    assert parse_description(text) == ("agentlog.session.MessagePosted", "conversation.outbound")
+
+
+@pytest.mark.parametrize(
+    "text", ["agentlog.session.MessagePosted", "agentlog.session.Nope on inbound", "agentlog.session.MessagePosted on "]
+)
+def test_a_description_that_names_no_event_type_and_topic_is_refused_quoting_it(text):
+    with pytest.raises(ValueError, match="does not name an agentlog event type and topic") as refused:
+        parse_description(text)
+    assert repr(text) in str(refused.value)
+
+
+def test_content_is_json_ids_as_text_times_as_epoch_millis_dates_and_decimals_as_text():
+    content = to_content(
+        {"id": uuid.UUID(int=7), "at": AT, "day": date(2026, 1, 2), "cost": Decimal("1.50"),
+         "nested": {"ids": [uuid.UUID(int=8)], "pair": (1, "a")}, "n": 3, "none": None}
+    )  # fmt: skip
+    assert content == {
+        "id": str(uuid.UUID(int=7)),
+        "at": 1_767_323_045_678,
+        "day": "2026-01-02",
+        "cost": "1.50",
+        "nested": {"ids": [str(uuid.UUID(int=8))], "pair": [1, "a"]},
+        "n": 3,
+        "none": None,
+    }
+    assert datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=content["at"]) == AT
+
+
+@pytest.mark.parametrize("recorded", RECORDED, ids=lambda r: r.event.type_name())
+def test_every_event_decodes_from_its_content_to_itself(recorded):
+    assert decode_content(recorded.event.type_name(), to_content(to_record(recorded))) == recorded
+
+
+def test_read_content_parses_dates_and_decimals_and_leaves_ids_and_times_as_written():
+    consumed = next(r for r in RECORDED if r.event.type_name() == "agentlog.budget.TokensConsumed")
+    content = to_content(to_record(consumed))
+    read = read_content("agentlog.budget.TokensConsumed", content)
+    assert isinstance(read["day"], date) and read["day"] == consumed.event.day
+    assert isinstance(read["cost_usd"], Decimal) and read["cost_usd"] == consumed.event.cost_usd
+    assert read["meta"]["event_id"] == str(consumed.meta.event_id)
+    assert read["meta"]["occurred_at"] == content["meta"]["occurred_at"]
+    assert content["day"] == consumed.event.day.isoformat()  # the content itself is left as it was
+
+
+def test_content_without_dates_or_decimals_reads_as_it_is():
+    started = next(r for r in RECORDED if r.event.type_name() == "agentlog.session.SessionStarted")
+    content = to_content(to_record(started))
+    assert read_content("agentlog.session.SessionStarted", content) == content  # no date or decimal in it
