@@ -1,4 +1,4 @@
-"""Compatibility levels and field-level diffs, checked locally with the avro package."""
+"""Compatibility levels, checked locally with the avro package (field-level diffs: contracts/test_registry_diff.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import pytest
 
 from contracts.compatibility import LEVELS, problems
-from contracts.registry import diff
 
 TEXT = {"name": "text", "type": "string"}
 
@@ -69,13 +68,3 @@ def test_nested_fields_are_named_by_their_path():
     (found,) = problems("BACKWARD", new, [(1, old)])
     assert "field meta.text" in found
 
-
-def test_diff_lists_added_removed_and_changed_fields():
-    old = json.loads(schema(TEXT, {"name": "gone", "type": "long"}))
-    new = json.loads(
-        schema(
-            {"name": "text", "type": "string", "doc": "words"},
-            {"name": "lang", "type": ["null", {"type": "string", "logicalType": "uuid"}], "default": None},
-        )
-    )
-    assert sorted(diff(old, new)) == ["+ lang: null | string(uuid) = null", '+ text (doc): "words"', "- gone: long"]
