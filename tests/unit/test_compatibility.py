@@ -67,4 +67,3 @@ def test_nested_fields_are_named_by_their_path():
     new = schema({"name": "meta", "type": {"type": "record", "name": "M", "fields": [{"name": "text", "type": "int"}]}})
     (found,) = problems("BACKWARD", new, [(1, old)])
     assert "field meta.text" in found
-
