@@ -67,3 +67,27 @@ def test_nested_fields_are_named_by_their_path():
     new = schema({"name": "meta", "type": {"type": "record", "name": "M", "fields": [{"name": "text", "type": "int"}]}})
     (found,) = problems("BACKWARD", new, [(1, old)])
     assert "field meta.text" in found
+
+
+def _inner(field_type: str) -> dict:
+    return {
+        "type": "record",
+        "name": "Inner",
+        "fields": [{"name": "skip", "type": "int"}, {"name": "x", "type": field_type}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("wrap", "named"),
+    [
+        (lambda inner: {"type": "array", "items": inner}, "field meta.x: type_mismatch"),
+        (lambda inner: {"type": "map", "values": inner}, "field meta.x: type_mismatch"),
+        (lambda inner: ["null", inner], "field meta: missing_union_branch"),  # the checker stops at the union
+    ],
+    ids=["array", "map", "union"],
+)
+def test_a_field_nested_in_arrays_and_maps_is_named_by_its_path(wrap, named):
+    old = schema(TEXT, {"name": "meta", "type": wrap(_inner("string"))})
+    new = schema(TEXT, {"name": "meta", "type": wrap(_inner("boolean"))})
+    (found,) = problems("BACKWARD", new, [(1, old)])
+    assert found.startswith(f"v1 (new reads old): {named}: "), found

@@ -61,6 +61,30 @@ def test_a_file_must_be_named_by_its_record(tmp_path):
         load_contract(tmp_path / "wrong.avsc")
 
 
+def test_a_contract_must_be_a_record_that_parses(tmp_path):
+    (tmp_path / "agentlog.x.Enum.avsc").write_text(
+        json.dumps({"type": "enum", "name": "Enum", "namespace": "agentlog.x", "symbols": ["A"]})
+    )
+    with pytest.raises(ValueError, match=r"^agentlog.x.Enum.avsc: an event contract must be an Avro record$"):
+        load_contract(tmp_path / "agentlog.x.Enum.avsc")
+    (tmp_path / "agentlog.x.Bad.avsc").write_text(
+        json.dumps(
+            {"type": "record", "name": "Bad", "namespace": "agentlog.x", "fields": [{"name": "a", "type": "nope"}]}
+        )
+    )
+    with pytest.raises(ValueError, match="nope"):  # fastavro names the unknown type
+        load_contract(tmp_path / "agentlog.x.Bad.avsc")
+
+
+def test_a_contract_is_registered_as_compact_json_and_compared_in_canonical_form():
+    contract = CONTRACTS["agentlog.session.SessionClosed"]
+    assert json.loads(contract.schema_str) == contract.schema
+    assert len(contract.schema_str) < len(json.dumps(contract.schema))  # no spaces after separators
+    assert '"doc"' not in contract.canonical and contract.canonical.startswith(
+        '{"name":"agentlog.session.SessionClosed"'
+    )
+
+
 def test_every_contract_file_is_loaded():
     files = {p.name for p in AVRO_DIR.glob("*.avsc") if not p.name.startswith("agentlog.common.")}
     assert files == {f"{name}.avsc" for name in CONTRACTS}
