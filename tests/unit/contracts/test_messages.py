@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +15,7 @@ from cli.relay_samples import samples
 from contracts.convert import to_record
 from contracts.messages import decode_content, description, parse_description, read_content, to_content
 from domain.events import EventMetadata, RecordedEvent
+from domain.session.events import Attachment
 
 AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -81,7 +84,24 @@ def test_read_content_parses_dates_and_decimals_and_leaves_ids_and_times_as_writ
     assert content["day"] == consumed.event.day.isoformat()  # the content itself is left as it was
 
 
-def test_content_without_dates_or_decimals_reads_as_it_is():
-    started = next(r for r in RECORDED if r.event.type_name() == "agentlog.session.SessionStarted")
-    content = to_content(to_record(started))
-    assert read_content("agentlog.session.SessionStarted", content) == content  # no date or decimal in it
+@pytest.mark.parametrize(
+    "recorded", [r for r in RECORDED if "budget" not in r.event.type_name()], ids=lambda r: r.event.type_name()
+)
+def test_content_without_dates_or_decimals_reads_as_it_is_lists_and_maps_included(recorded):
+    content = to_content(to_record(recorded))
+    assert read_content(recorded.event.type_name(), content) == content
+
+
+def test_a_message_with_attachments_and_metadata_round_trips_and_its_content_is_not_changed():
+    posted = next(r for r in RECORDED if r.event.type_name() == "agentlog.session.MessagePosted")
+    attachment = Attachment(
+        name="q3.pdf", media_type="application/pdf", url="https://files.example/q3.pdf", size_bytes=9
+    )
+    recorded = dataclasses.replace(
+        posted, event=dataclasses.replace(posted.event, attachments=(attachment,), metadata={"k": "v"})
+    )
+    content = to_content(to_record(recorded))
+    before = copy.deepcopy(content)
+    assert read_content("agentlog.session.MessagePosted", content) == content
+    assert decode_content("agentlog.session.MessagePosted", content) == recorded
+    assert content == before

@@ -72,6 +72,14 @@ def test_a_wrong_value_is_named_with_its_field_value_and_reason(field, value, re
     assert problems("Example", FIELDS, GOOD | {field: value}) == [f"Example.{field} is <{value!r}>: {reason}"]
 
 
+def test_a_decimal_without_a_scale_takes_whole_numbers():
+    fields = [(("n",), {"type": "bytes", "logicalType": "decimal", "precision": 3})]
+    assert problems("Example", fields, {"n": Decimal("999")}) == []
+    assert problems("Example", fields, {"n": Decimal("1.5")}) == [
+        "Example.n is <Decimal('1.5')>: has more than 0 decimal places"
+    ]
+
+
 def test_the_widest_decimal_that_fits_is_accepted():
     assert problems("Example", FIELDS, GOOD | {"cost": Decimal("999.99")}) == []
     assert problems("Example", FIELDS, GOOD | {"cost": Decimal("-999.9")}) == []
