@@ -21,19 +21,29 @@ ROLES = frozenset({"user", "assistant", "system"})
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
-def examples() -> dict[str, dict[str, Any]]:
-    """An example record (JSON form) per interaction description, one per (event type, topic)."""
-    found: dict[str, dict[str, Any]] = {}
-    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    routing, ids = Routing(), (uuid.UUID(int=n) for n in itertools.count(1))  # fixed: the pact files stay put
-    for stream in samples("acme", at, lambda: next(ids)):
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def recorded_samples() -> list[RecordedEvent]:
+    """One recorded event of every type (cli/relay_samples.py), with fixed ids and times: the pact files stay put."""
+    ids = (uuid.UUID(int=n) for n in itertools.count(1))
+    found = []
+    for stream in samples("acme", AT, lambda: next(ids)):
         for version, event in enumerate(stream.events, start=1):
             meta = EventMetadata(event_id=next(ids), stream_id=stream.stream_id, stream_type=stream.stream_type,
-                                 stream_version=version, tenant_id="acme", occurred_at=at,
+                                 stream_version=version, tenant_id="acme", occurred_at=AT,
                                  correlation_id=next(ids))  # fmt: skip
-            recorded = RecordedEvent(meta=meta, event=event)
-            found[description(event.type_name(), routing.topic_for(event))] = to_content(to_record(recorded))
+            found.append(RecordedEvent(meta=meta, event=event))
     return found
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    """An example record (JSON form) per interaction description, one per (event type, topic)."""
+    routing = Routing()
+    return {
+        description(recorded.event.type_name(), routing.topic_for(recorded.event)): to_content(to_record(recorded))
+        for recorded in recorded_samples()
+    }
 
 
 def expected(value: Any, name: str = "") -> Any:

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from cli.relay_samples import samples
 from contracts.convert import to_record
 from contracts.messages import decode_content, description, parse_description, read_content, to_content
-from domain.events import EventMetadata, RecordedEvent
 from domain.session.events import Attachment
+from tests.support.message_pacts import recorded_samples
 
 AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-
-
-def recorded_samples() -> list[RecordedEvent]:
-    """One recorded event of every type, with fixed ids."""
-    ids = (uuid.UUID(int=n) for n in itertools.count(1))
-    found = []
-    for stream in samples("acme", AT, lambda: next(ids)):
-        for version, event in enumerate(stream.events, start=1):
-            meta = EventMetadata(event_id=next(ids), stream_id=stream.stream_id, stream_type=stream.stream_type,
-                                 stream_version=version, tenant_id="acme", occurred_at=AT,
-                                 correlation_id=next(ids))  # fmt: skip
-            found.append(RecordedEvent(meta=meta, event=event))
-    return found
-
-
 RECORDED = recorded_samples()
 
 
