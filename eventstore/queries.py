@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from eventstore.errors import translate_outages
+from observability.freshness import freshness
 
-STALE_SECONDS = 10.0  # a reader whose oldest waiting event is older than this is not keeping up
 _STREAM = """
 SELECT position, version, stream_type, event_type, schema_id, event_id, occurred_at, tenant_id, payload
 FROM events WHERE stream_id = $1 ORDER BY version
@@ -38,8 +38,8 @@ class Behind:
 
     @property
     def status(self) -> str:
-        """degraded when the oldest event not taken waited more than STALE_SECONDS, else ok."""
-        return "degraded" if self.seconds > STALE_SECONDS else "ok"
+        """degraded when the oldest event not taken waited too long (observability.freshness), else ok."""
+        return freshness(self.seconds)
 
 
 @translate_outages

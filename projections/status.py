@@ -4,7 +4,7 @@ while no runner is up).
 Freshness is measured against the store, not Kafka: a relay that stopped publishing leaves Kafka
 "caught up" while the store moves on. Behind in events: the events on the view's topics stored past
 the position the view applied; behind in seconds: the age of the oldest of them. A view whose
-runner is alive but whose oldest waiting event is older than BEHIND_SECONDS is `degraded`.
+runner is alive but whose oldest waiting event is too old (observability.freshness) is `degraded`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import redis.asyncio as aioredis
 from confluent_kafka import Consumer
 
 from contracts.routing import Routing
+from observability.freshness import freshness
 from projections.deadletter import dlq_topic, end_offset
 from projections.views import Keys, View
 
-BEHIND_SECONDS = 10.0  # a waiting event older than this: the view is not keeping up
 ALIVE_SECONDS = 5.0  # a runner that wrote no heartbeat for this long is gone
 _BEHIND = """
 SELECT count(*) AS events, extract(epoch FROM now() - min(recorded_at)) AS seconds
@@ -46,10 +46,8 @@ class ViewStatus:
 
     @property
     def health(self) -> str:
-        """stopped (no runner), degraded (a runner, but the store is BEHIND_SECONDS ahead) or ok."""
-        if self.runners == 0:
-            return "stopped"
-        return "degraded" if self.lag_seconds > BEHIND_SECONDS else "ok"
+        """stopped (no runner), degraded (a runner, but the store is too far ahead) or ok."""
+        return freshness(self.lag_seconds) if self.runners else "stopped"
 
 
 async def view_status(

@@ -7,12 +7,14 @@ import dataclasses
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 import pytest
 
 from contracts.convert import to_record
 from contracts.messages import decode_content, description, parse_description, read_content, to_content
-from domain.session.events import Attachment
+from domain.budget.events import TokensConsumed
+from domain.session.events import Attachment, MessagePosted
 from tests.support.message_pacts import recorded_samples
 
 AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
@@ -58,13 +60,13 @@ def test_every_event_decodes_from_its_content_to_itself(recorded):
 
 def test_read_content_parses_dates_and_decimals_and_leaves_ids_and_times_as_written():
     consumed = next(r for r in RECORDED if r.event.type_name() == "agentlog.budget.TokensConsumed")
-    content = to_content(to_record(consumed))
+    content, event = to_content(to_record(consumed)), cast(TokensConsumed, consumed.event)
     read = read_content("agentlog.budget.TokensConsumed", content)
-    assert isinstance(read["day"], date) and read["day"] == consumed.event.day
-    assert isinstance(read["cost_usd"], Decimal) and read["cost_usd"] == consumed.event.cost_usd
+    assert isinstance(read["day"], date) and read["day"] == event.day
+    assert isinstance(read["cost_usd"], Decimal) and read["cost_usd"] == event.cost_usd
     assert read["meta"]["event_id"] == str(consumed.meta.event_id)
     assert read["meta"]["occurred_at"] == content["meta"]["occurred_at"]
-    assert content["day"] == consumed.event.day.isoformat()  # the content itself is left as it was
+    assert content["day"] == event.day.isoformat()  # the content itself is left as it was
 
 
 @pytest.mark.parametrize(
@@ -76,12 +78,13 @@ def test_content_without_dates_or_decimals_reads_as_it_is_lists_and_maps_include
 
 
 def test_a_message_with_attachments_and_metadata_round_trips_and_its_content_is_not_changed():
-    posted = next(r for r in RECORDED if r.event.type_name() == "agentlog.session.MessagePosted")
+    posted = next(r for r in RECORDED if isinstance(r.event, MessagePosted))
     attachment = Attachment(
         name="q3.pdf", media_type="application/pdf", url="https://files.example/q3.pdf", size_bytes=9
     )
     recorded = dataclasses.replace(
-        posted, event=dataclasses.replace(posted.event, attachments=(attachment,), metadata={"k": "v"})
+        posted,
+        event=dataclasses.replace(cast(MessagePosted, posted.event), attachments=(attachment,), metadata={"k": "v"}),
     )
     content = to_content(to_record(recorded))
     before = copy.deepcopy(content)

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from contracts.validation import logical_fields, problems
+from contracts.validation import LogicalField, logical_fields, problems
 
 SCHEMA = {
     "type": "record",
@@ -73,7 +73,7 @@ def test_a_wrong_value_is_named_with_its_field_value_and_reason(field, value, re
 
 
 def test_a_decimal_without_a_scale_takes_whole_numbers():
-    fields = [(("n",), {"type": "bytes", "logicalType": "decimal", "precision": 3})]
+    fields: list[LogicalField] = [(("n",), {"type": "bytes", "logicalType": "decimal", "precision": 3})]
     assert problems("Example", fields, {"n": Decimal("999")}) == []
     assert problems("Example", fields, {"n": Decimal("1.5")}) == [
         "Example.n is <Decimal('1.5')>: has more than 0 decimal places"
