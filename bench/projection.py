@@ -195,9 +195,10 @@ def queue(send: Callable[..., object], op: Op) -> None:
     if name == "IFNEWER":  # key version index field value ...; the views here use no status index
         key, version, _index, *fields = args
         send("HSET", key, "_version", version, *fields)
-    elif name == "ONCE":  # flag bit command ...
+    elif name == "INORDER":  # order version pending legacy command ...: the events here come in order
         send("SETBIT", args[0], args[1], 1)
-        queue(send, args[2:])
+        if args[4:]:
+            queue(send, args[4:])
     else:
         send(name, *args)
 

@@ -16,7 +16,8 @@ of its writes: the script returns how far it got and the error, and the caller r
 dead-letters that event. It also halts the sender's run (ARGV[2]): batches sent behind it with the
 same run id do nothing, so no offset moves past the event before the caller has set it aside.
 Views are written so that the order of events from different topics does not matter (see
-IFNEWER), because one stream's events can arrive on two topics.
+IFNEWER), because one stream's events can arrive on two topics; where the order is what clients see
+(a session's live updates), INORDER puts the events back in stream-version order.
 """
 
 from __future__ import annotations
@@ -35,13 +36,17 @@ from redis.asyncio.connection import AbstractConnection as Connection
 #   IFNEWER key version index_prefix field value ...: set the hash's fields only if `version` is
 #     newer than its `_version`; when the hash's `status` changes, move the id (the key's last
 #     segment) between the `index_prefix<status>` sets.
-#   ONCE flag_key bit command ...: run the command only the first time `bit` is set in `flag_key`
-#     (live updates, whose dedupe must outlive a view's key version).
+#   INORDER order_key version pending_key legacy_key [command ...]: run the command once, in stream-version
+#     order: `order_key`'s bits are the versions done (a bitmap outliving the view's key versions); a
+#     version that comes before an earlier one waits in the `pending_key` hash and runs when the gap
+#     closes. Every version of the stream must come, with or without a command (live updates of a
+#     session arrive on two topics: a reply must not overtake its question, nor the closing a reply).
+#     A stream with `legacy_key` (the ONCE flags of earlier releases) starts from its first new version.
 _SCRIPT = """
 local TYPES = {HSET='hash', HSETNX='hash', HINCRBY='hash', IFNEWER='hash', ZADD='zset', SADD='set',
-  SREM='set', XADD='stream', ONCE='string'}
+  SREM='set', XADD='stream', INORDER='string'}
 local known = {}  -- key -> type already checked in this batch
--- an op is read from index `at` on: ONCE's command is the rest of its own op, with no copy made
+-- an op is read from index `at` on: INORDER's command is the rest of its own op
 local function wrongtype(op, at)
   local name, key = op[at], op[at + 1]
   local want = TYPES[name]
@@ -50,7 +55,7 @@ local function wrongtype(op, at)
     if have ~= 'none' and have ~= want then return key .. ' holds a ' .. have .. ', not a ' .. want end
     known[key] = want
   end
-  if name == 'ONCE' then return wrongtype(op, at + 3) end
+  if name == 'INORDER' and #op > at + 4 then return wrongtype(op, at + 5) end
 end
 local function ifnewer(op, at)
   local key, version, index = op[at + 1], tonumber(op[at + 2]), op[at + 3]
@@ -65,11 +70,31 @@ local function ifnewer(op, at)
     redis.call('SADD', index .. new, id)
   end
 end
+local function inorder(op, at)
+  local order, version, pending, legacy = op[at + 1], tonumber(op[at + 2]), op[at + 3], op[at + 4]
+  if redis.call('GETBIT', order, version) == 1 then return end  -- done already
+  -- bit 0 stands for "nothing before version 1", so the first clear bit is the next version due
+  if redis.call('SETBIT', order, 0, 1) == 0 and redis.call('EXISTS', legacy) == 1 then
+    for v = 1, version - 1 do redis.call('SETBIT', order, v, 1) end
+  end
+  local command = {unpack(op, at + 5)}
+  if redis.call('BITPOS', order, 0) ~= version then
+    redis.call('HSET', pending, version, cmsgpack.pack(command))
+    return
+  end
+  while command do
+    if #command > 0 then redis.call(unpack(command)) end
+    redis.call('SETBIT', order, version, 1)
+    version = version + 1
+    local kept = redis.call('HGET', pending, version)
+    command = kept and cmsgpack.unpack(kept)
+    if kept then redis.call('HDEL', pending, version) end
+  end
+end
 local function run(op, at)
   local name = op[at]
   if name == 'IFNEWER' then ifnewer(op, at)
-  elseif name == 'ONCE' then
-    if redis.call('SETBIT', op[at + 1], op[at + 2], 1) == 0 then run(op, at + 3) end
+  elseif name == 'INORDER' then inorder(op, at)
   else redis.call(unpack(op, at)) end
 end
 local function runall(ops) for i = 1, #ops do run(ops[i], 1) end end

@@ -71,11 +71,6 @@ class ReadModels:
                 raise ViewBehind(view, stream_id, position, applied)
             await asyncio.sleep(0.01)
 
-    async def applied_through(self, view: str, stream_id: str, version: int) -> bool:
-        """Whether `view` applied every version 1..`version` of the stream (its bitmap has them all)."""
-        keys = await self.keys(view)
-        return int(await self.client.bitcount(keys("applied", stream_id))) >= version
-
     async def _hash(self, view: str, *parts: object) -> Row | None:
         row = await self.client.hgetall((await self.keys(view))(*parts))
         return {k: v for k, v in row.items() if k != "_version"} or None

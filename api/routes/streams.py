@@ -1,8 +1,9 @@
 """Live transcript updates: Server-Sent Events and a WebSocket over the session's live Redis Stream.
 
 Both tail `ReadModels.live` from an entry id (the start of the live stream unless the client
-resumes), pass each update on with its entry id, and end after the session's `closed` update
-and any earlier update that arrived after it (each update's data carries its `version`).
+resumes), pass each update on with its entry id, and end after the session's `closed` update. The
+live stream holds a session's updates in version order (the transcript view puts them there so:
+projections/views/transcript.py), so nothing recorded before the closing comes after it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ BLOCK_MS = 1000  # how long one read waits for updates: also how soon a client t
 ENTRY_ID = r"^[0-9]{1,19}-[0-9]{1,19}$"  # a Redis Stream entry id; 19 digits always fit its 64-bit parts
 START = "0-0"
 CLOSE_REASON_BYTES = 123  # the most a WebSocket close frame's reason can hold
-SETTLE = 2.0  # seconds to wait, after `closed`, for earlier updates still on their way
 
 Update = tuple[str, str, Any]  # (entry id, kind, data)
 SessionId = Annotated[UUID, Path(description="the session's id")]
@@ -114,21 +114,8 @@ async def _tail(
         ends = next((i for i, (_, kind, _) in enumerate(updates) if kind == "closed"), None)
         yield updates if ends is None else updates[: ends + 1]
         if ends is not None:
-            entry, _, data = updates[ends]
-            yield await _stragglers(reads, session_id, entry, int(data.get("version", 0)))
             return
         after = updates[-1][0] if updates else after
-
-
-async def _stragglers(reads: ReadModels, session_id: UUID, closed: str, version: int) -> list[Update]:
-    """Updates of versions before `closed` that reached the live stream after it: replies travel on
-    the outbound topic, the closing on the inbound one, so the closing can overtake a reply's end.
-    Wait (bounded) until the transcript view applied every version up to the closing, then read them."""
-    deadline = time.monotonic() + SETTLE
-    while not await reads.applied_through("transcript", str(session_id), version) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    late: list[Update] = await reads.live(session_id, closed)
-    return late
 
 
 def _event(entry: str, kind: str, data: Any) -> str:

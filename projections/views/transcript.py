@@ -3,16 +3,19 @@
 A cancelled reply lands as a final message too (metadata status "cancelled", the text said so far);
 the cancellation itself is a live update (`cancelled`).
 
-Its live updates (`transcript_live`) put each transcript change, once, on the session's live Redis
-Stream (SSE / WebSocket clients tail it and resume by entry id); only the live projection sends
-them, never a rebuild.
+Its live updates (`transcript_live`) put each transcript change, once and in the session's version
+order, on the session's live Redis Stream (SSE / WebSocket clients tail it and resume by entry id):
+a session's events travel on two topics, so a reply can reach the projection before the question it
+answers, and the closing before a reply's last chunk; INORDER holds an update back until every
+earlier version has come (a session's start, which shows nothing, counts too). Only the live
+projection sends them, never a rebuild.
 """
 
 from __future__ import annotations
 
 from contracts.codec import Record
 from contracts.routing import INBOUND, OUTBOUND
-from domain.session.events import AssistantReplyChunk, MessagePosted, ReplyCancelled, SessionClosed
+from domain.session.events import AssistantReplyChunk, MessagePosted, ReplyCancelled, SessionClosed, SessionStarted
 from projections.apply import Op
 from projections.views.base import Keys, View, by_type, compact_json, iso
 
@@ -53,10 +56,19 @@ def _chunk(r: Record, k: Keys) -> list[Op]:
     return [["HSET", k("chunks", r["session_id"], r["message_id"]), r["index"], r["text"]]]
 
 
-def _live(r: Record, k: Keys, kind: str, data: str) -> list[Op]:
+def _in_order(r: Record, k: Keys, *command: str | int | float) -> list[Op]:
     session, version = r["session_id"], r["meta"]["stream_version"]
-    xadd: list[str | int | float] = ["XADD", k.shared("live", session), "MAXLEN", "~", LIVE_LENGTH, "*"]
-    return [["ONCE", k.shared("live-sent", session), version, *xadd, "kind", kind, "data", data]]
+    order = [k.shared("live-order", session), version, k.shared("live-pending", session)]
+    return [["INORDER", *order, k.shared("live-sent", session), *command]]  # live-sent: earlier releases' flags
+
+
+def _live(r: Record, k: Keys, kind: str, data: str) -> list[Op]:
+    xadd = ("XADD", k.shared("live", r["session_id"]), "MAXLEN", "~", LIVE_LENGTH, "*")
+    return _in_order(r, k, *xadd, "kind", kind, "data", data)
+
+
+def _started_live(r: Record, k: Keys) -> list[Op]:
+    return _in_order(r, k)  # nothing to show, but later versions wait for it
 
 
 def _posted_live(r: Record, k: Keys) -> list[Op]:
@@ -84,6 +96,7 @@ VIEW = View(
     by_type({MessagePosted: _posted, AssistantReplyChunk: _chunk}),
     by_type(
         {
+            SessionStarted: _started_live,
             MessagePosted: _posted_live,
             AssistantReplyChunk: _chunk_live,
             SessionClosed: _closed_live,

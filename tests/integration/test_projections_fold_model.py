@@ -28,7 +28,7 @@ def scenarios() -> dict[str, list]:
     tool_done = test_tools.requested(request, session)
     return {
         "sessions": [started, hello, closed, hi, hello],
-        "transcript": [chunks[0], final, chunks[1], end, final],
+        "transcript": [chunks[0], final, test_transcript.started(), chunks[1], end, final],  # held back, then in order
         "tools": [tool_done, test_tools.requested(uuid.uuid4(), session, 3)],
         "budgets": [
             test_budgets.consumed(2, 50, 80),
@@ -58,7 +58,7 @@ async def redis_state(client: aioredis.Redis, raw: aioredis.Redis, keys: Keys) -
         elif kind == "stream":
             entries: Any = await client.xrange(key)
             state[key] = [fields for _, fields in entries]
-        else:  # a bitmap (ONCE's flags)
+        else:  # a bitmap (INORDER's versions done)
             bits: Any = await raw.get(key) or b""
             state[key] = {i for i in range(len(bits) * 8) if bits[i // 8] >> (7 - i % 8) & 1}
     return state

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import asyncpg
-from confluent_kafka import Producer
+import stamina
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from contracts.codec import EventCodec
 from domain.events import CommandContext
@@ -35,16 +36,33 @@ async def publish(store: PostgresEventStore, dsn: str, schema: str, servers: End
     relay = Relay(pool, servers.kafka_bootstrap_servers, batch_size=only or 5000)
     try:
         if only:
-            return await relay.publish_batch()
+            return await batch(relay)
         # until nothing is left behind: a transaction running elsewhere on the cluster (another
         # process's append) can hold the relay's horizon back for a moment
         deadline = time.monotonic() + 30
-        while await relay.publish_batch() or (await relay_behind(pool, relay.name)).events:
+        while await batch(relay) or (await relay_behind(pool, relay.name)).events:
             assert time.monotonic() < deadline, "the relay left events behind"
             await asyncio.sleep(0.01)
         return relay.published
     finally:
         await pool.close()
+
+
+async def batch(relay: Relay) -> int:
+    """One batch, as `Relay.run` publishes it: a Kafka error that says to try again (a topic created a moment
+    ago has no partition leader yet) is retried, as the running relay retries it."""
+    async for attempt in stamina.retry_context(on=retriable, attempts=20, wait_initial=0.05, wait_max=0.5):
+        with attempt:
+            return await relay.publish_batch()
+    raise AssertionError("unreachable: stamina raises after the last attempt")
+
+
+TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+def retriable(error: Exception) -> bool:
+    kafka = error.args[0] if isinstance(error, KafkaException) and error.args else None
+    return isinstance(kafka, KafkaError) and (kafka.retriable() or kafka.code() in TRANSIENT)
 
 
 def dead_letters(servers: Endpoints, codec: EventCodec) -> DeadLetters:

@@ -1,7 +1,7 @@
 """Fold events into a view without servers: the Avro record as `EventCodec.read` gives it, and the view's
 operations applied to a plain-Python picture of Redis.
 
-The picture follows `projections/apply.py`'s script (IFNEWER, ONCE, the per-stream dedupe) and the few
+The picture follows `projections/apply.py`'s script (IFNEWER, INORDER, the per-stream dedupe) and the few
 Redis commands the folds use; `tests/integration/test_projections_fold_model.py` checks, on a real
 Redis, that both give the same state for the same events.
 """
@@ -106,11 +106,8 @@ def run(state: State, op: list[str]) -> None:
     name, key, args = op[0], op[1], op[2:]
     if name == "IFNEWER":
         _ifnewer(state, key, int(args[0]), args[1], args[2:])
-    elif name == "ONCE":
-        bits = state.setdefault(key, set())
-        if int(args[0]) not in bits:
-            bits.add(int(args[0]))
-            run(state, args[1:])
+    elif name == "INORDER":  # key version pending legacy command...
+        _inorder(state, key, int(args[0]), args[1], args[2], list(args[3:]))
     elif name == "HSET":
         state.setdefault(key, {}).update(zip(args[::2], args[1::2], strict=True))
     elif name == "HSETNX":
@@ -132,6 +129,28 @@ def run(state: State, op: list[str]) -> None:
         raise AssertionError(f"the model does not know {name}")
     for k in [k for k, v in state.items() if not v]:  # Redis drops empty hashes, sets and sorted sets
         del state[k]
+
+
+def _inorder(state: State, order: str, version: int, pending: str, legacy: str, command: list[str]) -> None:
+    """Run `command` once, after every earlier version of the stream (see INORDER in projections/apply.py)."""
+    done = state.setdefault(order, set())
+    if version in done:
+        return
+    if 0 not in done and legacy in state:
+        done.update(range(version))
+    done.add(0)
+    if min(set(range(max(done) + 2)) - done) != version:  # an earlier version has not come yet
+        state.setdefault(pending, {})[str(version)] = command
+        return
+    kept: list[str] | None = command
+    while kept is not None:
+        if kept:
+            run(state, kept)
+        done.add(version)
+        version += 1
+        kept = state.get(pending, {}).pop(str(version), None)
+    if not state.get(pending):
+        state.pop(pending, None)
 
 
 def _zadd(zset: dict[str, float], args: list[str]) -> None:
