@@ -11,10 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import stamina
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+
+from contracts.errors import RegistryUnavailable, UndecodableRecord
+from contracts.registry_calls import registry_call
 
 Update = tuple[str, dict[str, Any]]  # (event kind, its data)
 
@@ -45,7 +49,8 @@ class AvroTopics:
 
     def __init__(self, bootstrap_servers: str, registry_url: str) -> None:
         self.bootstrap_servers = bootstrap_servers
-        self.registry = SchemaRegistryClient({"url": registry_url})
+        # an answer that does not come is a timeout, tried again (once a fetch hung 300 s on a loaded machine)
+        self.registry = SchemaRegistryClient({"url": registry_url, "timeout": 10})
         self.deserializer = AvroDeserializer(self.registry)
 
     def records(self, topic: str) -> list[tuple[str, dict[str, Any]]]:
@@ -76,5 +81,9 @@ class AvroTopics:
 
     def _decoded(self, topic: str, value: bytes) -> tuple[str, dict[str, Any]]:
         (schema_id,) = struct.unpack(">I", value[1:5])  # magic byte, then the writer schema's id
-        name = json.loads(self.registry.get_schema(schema_id).schema_str or "{}")["name"]
+        for attempt in stamina.retry_context(on=RegistryUnavailable, attempts=5, wait_initial=0.1):
+            # once fetched, the client answers from its cache (the deserializer's lookup too)
+            with attempt, registry_call(lambda: UndecodableRecord(f"schema id {schema_id} is unknown")):
+                schema = self.registry.get_schema(schema_id)
+        name = json.loads(schema.schema_str or "{}")["name"]
         return name, self.deserializer(value, SerializationContext(topic, MessageField.VALUE))
