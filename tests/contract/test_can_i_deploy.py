@@ -10,9 +10,9 @@ import pytest
 from cli.can_i_deploy import current_openapi
 from contracts.schemas import AVRO_DIR
 from tests.support.cli import agentlog
+from tests.support.suite import PACT_FILES
 
-# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
-pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
+pytestmark = [pytest.mark.contract, PACT_FILES]
 
 
 def gate(servers, *args: str):

@@ -23,9 +23,9 @@ from pact import Pact, generate, match
 from pact.match.matcher import GenericMatcher
 
 from agentlog.client import AsyncClient, BudgetExhausted, Client, Conflict, NotFound, Unauthorized, ValidationFailed
+from tests.support.suite import PACT_FILES
 
-# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
-pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
+pytestmark = [pytest.mark.contract, PACT_FILES]
 
 PACTS = Path(__file__).resolve().parents[2] / "contracts" / "pacts"
 CONSUMER, PROVIDER = "agentlog-client", "agentlog-api"

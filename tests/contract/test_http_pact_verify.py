@@ -32,11 +32,11 @@ from contracts.routing import TOOL_REQUESTS
 from eventstore.store import PostgresEventStore
 from tests.support.api import RunningApi, eventually
 from tests.support.cli import agentlog
+from tests.support.suite import PACT_FILES
 from tests.support.tools import allowing, executor, for_tenant, policy_folder
 from workers.runtime import Worker
 
-# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
-pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
+pytestmark = [pytest.mark.contract, PACT_FILES]
 
 PACT = Path(__file__).resolve().parents[2] / "contracts" / "pacts" / "agentlog-client-agentlog-api.json"
 PROVIDER = "agentlog-api"

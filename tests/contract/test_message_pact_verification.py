@@ -10,9 +10,9 @@ from cli.pact_verify import verify_relay
 from cli.relay_messages import Servers, produce
 from contracts.messages import PROVIDER
 from contracts.pact_files import pact_files
+from tests.support.suite import PACT_FILES
 
-# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
-pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
+pytestmark = [pytest.mark.contract, PACT_FILES]
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,12 @@ from domain.events import EventMetadata, RecordedEvent
 from domain.tool.events import ToolApproved, ToolRequested
 from projections.views import VIEWS, Keys
 from tests.support.message_pacts import PACTS, examples, expect, new_pact
+from tests.support.suite import PACT_FILES
 from workers.conversation.worker import is_user_message
 from workers.delegation.message import ENDINGS, callback_message
 from workers.tools.executor import _arguments, _context
 
-# one xdist worker runs the pact modules in turn: the consumers rewrite the pact files the verifiers read
-pytestmark = [pytest.mark.contract, pytest.mark.xdist_group("pacts")]
+pytestmark = [pytest.mark.contract, PACT_FILES]
 
 EXAMPLES = examples()
 # the field naming what each aggregate's events are about: a view's keys must carry it

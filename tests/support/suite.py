@@ -17,9 +17,14 @@ import subprocess
 import sys
 from contextlib import nullcontext
 
+import pytest
+
 from tests.support.servers import mode, native
 
 PYTEST = [sys.executable, "-m", "pytest"]
+# The pact modules run in turn on one worker (--dist loadgroup): the consumer tests rewrite the pact files that
+# the verifiers (and the can-i-deploy gate) read.
+PACT_FILES = pytest.mark.xdist_group("pacts")
 
 
 def main() -> int:
