@@ -6,7 +6,9 @@
     or by default contracts/openapi/agentlog.json as committed at `--base-ref` (origin/main when
     that ref exists, else HEAD);
 (c) every pact in contracts/pacts/ whose provider is the relay is verified against what the real relay
-    publishes (cli/relay_messages.py) on the given servers.
+    publishes (cli/relay_messages.py) on the given servers;
+(d) every pact whose provider is the API is replayed against this code's API, run with its relay, views
+    and tool executor on the given servers (cli/provider.py), provider states set up by real commands.
 Each failure names the field and the rule it breaks; exit 1 when any check fails.
 """
 
@@ -25,13 +27,15 @@ from pathlib import Path
 
 import httpx
 
-from cli.pact_verify import verify_relay
-from cli.relay_messages import Servers, produce
+from cli.pact_verify import API_PROVIDER, verify_api, verify_relay
+from cli.provider import provider_api
+from cli.relay_messages import produce
 from contracts import registry as workflow
 from contracts.messages import PROVIDER
 from contracts.pact_files import PACTS_DIR, pact_files
 from contracts.routing import Routing
 from contracts.schemas import event_contracts
+from stack import Endpoints
 
 OPENAPI_FILE = Path("contracts/openapi/agentlog.json")
 REPO = Path(__file__).resolve().parents[1]
@@ -136,14 +140,25 @@ def openapi(base: str | None, base_ref: str | None, current: dict[str, object] |
     return check
 
 
-def pacts(servers: Servers, directory: Path = PACTS_DIR) -> Check:
+def pacts(servers: Endpoints, directory: Path = PACTS_DIR) -> Check:
     """(c) The relay's message pacts against what the relay publishes on `servers`."""
     check, files = Check("pacts"), pact_files(directory)
     result = verify_relay(files, produce(servers))
     for failure in result.failures:
         check.fail(failure)
-    others = sorted({f"{p.consumer} -> {p.provider}" for p in files if p.provider != PROVIDER})
+    others = sorted({f"{p.consumer} -> {p.provider}" for p in files if p.provider not in (PROVIDER, API_PROVIDER)})
     check.summary = f"{result.interactions} message interaction(s) with {PROVIDER} from {result.source}"
     if others:
         check.summary += f"; verified by their own providers: {', '.join(others)}"
+    return check
+
+
+def http_pacts(servers: Endpoints, directory: Path = PACTS_DIR) -> Check:
+    """(d) The API's HTTP pacts replayed against this code's API on `servers`."""
+    check, files = Check("http-pacts"), pact_files(directory)
+    with provider_api(servers) as api:
+        result = verify_api(files, api.url, lambda: api.tenant("admin", "approve", "platform-admin"))
+    for failure in result.failures:
+        check.fail(failure)
+    check.summary = f"{result.interactions} HTTP interaction(s) with {API_PROVIDER} from {result.source}"
     return check

@@ -191,8 +191,9 @@ def can_i_deploy(
 ) -> None:
     """Avro contracts compatible with the registry, OpenAPI backward compatible, every pact verified (exit 1 if not).
 
-    The message pacts are verified against what the relay publishes on the servers in POSTGRES_DSN and
-    KAFKA_BOOTSTRAP_SERVERS (default: the local stack's), in a schema, topics and subjects of its own.
+    The pacts are verified on the servers in POSTGRES_DSN, KAFKA_BOOTSTRAP_SERVERS and REDIS_URL (default:
+    the local stack's), in a schema, topics, subjects and keys of their own: the message pacts against what
+    the relay publishes, the HTTP pacts against this code's API run there.
     """
     from cli import can_i_deploy as gate  # noqa: PLC0415 - imports the API app and pact only when asked
 
@@ -206,6 +207,7 @@ def can_i_deploy(
             gate.avro(url, prefix, contracts_dir),
             _guarded("openapi", lambda: gate.openapi(openapi_base, base_ref)),
             _guarded("pacts", lambda: gate.pacts(_servers(url))),
+            _guarded("http-pacts", lambda: gate.http_pacts(_servers(url))),
         ]
     if as_json:
         print_json([c.as_dict() for c in checks])
@@ -232,13 +234,14 @@ def _guarded(name: str, run: Any) -> Any:
 
 
 def _servers(registry_url: str) -> Any:
-    from cli.relay_messages import Servers  # noqa: PLC0415
-    from eventstore.settings import EventStoreSettings  # noqa: PLC0415
+    """The servers the pacts are verified on: each one set in the environment, else the local stack's."""
+    from projections.settings import ReadSideSettings  # noqa: PLC0415
+    from stack import Endpoints  # noqa: PLC0415
     from stack.config import StackSettings  # noqa: PLC0415
 
-    local = StackSettings().endpoints()
-    store = EventStoreSettings()
-    given = store.model_fields_set
-    dsn = store.postgres_dsn if "postgres_dsn" in given else local.postgres_dsn
-    kafka = store.kafka_bootstrap_servers if "kafka_bootstrap_servers" in given else local.kafka_bootstrap_servers
-    return Servers(dsn, kafka, registry_url)
+    local, given = StackSettings().endpoints(), ReadSideSettings()
+
+    def pick(name: str) -> str:
+        return str(getattr(given if name in given.model_fields_set else local, name))
+
+    return Endpoints(pick("postgres_dsn"), pick("redis_url"), pick("kafka_bootstrap_servers"), registry_url)

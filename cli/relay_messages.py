@@ -6,8 +6,8 @@ Kafka and decodes each through the registry by the schema id it carries (`EventC
 (event type, topic) pair seen becomes one message, named as the pacts name it
 (`contracts.messages.description`), with its topic and event type as metadata.
 
-It works in a place of its own: a fresh Postgres schema, a fresh topic prefix and registry subjects
-under it, all removed afterwards, so it can run against shared or production-like servers.
+It works in a place of its own (`provider.scratch`): a fresh Postgres schema, a fresh topic prefix and
+registry subjects under it, all removed afterwards, so it can run against shared or production-like servers.
 """
 
 from __future__ import annotations
@@ -16,59 +16,33 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import psycopg
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
+from cli.provider import scratch
 from cli.relay_samples import samples
-from contracts import registry as contracts_registry
 from contracts.codec import EventCodec
 from contracts.messages import description, to_content
-from contracts.routing import Routing
-from contracts.topics import ensure_topics
 from domain.events import CommandContext
-from eventstore.migrate import migrate
 from eventstore.queries import relay_behind
 from eventstore.relay import Relay
 from eventstore.store import PostgresEventStore
+from stack import Endpoints
 
 Message = dict[str, Any]  # pact's Message: contents, metadata, content_type
 
 
-@dataclass(frozen=True)
-class Servers:
-    """Where the producer runs: the event store's database, Kafka, and the registry."""
-
-    postgres_dsn: str
-    kafka_bootstrap_servers: str
-    schema_registry_url: str
-
-
-def produce(servers: Servers, timeout: float = 60.0) -> dict[str, Message]:
+def produce(servers: Endpoints, timeout: float = 60.0) -> dict[str, Message]:
     """The messages the relay emits, by interaction description (see the module)."""
-    run = uuid.uuid4().hex[:10]
-    schema, routing = f"pact_{run}", Routing(prefix=f"pact{run}.")
-    registry = contracts_registry.connect(servers.schema_registry_url)
-    with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        migrate(servers.postgres_dsn, schema)
-        contracts_registry.register(registry, contracts_registry.check(registry, routing))
-        codec = EventCodec(registry, routing)
-        codec.resolve()
-        ensure_topics(servers.kafka_bootstrap_servers, routing.topics(), 1)
-        wanted = asyncio.run(_append_and_relay(servers, schema, codec, timeout))
-        return _read(servers, codec, wanted, timeout)
-    finally:
-        _clean(servers, registry, schema, routing)
+    with scratch(servers, "pact") as place:
+        wanted = asyncio.run(_append_and_relay(servers, place.schema, place.codec, timeout))
+        return _read(servers, place.codec, wanted, timeout)
 
 
-async def _append_and_relay(servers: Servers, schema: str, codec: EventCodec, timeout: float) -> set[str]:
+async def _append_and_relay(servers: Endpoints, schema: str, codec: EventCodec, timeout: float) -> set[str]:
     """Append the samples, then relay until nothing is left behind; the ids of the events appended."""
     store = await PostgresEventStore.connect(servers.postgres_dsn, codec, schema=schema, pool_size=2)
     pool = await asyncpg.create_pool(servers.postgres_dsn, min_size=1, max_size=2,
@@ -91,7 +65,7 @@ async def _append_and_relay(servers: Servers, schema: str, codec: EventCodec, ti
         await store.close()
 
 
-def _read(servers: Servers, codec: EventCodec, wanted: set[str], timeout: float) -> dict[str, Message]:
+def _read(servers: Endpoints, codec: EventCodec, wanted: set[str], timeout: float) -> dict[str, Message]:
     """Read the topics from the start until every wanted event was seen; one message per (type, topic)."""
     consumer = Consumer({"bootstrap.servers": servers.kafka_bootstrap_servers, "group.id": f"pact-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})  # fmt: skip
@@ -118,18 +92,3 @@ def _read(servers: Servers, codec: EventCodec, wanted: set[str], timeout: float)
     if missing:
         raise TimeoutError(f"{len(missing)} of {len(wanted)} relayed events never arrived on Kafka in {timeout:.0f} s")
     return messages
-
-
-def _clean(servers: Servers, registry: Any, schema: str, routing: Routing) -> None:
-    with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    for subject in registry.get_subjects():
-        if subject.startswith(routing.prefix):
-            registry.delete_subject(subject)
-            registry.delete_subject(subject, permanent=True)
-    admin = AdminClient({"bootstrap.servers": servers.kafka_bootstrap_servers})
-    existing = admin.list_topics(timeout=10).topics
-    gone = [t for t in existing if t.startswith(routing.prefix)]
-    if gone:
-        for future in admin.delete_topics(gone, operation_timeout=10).values():
-            future.result(timeout=15)

@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.contract, PACT_FILES]
 
 
 def gate(servers, *args: str):
-    env = {"POSTGRES_DSN": servers.postgres_dsn, "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap_servers}
+    env = {"POSTGRES_DSN": servers.postgres_dsn, "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap_servers,
+           "REDIS_URL": servers.redis_url}  # fmt: skip
     done = agentlog("contracts", "can-i-deploy", "--registry", servers.schema_registry_url, "--json", *args, env=env)
     return done, {c["name"]: c for c in json.loads(done.stdout)}
 
@@ -28,6 +29,7 @@ def test_the_gate_passes_on_this_code_against_its_own_document(servers, tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     assert all(c["ok"] for c in checks.values())
     assert "30 message interaction(s)" in checks["pacts"]["summary"]
+    assert checks["http-pacts"]["summary"].startswith("27 HTTP interaction(s) with agentlog-api")
 
 
 def test_a_retyped_avro_field_and_a_removed_response_property_fail_the_gate_naming_them(servers, tmp_path):
@@ -51,4 +53,4 @@ def test_a_retyped_avro_field_and_a_removed_response_property_fail_the_gate_nami
     assert "ToolRequested" in avro_said and "timeout_ms" in avro_said
     openapi_said = "\n".join(checks["openapi"]["failures"])
     assert f"{path}/pact-gate-gone" in openapi_said and "[rule api-path-removed" in openapi_said
-    assert checks["pacts"]["ok"]
+    assert checks["pacts"]["ok"] and checks["http-pacts"]["ok"]

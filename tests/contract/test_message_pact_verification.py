@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cli.pact_verify import verify_relay
-from cli.relay_messages import Servers, produce
+from cli.relay_messages import produce
 from contracts.messages import PROVIDER
 from contracts.pact_files import pact_files
 from tests.support.suite import PACT_FILES
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.contract, PACT_FILES]
 
 @pytest.fixture(scope="module")
 def relayed(servers):
-    return produce(Servers(servers.postgres_dsn, servers.kafka_bootstrap_servers, servers.schema_registry_url))
+    return produce(servers)
 
 
 def test_every_message_pact_is_satisfied_by_what_the_relay_publishes(relayed):

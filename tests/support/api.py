@@ -1,14 +1,13 @@
 """The whole system for API tests: a real uvicorn server, the relay and every projection, on real servers.
 
 Everything runs in background threads of the test process (so coverage sees it), on a Postgres
-schema, topic prefix and Redis key prefix of the test session's own.
+schema and Redis key prefix of the API's own and the test session's topic prefix; the pieces are
+the pact provider's (cli/provider.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,27 +18,18 @@ import asyncpg
 import httpx
 import psycopg
 import redis
-import uvicorn
 
-from api.app import create_app
 from api.settings import ApiSettings
 from api.tenants import Tenants
+from cli.provider import background_loop, free_port, pipeline, serve
 from contracts.codec import EventCodec
 from contracts.topics import ensure_topics
 from eventstore.migrate import migrate
-from eventstore.relay import Relay
 from projections.deadletter import dlq_topic
 from projections.views import VIEWS
 from stack import Endpoints
-from tests.support.projections import runners
 
 JWT_SECRET = "test-secret-of-32-characters-or-more!"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -67,41 +57,6 @@ class RunningApi:
         return httpx.Client(base_url=self.url, timeout=10)
 
 
-def _background_loop() -> asyncio.AbstractEventLoop:
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, name="api-test-loop", daemon=True).start()
-    return loop
-
-
-async def _pipeline(settings: ApiSettings, servers: Endpoints, codec: EventCodec, stop: asyncio.Event) -> None:
-    """Relay the schema's events to Kafka and fold them into every view until `stop`."""
-    pool = await asyncpg.create_pool(settings.postgres_dsn, server_settings={"search_path": settings.db_schema})
-    relay = Relay(pool, servers.kafka_bootstrap_servers, poll_interval=0.05)
-    views = runners(VIEWS, codec, servers, settings.redis_prefix)
-    try:  # every task ends before the pool closes; then the first failure, if any, is raised
-        outcomes = await asyncio.gather(relay.run(stop), *(v.run(stop) for v in views), return_exceptions=True)
-    finally:
-        await pool.close()
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-
-
-@contextmanager
-def serve(settings: ApiSettings) -> Iterator[str]:
-    """The API of `settings` on a real uvicorn server in a thread; yields its URL once /health answers (200 or 503)."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=settings.api_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name=f"api-{settings.api_port}", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{settings.api_port}"
-    try:
-        _wait_until_up(url)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 def another_api(api: RunningApi, **changes: object) -> ApiSettings:
     """Settings of a second API on the same schema, views and servers, with `changes`, on a free port."""
     return ApiSettings(**(api.settings.model_dump() | changes | {"api_port": free_port()}))
@@ -126,9 +81,9 @@ def running_api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
         api_max_body=64 * 1024,
         jwt_secret=JWT_SECRET,
     )
-    loop = _background_loop()
+    loop = background_loop()
     stop = asyncio.Event()
-    pipeline = asyncio.run_coroutine_threadsafe(_pipeline(settings, servers, codec, stop), loop)
+    running = asyncio.run_coroutine_threadsafe(pipeline(settings, servers, codec, stop), loop)
 
     async def connect() -> asyncpg.Pool:
         return await asyncpg.create_pool(servers.postgres_dsn, server_settings={"search_path": schema})
@@ -139,7 +94,7 @@ def running_api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
             yield RunningApi(url, settings, loop, Tenants(pool))
     finally:
         loop.call_soon_threadsafe(stop.set)
-        pipeline.result(30)
+        running.result(30)
         asyncio.run_coroutine_threadsafe(pool.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
@@ -148,18 +103,6 @@ def running_api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
             keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
             if keys:
                 client.delete(*keys)
-
-
-def _wait_until_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=5).status_code in (200, 503):  # 503: it answers, a dependency is down
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the API at {url} did not come up within {timeout} s")
 
 
 def eventually(check, timeout: float = 15.0, every: float = 0.05):
