@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import asyncpg
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from api.app import create_app
 from api.settings import ApiSettings
 from api.tenants import TenantError, Tenants
 from cli.console import err, out
 from cli.errors import CliError, build
 from observability import LogSettings, configure_logging
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 T = TypeVar("T")
 tenants = typer.Typer(help="Tenants and their API keys.", no_args_is_help=True)
@@ -26,6 +26,10 @@ tenants.add_typer(keys, name="keys")
 
 def api() -> None:
     """Serve the REST API until stopped (SIGTERM or Ctrl-C); OpenAPI at /docs and /openapi.json."""
+    import uvicorn  # noqa: PLC0415 - the web stack is imported by the command that serves it only
+
+    from api.app import create_app  # noqa: PLC0415
+
     settings = build(ApiSettings)
     out.print(f"agentlog API on http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs)", highlight=False)
     # several workers need an import string: each process builds the app from the same environment
@@ -45,6 +49,8 @@ def api() -> None:
 
 def worker_app() -> FastAPI:
     """The app in each of several uvicorn worker processes, which log as the parent does."""
+    from api.app import create_app  # noqa: PLC0415
+
     configure_logging(LogSettings())
     return create_app()
 

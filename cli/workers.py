@@ -17,14 +17,10 @@ from contracts.codec import EventCodec
 from contracts.routing import WORKER_TOPICS, Routing
 from eventstore.store import PostgresEventStore
 from workers.conversation.settings import ConversationSettings
-from workers.conversation.worker import make_handler as conversation_handler
 from workers.delegation.settings import DelegationSettings, new_secret
-from workers.delegation.worker import make_handler as delegation_handler
 from workers.runtime import Handler, Worker
 from workers.settings import WorkerSettings
-from workers.tools.deadlines import enforce_deadlines
 from workers.tools.settings import ToolSettings
-from workers.tools.worker import make_handler as tools_handler
 
 app = typer.Typer(help="The agent runtime's workers (each also runs under `agentlog stack up`).", no_args_is_help=True)
 
@@ -44,6 +40,15 @@ class WorkerSpec:
     beside: Beside | None = None
 
 
+# Each worker's modules are imported by its own command only: every other `agentlog` command starts faster.
+
+
+async def _deadlines(settings: WorkerSettings, store: PostgresEventStore, stop: asyncio.Event) -> None:
+    from workers.tools.deadlines import enforce_deadlines  # noqa: PLC0415
+
+    await enforce_deadlines(settings, store, stop)
+
+
 DELEGATION = WorkerSpec(
     "delegation",
     WORKER_TOPICS["delegation"],
@@ -59,7 +64,7 @@ TOOLS = WorkerSpec(
     WORKER_TOPICS["tools"],
     "decides on each tool request by policy, runs it, records its one outcome (docs/tools.md); "
     "ends calls past their approval deadline",
-    beside=enforce_deadlines,
+    beside=_deadlines,
 )
 WORKERS: dict[str, WorkerSpec] = {DELEGATION.name: DELEGATION, CONVERSATION.name: CONVERSATION, TOOLS.name: TOOLS}
 
@@ -113,19 +118,25 @@ async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings) 
 @app.command("delegation")
 def delegation() -> None:
     """Send each ended delegation task's outcome to its callback URL, signed, retried, recorded (docs/delegation.md)."""
-    serve(DELEGATION, delegation_handler, DelegationSettings)
+    from workers.delegation.worker import make_handler  # noqa: PLC0415
+
+    serve(DELEGATION, make_handler, DelegationSettings)
 
 
 @app.command("conversation")
 def conversation() -> None:
     """Answer each user message exactly once: budget, model, tools, streamed reply (docs/agent-runtime.md)."""
-    serve(CONVERSATION, conversation_handler, ConversationSettings)
+    from workers.conversation.worker import make_handler  # noqa: PLC0415
+
+    serve(CONVERSATION, make_handler, ConversationSettings)
 
 
 @app.command("tools")
 def tools() -> None:
     """Decide on each tool request by policy, run it, record its one outcome; approvals resume it (docs/tools.md)."""
-    serve(TOOLS, tools_handler, ToolSettings)
+    from workers.tools.worker import make_handler  # noqa: PLC0415
+
+    serve(TOOLS, make_handler, ToolSettings)
 
 
 @app.command("callback-secret")

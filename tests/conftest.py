@@ -28,15 +28,22 @@ from tests.support.servers import session_servers
 TIERS = ("unit", "integration", "contract", "e2e", "faults", "performance")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test with its tier, taken from the folder it lives in; the fault tier restarts the shared
-    servers, so it runs alone (`serial`)."""
+    servers, so it runs alone (`serial`). A test that uses a module-scoped fixture (a world of its module's
+    own: an API, workers, a private stack) runs on the same xdist worker as the rest of its module, so
+    that world is set up once, not once per worker."""
     for item in items:
         tier = Path(item.fspath).relative_to(Path(__file__).parent).parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
         if tier == "faults":
             item.add_marker(pytest.mark.serial)
+        fixtures = getattr(item, "_fixtureinfo", None)
+        scopes = {d[-1].scope for d in fixtures.name2fixturedefs.values()} if fixtures else set()
+        if "module" in scopes and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session")

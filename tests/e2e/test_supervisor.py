@@ -1,4 +1,9 @@
-"""An operator's view of the supervisor: SIGKILL agentlog's processes on a stack of our own and watch."""
+"""An operator's view of the launcher and the supervisor on a stack of our own: up (twice), status, SIGKILL
+agentlog's processes and watch them come back, restart, a killed supervisor, down; and an up that fails.
+
+The module's tests share one private stack (its first start is the first test), so they run on one
+xdist worker in file order (tests/conftest.py groups a module with a module-scoped fixture).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from tests.support.private_stack import private_stack_env, status
 from tests.support.servers import mode
 
 pytestmark = pytest.mark.skipif(mode() != "native", reason="the supervisor test drives the native launcher")
+SERVERS = ("postgres", "redis", "kafka", "registry", "relay", "projections", "api", "supervisor")
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +40,30 @@ def env(stack_env: dict[str, str]) -> dict[str, str]:
     up = agentlog("stack", "up", env=stack_env)
     assert up.returncode == 0, up.stdout + up.stderr
     return stack_env
+
+
+def pids(env: dict[str, str]) -> dict[str, int]:
+    run = Path(env["AGENTLOG_HOME"]) / "run"
+    return {name: int((run / f"{name}.pid").read_text()) for name in SERVERS}
+
+
+def test_up_starts_everything_status_says_healthy_and_a_second_up_changes_nothing(stack_env):
+    first = agentlog("stack", "up", env=stack_env)  # the first test: the stack's first start
+    assert first.returncode == 0, first.stderr
+    assert "started postgres, redis, kafka, registry, supervisor, relay, projections, api" in first.stdout
+    started = pids(stack_env)
+
+    table = agentlog("stack", "status", env=stack_env)
+    assert table.returncode == 0, table.stdout
+    rows = [line for line in table.stdout.splitlines() if any(s in line for s in SERVERS)]
+    assert len(rows) == 8
+    assert all("healthy" in row and stack_env["AGENTLOG_HOME"] not in row for row in rows)
+    assert f"127.0.0.1:{stack_env['AGENTLOG_KAFKA_PORT']}" in table.stdout
+
+    second = agentlog("stack", "up", env=stack_env)
+    assert second.returncode == 0
+    assert "all servers were already running" in second.stdout
+    assert pids(stack_env) == started
 
 
 def back_up(env: dict[str, str], name: str, old_pid: int, timeout: float = 90.0) -> dict[str, Any]:
@@ -147,3 +177,18 @@ def processes_of(home: Path) -> list[str]:
         if mentions or marked:
             found.append(f"{entry.name}: {process.cmdline(int(entry.name))[:120]}")
     return found
+
+
+def test_a_failed_up_names_the_cause_and_stops_what_it_started():
+    with private_stack_env() as env:
+        env["AGENTLOG_REGISTRY_JAVA_HOME"] = "/usr/lib/jvm/java-17-openjdk-amd64"
+
+        failed = agentlog("stack", "up", env=env)
+
+        assert failed.returncode == 1
+        assert "java-17-openjdk-amd64 is not a JDK 21+ (Apicurio Registry)" in failed.stderr
+        assert "Traceback" not in failed.stderr + failed.stdout
+        assert "kafka stopped" in failed.stdout
+        assert list((Path(env["AGENTLOG_HOME"]) / "run").glob("*.pid")) == []
+        table = agentlog("stack", "status", env=env)
+        assert table.stdout.count("stopped") == 5 + len(SUPERVISED)  # the four servers, the supervisor, its processes
