@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import api, contracts, projections, stack, workers, writeside
+from cli import api, contracts, projections, replay, stack, workers, writeside
 from cli.console import out
 from cli.errors import EXIT_CODES, FriendlyGroup, build
 from observability import LogSettings, configure_logging
@@ -25,6 +25,7 @@ app.add_typer(writeside.db, name="db")
 app.add_typer(projections.app, name="projections")
 app.add_typer(api.tenants, name="tenants")
 app.add_typer(workers.app, name="worker")
+app.add_typer(replay.app, name="replay")
 app.command()(writeside.relay)
 app.command()(api.api)
 

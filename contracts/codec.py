@@ -28,7 +28,7 @@ from confluent_kafka.schema_registry import (
 )
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from fastavro import schemaless_reader
+from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import SchemaParseException, parse_schema
 from fastavro.validation import ValidationError, validate
 
@@ -161,6 +161,24 @@ class EventCodec:
         text and times as epoch milliseconds; the same errors as `decode()`."""
         writer = self._writer(value)
         return writer.name, self._body(value, writer, writer.plain, writer.plain_reader)
+
+    def current_body(self, value: bytes) -> tuple[str, bytes]:
+        """The event's contract name and its Avro body (no header) under the current schema: the stored
+        bytes themselves when they were written with it, else read (upcast) and written again."""
+        writer = self._writer(value)
+        if writer.reader is None and writer.name in self._parsed:
+            return writer.name, value[_HEADER.size :]
+        record = self._body(value, writer, writer.schema, writer.reader)
+        body = BytesIO()
+        schemaless_writer(body, self._parsed[writer.name], record)
+        return writer.name, body.getvalue()
+
+    def current_body_of(self, name: str, record: Record) -> bytes:
+        """The Avro body of a record as `read()` gives it (ids as text, times as epoch ms) under the current
+        schema of the contract `name`."""
+        body = BytesIO()
+        schemaless_writer(body, self._plain[name], record)
+        return body.getvalue()
 
     def _body(self, value: bytes, writer: _Writer, schema: Any, reader: Any) -> Record:
         if writer.name not in self._parsed:

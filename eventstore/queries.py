@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import asyncpg
@@ -26,6 +27,9 @@ SELECT e.stream_id, e.tenant_id, e.event_id, e.correlation_id FROM events e
 WHERE e.event_type = $1
 AND NOT EXISTS (SELECT 1 FROM events later WHERE later.stream_id = e.stream_id AND later.version > e.version)
 """
+# The newest position and the transactions in progress, seen in one snapshot.
+_HEAD_AND_SNAPSHOT = "SELECT coalesce(max(position), 0) AS head, pg_current_snapshot()::text AS snapshot FROM events"
+_STILL_RUNNING = "SELECT count(*) FROM pg_snapshot_xip($1::text::pg_snapshot) x WHERE pg_xact_status(x) = 'in progress'"
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,19 @@ async def streams_ending_with(pool: asyncpg.Pool, event_type: str) -> list[async
     """Every stream whose newest event is of `event_type`: that event's stream_id, tenant_id, event_id and
     correlation_id. Reads every event of the type (there is no index on it): for types of few events."""
     return list(await pool.fetch(_ENDING_WITH, event_type))
+
+
+@translate_outages
+async def settled_position(pool: asyncpg.Pool, poll: float = 0.005) -> int:
+    """The highest position P at which the log is settled: every event at or below P that will ever be
+    committed can be read now, so a reader that stops at P and later resumes after it misses nothing.
+
+    Positions are handed out in time order. An event below the newest visible one got its position
+    before that one committed, so it is visible already, or rolled back, or in a transaction that was
+    in progress then; P is that newest position, returned once those transactions have ended.
+    """
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(_HEAD_AND_SNAPSHOT)
+    while await pool.fetchval(_STILL_RUNNING, row["snapshot"]):
+        await asyncio.sleep(poll)
+    return int(row["head"])

@@ -1,0 +1,149 @@
+"""`agentlog replay export`: the selected events of the event store to JSON Lines, Avro or Parquet (docs/replay.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from cli.console import err, out, print_json
+from cli.errors import CliError, Exit, build
+from cli.readside import codec_of
+from contracts.schemas import event_contracts
+from projections.settings import ProjectionSettings
+from replay.export import FORMATS, Exporter, Summary, run
+from replay.redact import UnknownField, fields_to_redact
+from replay.selection import Selection
+
+app = typer.Typer(help="Analysts' tools over the event store: export (docs/replay.md).", no_args_is_help=True)
+EVERY = 5.0  # seconds between progress lines off a terminal
+
+
+@app.command()
+def export(
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="file (jsonl, avro) or folder (parquet); JSON Lines go to stdout without it"),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"one of {', '.join(FORMATS)}")] = "jsonl",
+    stream_type: Annotated[list[str] | None, typer.Option(help="stream type (session, tool, budget, ...)")] = None,
+    event_type: Annotated[list[str] | None, typer.Option(help="event type: MessagePosted or its full name")] = None,
+    tenant: Annotated[list[str] | None, typer.Option(help="tenant id")] = None,
+    stream: Annotated[list[str] | None, typer.Option(help="stream id (a session's id, ...)")] = None,
+    since: Annotated[datetime | None, typer.Option(help="occurred at or after (ISO 8601, UTC unless it says)")] = None,
+    until: Annotated[datetime | None, typer.Option(help="occurred before (ISO 8601)")] = None,
+    after_position: Annotated[int, typer.Option(min=0, help="start after this position (resume)")] = 0,
+    to_position: Annotated[int | None, typer.Option(min=0, help="stop at this position")] = None,
+    redact: Annotated[str, typer.Option(help="fields to mask, comma-separated: text,attachments,metadata")] = "",
+    partition_by_day: Annotated[bool, typer.Option("--partition-by-day", help="parquet: a folder per day")] = False,
+    avro_codec: Annotated[str, typer.Option(help="avro: null or deflate")] = "null",
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on stdout")] = False,
+) -> None:
+    """Export events in position order at flat memory; resume with --after-position at the last one written."""
+    if fmt not in FORMATS:
+        raise CliError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}", Exit.USAGE)
+    if out_path is None and fmt != "jsonl":
+        raise CliError(f"--format {fmt} needs --out", "give a file (avro) or a folder (parquet)", Exit.USAGE)
+    if out_path is None and as_json:
+        raise CliError("--json prints the summary on stdout, where the events would go", "give --out", Exit.USAGE)
+    if partition_by_day and fmt != "parquet":
+        raise CliError("--partition-by-day is for --format parquet", "drop it, or export to Parquet", Exit.USAGE)
+    settings = build(ProjectionSettings)
+    contracts = {name: c.schema for name, c in event_contracts().items()}
+    selection = Selection(
+        stream_types=tuple(stream_type or ()),
+        event_types=tuple(_event_type(e, contracts) for e in event_type or ()),
+        tenants=tuple(tenant or ()),
+        stream_ids=tuple(stream or ()),
+        since=_utc(since),
+        until=_utc(until),
+        after_position=after_position,
+        to_position=to_position,
+    )
+    chosen = {n: s for n, s in contracts.items() if not selection.event_types or n in selection.event_types}
+    try:
+        redactions = fields_to_redact(redact.split(","), chosen) if redact else {}
+    except UnknownField as e:
+        raise CliError(f"--redact: {e}", "name fields of the events exported (docs/replay.md)", Exit.USAGE) from e
+    codec = codec_of(settings)
+    try:
+        exporter = Exporter(codec, fmt, out_path, stream=sys.stdout.buffer if out_path is None else None,
+                            redactions=redactions, avro_codec=avro_codec, by_day=partition_by_day)  # fmt: skip
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot write {out_path}: {e}", "give a path that can be written", Exit.USAGE) from e
+    summary = asyncio.run(_export(settings, selection, exporter))
+    if as_json:
+        print_json([summary.as_dict()])
+    elif out_path is not None:
+        out.print(
+            f"exported {summary.events} event(s), positions {summary.after_position + 1}..{summary.to_position}, "
+            f"in {summary.seconds:.1f} s ({summary.events_per_second:,.0f}/s) to {', '.join(summary.files) or '-'}; "
+            f"resume with --after-position {summary.to_position}",
+            highlight=False,
+        )
+
+
+def _event_type(given: str, contracts: Mapping[str, object]) -> str:
+    """The full contract name of `given` (a full name, or the part after the last dot)."""
+    found = [name for name in contracts if given in (name, name.rsplit(".", 1)[-1])]
+    if len(found) != 1:
+        raise CliError(f"unknown event type {given!r}", f"one of {', '.join(sorted(contracts))}", Exit.USAGE)
+    return found[0]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+async def _export(settings: ProjectionSettings, selection: Selection, exporter: Exporter) -> Summary:
+    pool = await asyncpg.create_pool(
+        settings.postgres_dsn, min_size=1, max_size=2, server_settings={"search_path": settings.db_schema}
+    )
+    try:
+        if err.is_terminal:
+            progress = Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
+                                transient=True)  # fmt: skip
+            with progress:
+                task = progress.add_task("export", total=None, rate="")
+                began = time.monotonic()
+
+                def advanced(count: int) -> None:
+                    progress.advance(task, count)
+                    done = progress.tasks[0].completed
+                    progress.update(task, rate=f"{done / max(time.monotonic() - began, 1e-9):,.0f}/s")
+
+                return await run(pool, selection, exporter, lambda total: progress.update(task, total=total), advanced)
+        lines = _Lines()
+        return await run(pool, selection, exporter, lines.started, lines.advanced)
+    finally:
+        await pool.close()
+
+
+class _Lines:
+    """Progress off a terminal: a plain line on stderr every EVERY seconds."""
+
+    def __init__(self) -> None:
+        self.total = self.done = 0
+        self.began = self.last = time.monotonic()
+
+    def started(self, total: int) -> None:
+        self.total = total
+        err.print(f"exporting {total} event(s)", highlight=False)
+
+    def advanced(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= EVERY:
+            rate = self.done / (now - self.began)
+            left = (self.total - self.done) / rate if rate else 0
+            err.print(f"exported {self.done}/{self.total} ({rate:,.0f}/s, {left:.0f} s left)", highlight=False)
+            self.last = now

@@ -1,0 +1,145 @@
+"""An export: the selected events, read in position order, written in one format, with progress.
+
+`Exporter` turns pages of stored rows into one format: JSON Lines (one object per event: position,
+recorded_at, event_type, and the event as its contract has it, ids as text and times as epoch
+milliseconds), an Avro container file (`avro_file`), or a Parquet folder (`parquet`). `run` drives
+it over a selection and says what it wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import asyncpg
+import orjson
+
+from contracts.codec import EventCodec
+from replay import avro_file
+from replay.redact import redact
+from replay.selection import Selection, bound, read
+
+FORMATS = ("jsonl", "avro", "parquet")
+
+
+@dataclass
+class Summary:
+    """What an export wrote: how many events, the positions it covered (resume after `to_position`)."""
+
+    format: str
+    events: int
+    after_position: int
+    to_position: int
+    last_position: int | None
+    files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "events_per_second": round(self.events_per_second)}
+
+
+class Exporter:
+    """Writes pages of (position, recorded_ms, payload) rows in `format` to `out` (a file, or for Parquet a
+    folder; JSON Lines may go to `stream` instead), each event in the current schema, `redactions` applied."""
+
+    def __init__(
+        self,
+        codec: EventCodec,
+        format: str,
+        out: Path | None,
+        *,
+        stream: IO[bytes] | None = None,
+        redactions: Mapping[str, frozenset[str]] | None = None,
+        avro_codec: str = "null",
+        by_day: bool = False,
+    ) -> None:
+        self.codec, self.format, self.out = codec, format, out
+        self.redactions = dict(redactions or {})
+        contracts = {name: c.schema for name, c in codec.contracts.items()}
+        self.parquet = None
+        if format == "parquet" and out:
+            from replay.parquet import ParquetFolder  # noqa: PLC0415 - pyarrow is imported by Parquet exports only
+
+            self.parquet = ParquetFolder(out, contracts, by_day=by_day)
+        self.sink = stream if stream is not None else open(out, "wb") if out and format != "parquet" else None  # noqa: SIM115
+        self.avro = None
+        if format == "avro" and self.sink:
+            self.avro = avro_file.ContainerWriter(self.sink, avro_file.envelope(contracts), avro_codec)
+            self.branches = {name: avro_file.long_bytes(i) for i, name in enumerate(contracts)}
+            self.names = {name: avro_file.string_bytes(name) for name in contracts}
+        self.write = {"jsonl": self._jsonl, "avro": self._avro, "parquet": self._parquet}[format]
+
+    def _jsonl(self, rows: Sequence[asyncpg.Record]) -> None:
+        read, redactions, dumps, lines = self.codec.read, self.redactions, orjson.dumps, []
+        for position, recorded_ms, payload in rows:
+            name, record = read(payload)
+            if name in redactions:
+                redact(record, redactions[name])
+            line = {"position": position, "recorded_at": recorded_ms, "event_type": name, "event": record}
+            lines.append(dumps(line, default=str))
+        lines.append(b"")
+        assert self.sink is not None
+        self.sink.write(b"\n".join(lines))
+
+    def _avro(self, rows: Sequence[asyncpg.Record]) -> None:
+        current, long_bytes, datums = self.codec.current_body, avro_file.long_bytes, []
+        for position, recorded_ms, payload in rows:
+            name, body = current(payload)
+            if name in self.redactions:
+                body = self.codec.current_body_of(name, redact(self.codec.read(payload)[1], self.redactions[name]))
+            datums.append(b"".join((long_bytes(position), long_bytes(recorded_ms), self.names[name],
+                                    self.branches[name], body)))  # fmt: skip
+        assert self.avro is not None
+        self.avro.append(datums)
+
+    def _parquet(self, rows: Sequence[asyncpg.Record]) -> None:
+        read, redactions = self.codec.read, self.redactions
+        assert self.parquet is not None
+        for position, recorded_ms, payload in rows:
+            name, record = read(payload)
+            if name in redactions:
+                redact(record, redactions[name])
+            self.parquet.append(name, position, recorded_ms, record)
+
+    def close(self) -> list[str]:
+        """Finish the files; the paths written."""
+        if self.parquet:
+            return [str(p) for p in self.parquet.close()]
+        if self.avro:
+            self.avro.flush()
+        if self.sink:
+            self.sink.flush()
+            if self.out:
+                self.sink.close()
+        return [str(self.out)] if self.out else []
+
+
+async def run(
+    pool: asyncpg.Pool,
+    selection: Selection,
+    exporter: Exporter,
+    started: Callable[[int], None] = lambda total: None,
+    advanced: Callable[[int], None] = lambda count: None,
+) -> Summary:
+    """Export what `selection` takes; `started(total)` once the range is known, `advanced(n)` after each page."""
+    began = time.monotonic()
+    top, total = await bound(pool, selection)
+    started(total)
+    summary = Summary(exporter.format, 0, selection.after_position, top, None)
+    try:
+        async for rows in read(pool, selection, top):
+            exporter.write(rows)
+            summary.events += len(rows)
+            summary.last_position = rows[-1][0]
+            advanced(len(rows))
+    finally:
+        summary.files = exporter.close()
+    summary.seconds = time.monotonic() - began
+    return summary
