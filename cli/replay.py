@@ -76,7 +76,8 @@ def export(
     codec = codec_of(settings)
     try:
         exporter = Exporter(codec, fmt, out_path, stream=sys.stdout.buffer if out_path is None else None,
-                            redactions=redactions, avro_codec=avro_codec, by_day=partition_by_day)  # fmt: skip
+                            redactions=redactions, avro_codec=avro_codec, by_day=partition_by_day,
+                            registry_url=settings.schema_registry_url)  # fmt: skip
     except (OSError, ValueError) as e:
         raise CliError(f"cannot write {out_path}: {e}", "give a path that can be written", Exit.USAGE) from e
     summary = asyncio.run(_export(settings, selection, exporter))

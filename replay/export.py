@@ -8,8 +8,12 @@ it over a selection and says what it wrote.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -17,12 +21,41 @@ from typing import IO, Any
 import asyncpg
 import orjson
 
+from contracts import registry
 from contracts.codec import EventCodec
 from replay import avro_file
 from replay.redact import redact
 from replay.selection import Selection, bound, read
 
 FORMATS = ("jsonl", "avro", "parquet")
+PARALLEL_FROM = 50_000  # events from which a JSON Lines export starts worker processes (about a second)
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def jsonl_page(codec: EventCodec, redactions: Mapping[str, frozenset[str]], rows: Sequence[Sequence[Any]]) -> bytes:
+    """Rows of (position, recorded_ms, payload) as JSON lines: position, recorded_at, event_type, event."""
+    read, dumps, lines = codec.read, orjson.dumps, []
+    for position, recorded_ms, payload in rows:
+        name, record = read(payload)
+        if name in redactions:
+            redact(record, redactions[name])
+        line = {"position": position, "recorded_at": recorded_ms, "event_type": name, "event": record}
+        lines.append(dumps(line, default=str))
+    lines.append(b"")
+    return b"\n".join(lines)
+
+
+_worker: tuple[EventCodec, Mapping[str, frozenset[str]]] | None = None  # in a worker process: its codec, redactions
+
+
+def _start_worker(registry_url: str, redactions: Mapping[str, frozenset[str]]) -> None:
+    global _worker  # noqa: PLW0603 - one codec per worker process, made once
+    _worker = EventCodec(registry.connect(registry_url)), redactions
+
+
+def _worker_page(rows: Sequence[Sequence[Any]]) -> bytes:
+    assert _worker is not None, "started by ProcessPoolExecutor's initializer"
+    return jsonl_page(*_worker, rows)
 
 
 @dataclass
@@ -59,8 +92,11 @@ class Exporter:
         redactions: Mapping[str, frozenset[str]] | None = None,
         avro_codec: str = "null",
         by_day: bool = False,
+        registry_url: str | None = None,
     ) -> None:
-        self.codec, self.format, self.out = codec, format, out
+        self.codec, self.format, self.out, self.registry_url = codec, format, out, registry_url
+        self.pool: ProcessPoolExecutor | None = None
+        self.pages: deque[Future[bytes]] = deque()
         self.redactions = dict(redactions or {})
         contracts = {name: c.schema for name, c in codec.contracts.items()}
         self.parquet = None
@@ -76,17 +112,25 @@ class Exporter:
             self.names = {name: avro_file.string_bytes(name) for name in contracts}
         self.write = {"jsonl": self._jsonl, "avro": self._avro, "parquet": self._parquet}[format]
 
+    def start(self, total: int) -> None:
+        """Told how many events are coming: a large JSON Lines export decodes in worker processes (decoding
+        is most of its work), pages in order, while this one reads the next pages and writes."""
+        if self.format == "jsonl" and self.registry_url and total >= PARALLEL_FROM:
+            context = multiprocessing.get_context("spawn")  # no fork of a process with a running event loop
+            self.pool = ProcessPoolExecutor(WORKERS, context, initializer=_start_worker,
+                                            initargs=(self.registry_url, self.redactions))  # fmt: skip
+
     def _jsonl(self, rows: Sequence[asyncpg.Record]) -> None:
-        read, redactions, dumps, lines = self.codec.read, self.redactions, orjson.dumps, []
-        for position, recorded_ms, payload in rows:
-            name, record = read(payload)
-            if name in redactions:
-                redact(record, redactions[name])
-            line = {"position": position, "recorded_at": recorded_ms, "event_type": name, "event": record}
-            lines.append(dumps(line, default=str))
-        lines.append(b"")
+        if self.pool is None:
+            self._sink().write(jsonl_page(self.codec, self.redactions, rows))
+            return
+        self.pages.append(self.pool.submit(_worker_page, [tuple(r) for r in rows]))
+        while len(self.pages) > WORKERS + 1 or (self.pages and self.pages[0].done()):
+            self._sink().write(self.pages.popleft().result())
+
+    def _sink(self) -> IO[bytes]:
         assert self.sink is not None
-        self.sink.write(b"\n".join(lines))
+        return self.sink
 
     def _avro(self, rows: Sequence[asyncpg.Record]) -> None:
         current, long_bytes, datums = self.codec.current_body, avro_file.long_bytes, []
@@ -110,6 +154,10 @@ class Exporter:
 
     def close(self) -> list[str]:
         """Finish the files; the paths written."""
+        if self.pool:
+            while self.pages:
+                self._sink().write(self.pages.popleft().result())
+            self.pool.shutdown(cancel_futures=True)
         if self.parquet:
             return [str(p) for p in self.parquet.close()]
         if self.avro:
@@ -131,6 +179,7 @@ async def run(
     """Export what `selection` takes; `started(total)` once the range is known, `advanced(n)` after each page."""
     began = time.monotonic()
     top, total = await bound(pool, selection)
+    exporter.start(total)
     started(total)
     summary = Summary(exporter.format, 0, selection.after_position, top, None)
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ROWS_PER_GROUP = 65_536
+PENDING_ROWS = 20_000  # rows held in memory, over all files, before they are written (the memory bound)
 _PRIMITIVES = {
     "string": pa.string(),
     "long": pa.int64(),
@@ -68,33 +68,35 @@ def table_schema(contract: dict[str, Any]) -> pa.Schema:
 
 
 class ParquetFolder:
-    """Rows by event type (and day), buffered and written a row group at a time."""
+    """Rows by event type (and day), buffered (PENDING_ROWS over all of them) and written a row group at a time."""
 
     def __init__(self, out: Path, contracts: dict[str, dict[str, Any]], *, by_day: bool = False) -> None:
         self.out, self.by_day = out, by_day
         self.schemas = {name: table_schema(contract) for name, contract in contracts.items()}
         self.pending: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self.held = 0
         self.writers: dict[tuple[str, str], pq.ParquetWriter] = {}
 
     def append(self, event_type: str, position: int, recorded_ms: int, record: dict[str, Any]) -> None:
         record["position"], record["recorded_at"] = position, recorded_ms
         key = (event_type, _day(record["meta"]["occurred_at"]) if self.by_day else "")
-        rows = self.pending[key]
-        rows.append(record)
-        if len(rows) >= ROWS_PER_GROUP:
-            self._flush(key)
+        self.pending[key].append(record)
+        self.held += 1
+        if self.held >= PENDING_ROWS:
+            self._flush_all()
 
     def close(self) -> list[Path]:
-        for key in list(self.pending):
-            self._flush(key)
+        self._flush_all()
         for writer in self.writers.values():
             writer.close()
         return sorted(Path(w.where) for w in self.writers.values())
 
-    def _flush(self, key: tuple[str, str]) -> None:
-        rows = self.pending.pop(key, [])
-        if not rows:
-            return
+    def _flush_all(self) -> None:
+        for key in list(self.pending):
+            self._flush(key, self.pending.pop(key))
+        self.held = 0
+
+    def _flush(self, key: tuple[str, str], rows: list[dict[str, Any]]) -> None:
         schema = self.schemas[key[0]]
         writer = self.writers.get(key)
         if writer is None:

@@ -8,6 +8,7 @@ written misses nothing, not even an event whose transaction was still running.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,13 +75,17 @@ async def read(
     each row is (position, recorded_ms: when it was recorded in epoch ms, payload: as stored)."""
     condition, args = selection.where(top)
     query = f"SELECT {_COLUMNS} FROM events WHERE position > $1 AND {condition} ORDER BY position LIMIT {page}"
-    last = selection.after_position
-    while True:
-        rows = await _page(pool, query, last, args)
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
+    rows = await _page(pool, query, selection.after_position, args)
+    while rows:
+        # the next page is read while this one is written: the server's work overlaps ours
+        upcoming = asyncio.ensure_future(_page(pool, query, rows[-1][0], args)) if len(rows) == page else None
+        try:
+            yield rows
+        except BaseException:
+            if upcoming:
+                upcoming.cancel()
+            raise
+        rows = await upcoming if upcoming else []
 
 
 @translate_outages
