@@ -93,8 +93,10 @@ class Exporter:
         avro_codec: str = "null",
         by_day: bool = False,
         registry_url: str | None = None,
+        parallel_from: int = PARALLEL_FROM,
     ) -> None:
-        self.codec, self.format, self.out, self.registry_url = codec, format, out, registry_url
+        self.codec, self.format, self.out = codec, format, out
+        self.registry_url, self.parallel_from = registry_url, parallel_from
         self.pool: ProcessPoolExecutor | None = None
         self.pages: deque[Future[bytes]] = deque()
         self.redactions = dict(redactions or {})
@@ -115,7 +117,7 @@ class Exporter:
     def start(self, total: int) -> None:
         """Told how many events are coming: a large JSON Lines export decodes in worker processes (decoding
         is most of its work), pages in order, while this one reads the next pages and writes."""
-        if self.format == "jsonl" and self.registry_url and total >= PARALLEL_FROM:
+        if self.format == "jsonl" and self.registry_url and total >= self.parallel_from:
             context = multiprocessing.get_context("spawn")  # no fork of a process with a running event loop
             self.pool = ProcessPoolExecutor(WORKERS, context, initializer=_start_worker,
                                             initargs=(self.registry_url, self.redactions))  # fmt: skip

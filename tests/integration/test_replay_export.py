@@ -110,6 +110,13 @@ async def test_each_format_holds_every_stored_event_in_position_order_as_the_sto
     assert posted == [(e[0], e[2]["text"], e[2]["meta"]["tenant_id"]) for e in expected if e[1] == POSTED]
 
 
+async def test_json_lines_decoded_in_worker_processes_are_the_same_bytes(stored, pg_schema, codec, servers, tmp_path):
+    await export(pg_schema, codec, "jsonl", tmp_path / "one.jsonl")
+    await export(pg_schema, codec, "jsonl", tmp_path / "many.jsonl", registry_url=servers.schema_registry_url,
+                 parallel_from=0)  # fmt: skip
+    assert (tmp_path / "many.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+
+
 async def test_a_selection_takes_exactly_the_events_it_names(stored, pg_schema, codec, tmp_path):
     middle = stored[len(stored) // 2]["position"]
     cases: list[tuple[Selection, Callable[[asyncpg.Record], bool]]] = [
