@@ -28,7 +28,7 @@ from replay.redact import redact
 from replay.selection import Selection, bound, read
 
 FORMATS = ("jsonl", "avro", "parquet")
-PARALLEL_FROM = 50_000  # events from which a JSON Lines export starts worker processes (about a second)
+PARALLEL_FROM = 20_000  # events from which a JSON Lines export decodes in worker processes
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -45,12 +45,13 @@ def jsonl_page(codec: EventCodec, redactions: Mapping[str, frozenset[str]], rows
     return b"\n".join(lines)
 
 
-_worker: tuple[EventCodec, Mapping[str, frozenset[str]]] | None = None  # in a worker process: its codec, redactions
+_worker: tuple[EventCodec, Mapping[str, frozenset[str]]] | None = None  # the codec and redactions workers use
 
 
-def _start_worker(registry_url: str, redactions: Mapping[str, frozenset[str]]) -> None:
-    global _worker  # noqa: PLW0603 - one codec per worker process, made once
-    _worker = EventCodec(registry.connect(registry_url)), redactions
+def _own_registry_client(registry_url: str) -> None:
+    """In a forked worker: a registry client of its own (the parent's connections stay the parent's)."""
+    assert _worker is not None
+    _worker[0].registry = registry.connect(registry_url)
 
 
 def _worker_page(rows: Sequence[Sequence[Any]]) -> bytes:
@@ -118,9 +119,11 @@ class Exporter:
         """Told how many events are coming: a large JSON Lines export decodes in worker processes (decoding
         is most of its work), pages in order, while this one reads the next pages and writes."""
         if self.format == "jsonl" and self.registry_url and total >= self.parallel_from:
-            context = multiprocessing.get_context("spawn")  # no fork of a process with a running event loop
-            self.pool = ProcessPoolExecutor(WORKERS, context, initializer=_start_worker,
-                                            initargs=(self.registry_url, self.redactions))  # fmt: skip
+            global _worker  # noqa: PLW0603 - what the forked workers inherit (a spawned one would start in a second)
+            _worker = self.codec, self.redactions
+            context = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(WORKERS, context, initializer=_own_registry_client,
+                                            initargs=(self.registry_url,))  # fmt: skip
 
     def _jsonl(self, rows: Sequence[asyncpg.Record]) -> None:
         if self.pool is None:
