@@ -5,10 +5,15 @@ and a loopback webhook receiver."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +21,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from contracts.routing import OUTBOUND, TOOL_REQUESTS
+from stack.config import REPO_ROOT as REPO
+from tests.support.cli import child_env
 from tests.support.conversation import events, post, wait_for_reply
 from tests.support.processes import until
 from tests.support.reading import Update, sse
@@ -302,3 +309,37 @@ def _charge(text: str, call: ToolCall | None = None, outcome: str = "") -> int:
         history += [Turn("assistant", "", tool_calls=(call,)), Turn("tool", outcome, call_id=call.call_id)]
         tokens += responder.estimate(history)
     return tokens
+
+
+def test_the_worked_examples_of_the_replay_doc_run_on_a_real_conversation(runtime, client, tmp_path):
+    tenant, key = runtime.tenant()
+    calculate = asked(client, key, "Calculate 2 + 2")
+    session = calculate["session_id"]
+    asked(client, key, "echo hello", session_id=session)
+    wait_for_reply(client, key, session, count=2, timeout=60)
+    env = {"POSTGRES_DSN": runtime.servers.postgres_dsn, "AGENTLOG_DB_SCHEMA": runtime.schema,
+           "SCHEMA_REGISTRY_URL": runtime.servers.schema_registry_url, "TENANT": tenant,
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+
+    said = []
+    for language, code in examples(REPO / "docs" / "replay.md", "Worked examples"):
+        command = ["bash", "-euo", "pipefail", "-c", code] if language == "sh" else [sys.executable, "-c", code]
+        done = subprocess.run(command, cwd=tmp_path, env=child_env(env), capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"{language} example failed:\n{code}\n{done.stderr}"
+        said.append(done.stdout)
+
+    counts, avro, followed = said[1], said[3], said[5]
+    assert "agentlog.session.MessagePosted" in counts and "agentlog.budget.ReservationSettled" in counts
+    assert session in counts  # the tokens charged for this conversation
+    assert len(avro.splitlines()) == sum(1 for _ in (tmp_path / "events.jsonl").open())
+    steps = [line.split(" ", 1)[1] for line in followed.splitlines()]
+    assert steps[:2] == ["SessionStarted ", "MessagePosted Calculate 2 + 2"]
+    assert {"ToolRequested calculator", "ToolCompleted calculator", "MessagePosted 2 + 2 = 4",
+            "ToolRequested echo", "MessagePosted hello"} <= set(steps)  # fmt: skip
+    assert any(step.startswith("ReservationSettled ") for step in steps)
+
+
+def examples(doc: Path, section: str) -> list[tuple[str, str]]:
+    """The (language, code) of each sh and python block of a section of a Markdown document, in order."""
+    text = doc.read_text().split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(sh|python)\n(.*?)```", text, re.S)
