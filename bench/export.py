@@ -69,10 +69,10 @@ def conversation(tenant: str, session_id: uuid.UUID, count: int) -> list[DomainE
 
 def charges(tenant: str, count: int) -> list[DomainEvent]:
     """A day's budget stream of `count` events: reservations and their settlements."""
-    day, events, reservation = datetime.now(UTC).date(), [], ""
+    day, events, reservation = datetime.now(UTC).date(), list[DomainEvent](), uuid.uuid4()
     for i in range(count):
         if i % 2 == 0:
-            reservation = str(uuid.uuid4())
+            reservation = uuid.uuid4()
             events.append(TokensReserved(tenant_id=tenant, persona_id="helper", day=day, reservation_id=reservation,
                                          tokens=120, used_after=120 * (i + 1), limit=10**9))  # fmt: skip
         else:
@@ -221,11 +221,11 @@ def main(
                 out.print(f"[dim]{fmt}: {size:,} events, {rate:,.0f}/s, peak RSS {rss:.0f} MiB, "
                           f"{size_bytes / 2**20:.0f} MiB written[/dim]")  # fmt: skip
                 params = {"events": size, "file_mib": round(size_bytes / 2**20, 1)}
-                peer_of = (lambda value: value) if fmt == "jsonl" else (lambda value: None)  # the peer writes JSON Lines
+                compared = fmt == "jsonl"  # the peer writes JSON Lines
                 results.append(Result(f"export to {fmt}, {size:,} events", rate, "events/s", True,
-                                      PEER if fmt == "jsonl" else None, peer_of(peer_rate), params))  # fmt: skip
+                                      PEER if compared else None, peer_rate if compared else None, params))  # fmt: skip
                 results.append(Result(f"peak RSS, {fmt}, {size:,} events", rss, "MiB", False,
-                                      PEER if fmt == "jsonl" else None, peer_of(peer_rss), params))  # fmt: skip
+                                      PEER if compared else None, peer_rss if compared else None, params))  # fmt: skip
     write_results("export", results)
 
 

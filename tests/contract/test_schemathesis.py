@@ -23,7 +23,8 @@ from schemathesis.specs.openapi.stateful import RootTransitions
 
 from api.app import create_app
 from api.settings import ApiSettings
-from tests.support.api import RunningApi, another_api, serve
+from cli.provider import serve
+from tests.support.api import RunningApi, another_api
 
 SEED = 20261202
 MAX_EXAMPLES = 12  # per operation and phase; about a minute for the stateless cases on this machine

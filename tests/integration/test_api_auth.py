@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.errors import PROBLEM_JSON
-from tests.support.api import JWT_SECRET, RunningApi, another_api, eventually, serve
+from cli.provider import serve
+from tests.support.api import JWT_SECRET, RunningApi, another_api, eventually
 
 ADMIN_ROUTES = {"/v1/budgets/{tenant}/limits": "put", "/v1/model-profiles/{role}/{deployment_mode}": "put"}
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from cli.provider import free_port, serve
 from domain.budget.commands import ConsumeTokens
 from domain.budget.service import consume_tokens
 from tests.integration.test_api_resources import problem
-from tests.support.api import another_api, free_port, serve
+from tests.support.api import another_api
 
 
 def test_an_id_of_another_kind_of_aggregate_is_404_never_its_data(api, client):

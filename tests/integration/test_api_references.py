@@ -9,7 +9,8 @@ import pytest
 
 from api.errors import PROBLEM_JSON
 from api.settings import ApiSettings
-from tests.support.api import another_api, recorded, serve
+from cli.provider import serve
+from tests.support.api import another_api, recorded
 from tests.support.cli import agentlog
 
 

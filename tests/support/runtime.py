@@ -17,9 +17,9 @@ import redis
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from api.tenants import Tenants
+from cli.provider import free_port
 from stack import Endpoints
 from tests.conftest import registered_codec
-from tests.support.api import free_port
 from tests.support.cli import agentlog
 from tests.support.processes import Processes, answers, until
 from tests.support.reading import AvroTopics
