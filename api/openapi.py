@@ -62,6 +62,7 @@ LINKS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     },
     "closeSession": {"202": _SESSION_READS | _links(StreamSession=("streamSession", SESSION))},
     "cancelReply": {"202": _SESSION_READS},
+    "forkSession": {"202": _SESSION_READS},
     "createDelegationTask": {"202": _TASK_LINKS},
     "startDelegationTask": {"202": _TASK_LINKS},
     "completeDelegationTask": {"202": _links(GetTask=("getDelegationTask", TASK | READ_AFTER))},

@@ -41,8 +41,9 @@ class Stream:
 
 def _session(tenant: str, new_id: NewId) -> list[Stream]:
     sid, reply, cancelled = new_id(), new_id(), new_id()
+    forked_from = s.ForkOrigin(session_id=new_id(), version=1)  # a fork of a session's start: nothing copied
     first = [
-        s.SessionStarted(session_id=sid, tenant_id=tenant, persona_id="helper"),
+        s.SessionStarted(session_id=sid, tenant_id=tenant, persona_id="helper", forked_from=forked_from),
         s.MessagePosted(session_id=sid, message_id=new_id(), role=s.Role.USER, text="What is 2 + 2?"),
         s.AssistantReplyChunk(session_id=sid, message_id=reply, index=0, text="2 + 2"),
         s.MessagePosted(session_id=sid, message_id=reply, role=s.Role.ASSISTANT, text="2 + 2 = 4"),

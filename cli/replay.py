@@ -1,8 +1,10 @@
-"""`agentlog replay export`: the selected events of the event store to JSON Lines, Avro or Parquet (docs/replay.md)."""
+"""`agentlog replay export` (the selected events of the event store to JSON Lines, Avro or Parquet) and
+`agentlog replay state` (an aggregate's state at a version or a moment); see docs/replay.md."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Mapping
@@ -17,13 +19,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from cli.console import err, out, print_json
 from cli.errors import CliError, Exit, build
 from cli.readside import codec_of
+from contracts.convert import to_plain
 from contracts.schemas import event_contracts
+from domain.errors import NotFound
+from domain.history import PastState, state_at
+from eventstore.store import PostgresEventStore
 from projections.settings import ProjectionSettings
 from replay.export import FORMATS, Exporter, Summary, run
 from replay.redact import UnknownField, fields_to_redact
 from replay.selection import Selection
 
-app = typer.Typer(help="Analysts' tools over the event store: export (docs/replay.md).", no_args_is_help=True)
+app = typer.Typer(help="Analysts' tools over the event store: export, state (docs/replay.md).", no_args_is_help=True)
 EVERY = 5.0  # seconds between progress lines off a terminal
 
 
@@ -90,6 +96,52 @@ def export(
             f"resume with --after-position {summary.to_position}",
             highlight=False,
         )
+
+
+@app.command()
+def state(
+    stream: Annotated[str, typer.Argument(help="stream id: a session's id, a tool request's id, ...")],
+    at: Annotated[str | None, typer.Option(help="a version (1, 2, ...) or a moment (ISO 8601) [default: now]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """An aggregate's state at a version or a moment: its events up to there, folded (time travel)."""
+    version, moment = _point(at)
+    settings = build(ProjectionSettings)
+    past = asyncio.run(_state(settings, stream, version, moment))
+    found = {"stream_id": past.stream_id, "stream_type": past.stream_type, "tenant_id": past.tenant_id,
+             "version": past.version, "state": to_plain(past.state)}  # fmt: skip
+    text = json.dumps(found if as_json else found["state"], indent=2, default=str)
+    if not as_json:
+        out.print(f"{past.stream_type} {past.stream_id} at version {past.version} (tenant {past.tenant_id})",
+                  highlight=False)  # fmt: skip
+    sys.stdout.write(text + "\n")
+
+
+def _point(at: str | None) -> tuple[int | None, datetime | None]:
+    """(version, moment) of --at: a positive whole number is a version, anything else a moment."""
+    if at is None:
+        return None, None
+    if at.isdigit():
+        if int(at) < 1:
+            raise CliError("--at 0: versions start at 1", "give a version of 1 or more, or a moment", Exit.USAGE)
+        return int(at), None
+    try:
+        return None, _utc(datetime.fromisoformat(at))
+    except ValueError as e:
+        raise CliError(f"--at {at!r} is neither a version nor a moment", "give 3 or 2026-12-02T10:00:00Z",
+                       Exit.USAGE) from e  # fmt: skip
+
+
+async def _state(settings: ProjectionSettings, stream: str, version: int | None, moment: datetime | None) -> PastState:
+    codec = codec_of(settings)
+    store = await PostgresEventStore.connect(settings.postgres_dsn, codec, schema=settings.db_schema, pool_size=1)
+    try:
+        return await state_at(store, stream, version=version, moment=moment)
+    except NotFound as e:
+        raise CliError(f"no events of stream {stream!r} at that point", "check the id (`replay export "
+                       f"--stream {stream}` lists them) or give a later --at", Exit.FAILED) from e  # fmt: skip
+    finally:
+        await store.close()
 
 
 def _event_type(given: str, contracts: Mapping[str, object]) -> str:

@@ -77,8 +77,11 @@ class AsyncClient:
             if not (cursor := page.next_cursor):
                 return
 
-    async def get_session(self, session_id: r.Id, *, min_position: int | None = None) -> m.Session:
-        return await self.send(r.get_session(session_id, min_position))
+    async def get_session(
+        self, session_id: r.Id, *, min_position: int | None = None, at_version: int | None = None
+    ) -> m.Session:
+        """The session; with `at_version`, as it was after its event of that version (time travel)."""
+        return await self.send(r.get_session(session_id, min_position, at_version))
 
     async def list_messages(
         self, session_id: r.Id, *, limit: int | None = None, cursor: str | None = None, min_position: int | None = None
@@ -104,6 +107,13 @@ class AsyncClient:
         self, session_id: r.Id, *, reason: str | None = None, idempotency_key: str | None = None
     ) -> m.SessionClosed:
         return await self.send(r.close_session(session_id, reason, r.command_headers(idempotency_key, None)))
+
+    async def fork_session(
+        self, session_id: r.Id, at_version: int, *, fork_id: r.Id | None = None, idempotency_key: str | None = None
+    ) -> m.SessionForked:
+        """A new session (`fork_id`, else a new id) whose history is this one's up to `at_version`."""
+        headers = r.command_headers(idempotency_key, None)
+        return await self.send(r.fork_session(session_id, at_version, fork_id, headers))
 
     async def cancel_reply(
         self, session_id: r.Id, *, reason: str | None = None, idempotency_key: str | None = None

@@ -76,8 +76,11 @@ class Client:
             if not (cursor := page.next_cursor):
                 return
 
-    def get_session(self, session_id: r.Id, *, min_position: int | None = None) -> m.Session:
-        return self.send(r.get_session(session_id, min_position))
+    def get_session(
+        self, session_id: r.Id, *, min_position: int | None = None, at_version: int | None = None
+    ) -> m.Session:
+        """The session; with `at_version`, as it was after its event of that version (time travel)."""
+        return self.send(r.get_session(session_id, min_position, at_version))
 
     def list_messages(
         self, session_id: r.Id, *, limit: int | None = None, cursor: str | None = None, min_position: int | None = None
@@ -102,6 +105,13 @@ class Client:
         self, session_id: r.Id, *, reason: str | None = None, idempotency_key: str | None = None
     ) -> m.SessionClosed:
         return self.send(r.close_session(session_id, reason, r.command_headers(idempotency_key, None)))
+
+    def fork_session(
+        self, session_id: r.Id, at_version: int, *, fork_id: r.Id | None = None, idempotency_key: str | None = None
+    ) -> m.SessionForked:
+        """A new session (`fork_id`, else a new id) whose history is this one's up to `at_version`."""
+        headers = r.command_headers(idempotency_key, None)
+        return self.send(r.fork_session(session_id, at_version, fork_id, headers))
 
     def cancel_reply(
         self, session_id: r.Id, *, reason: str | None = None, idempotency_key: str | None = None

@@ -34,6 +34,16 @@ class ReplyCancelled(Recorded):
     session_id: UUID
 
 
+class ForkOrigin(Model):
+    session_id: UUID
+    version: int
+
+
+class SessionForked(Recorded):
+    session_id: UUID
+    forked_from: ForkOrigin
+
+
 class Session(Model):
     session_id: UUID
     persona_id: str | None

@@ -82,8 +82,8 @@ def list_sessions(limit: int | None = None, cursor: str | None = None) -> Call[m
     return Call("GET", "/v1/sessions", _model(m.SessionPage), params=_query(limit=limit, cursor=cursor))
 
 
-def get_session(session_id: Id, min_position: int | None = None) -> Call[m.Session]:
-    params = _query(min_position=min_position)
+def get_session(session_id: Id, min_position: int | None = None, at_version: int | None = None) -> Call[m.Session]:
+    params = _query(min_position=min_position, at_version=at_version)
     return Call("GET", f"/v1/sessions/{_seg(session_id)}", _model(m.Session), params=params)
 
 
@@ -103,6 +103,14 @@ def close_session(
 ) -> Call[m.SessionClosed]:
     path = f"/v1/sessions/{_seg(session_id)}/close"
     return Call("POST", path, _model(m.SessionClosed), json=_body(reason=reason), headers=headers or {})
+
+
+def fork_session(
+    session_id: Id, at_version: int, fork_id: Id | None = None, headers: Mapping[str, str] | None = None
+) -> Call[m.SessionForked]:
+    path = f"/v1/sessions/{_seg(session_id)}/fork"
+    body = _body(at_version=at_version, session_id=str(fork_id) if fork_id else None)
+    return Call("POST", path, _model(m.SessionForked), json=body, headers=headers or {})
 
 
 def cancel_reply(

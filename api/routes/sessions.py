@@ -27,13 +27,15 @@ from api.schemas import (
     recorded,
 )
 from api.session_events import RawEvent, raw_events
-from domain.session.aggregate import STREAM_TYPE
-from domain.session.commands import CancelReply, CloseSession, PostUserMessage, StartSession
-from domain.session.events import Attachment
+from domain.history import PastState, state_at
+from domain.session.aggregate import STREAM_TYPE, Session
+from domain.session.commands import CancelReply, CloseSession, ForkSession, PostUserMessage, StartSession
+from domain.session.events import Attachment, MessagePosted, SessionClosed, SessionStarted
 from domain.session.service import (
     StartWithMessage,
     cancel,
     close_session,
+    fork_session,
     post_user,
     require_budget_for,
     start_with_message,
@@ -99,6 +101,22 @@ class CloseIn(Strict):
 
 class SessionClosedOut(Recorded):
     session_id: UUID
+
+
+class ForkIn(Strict):
+    at_version: int = Field(ge=1, le=2**31 - 1, description="the fork's history is the session's events up to this "
+                            "version (see its raw events)")  # fmt: skip
+    session_id: UUID | None = Field(default=None, description="the fork's id; omit for a new one")
+
+
+class ForkOrigin(BaseModel):
+    session_id: UUID
+    version: int
+
+
+class SessionForkedOut(Recorded):
+    session_id: UUID = Field(description="the fork")
+    forked_from: ForkOrigin
 
 
 class CancelIn(Strict):
@@ -196,9 +214,46 @@ async def list_sessions(
     responses=responses(404, 412),
 )
 async def get_session(
-    session_id: SessionId, svc: ServicesDep, who: CallerDep, min_position: MinPosition = None
+    session_id: SessionId,
+    svc: ServicesDep,
+    who: CallerDep,
+    min_position: MinPosition = None,
+    at_version: Annotated[
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="the session as it was after its event of this version (time travel)"),
+    ] = None,
 ) -> SessionOut:
-    return _session(await owned_session(svc, who, session_id, min_position), str(session_id))
+    if at_version is None:
+        return _session(await owned_session(svc, who, session_id, min_position), str(session_id))
+    past = await state_at(
+        svc.store, str(session_id), version=at_version, tenant_id=who.tenant_id, stream_type=STREAM_TYPE
+    )
+    if past.version < at_version:
+        raise ApiError(404, "not-found", f"session {session_id} has no version {at_version}: it is at version "
+                       f"{past.version}", field="at_version")  # fmt: skip
+    return _session_at(past)
+
+
+SHOWN_ACTIVITY = (SessionStarted, MessagePosted, SessionClosed)  # the events that move the view's last_activity
+
+
+def _session_at(past: PastState) -> SessionOut:
+    """The session as the sessions view showed it after the events of `past` (their times, the state's counts)."""
+    state = past.state
+    assert isinstance(state, Session)
+    shown = [
+        e.meta.occurred_at for e in past.events if isinstance(e.event, SessionStarted | MessagePosted | SessionClosed)
+    ]
+    closed = [e.meta.occurred_at for e in past.events if isinstance(e.event, SessionClosed)]
+    return SessionOut(
+        session_id=state.session_id,
+        persona_id=state.persona_id,
+        status="closed" if state.closed else "open",
+        messages=state.message_count,
+        started_at=past.events[0].meta.occurred_at,
+        last_activity=max(shown),
+        closed_at=closed[-1] if closed else None,
+    )
 
 
 @router.get(
@@ -257,6 +312,30 @@ async def close(
     )
     response.headers["Location"] = f"/v1/sessions/{session_id}"
     return {"session_id": session_id, **recorded(result)}
+
+
+@router.post(
+    "/sessions/{session_id}/fork",
+    operation_id="forkSession",
+    status_code=202,
+    response_model=SessionForkedOut,
+    summary="Fork a session at a version, to go on differently from there",
+    description="Starts a new session whose history is this session's events up to `at_version` (copied at the "
+    "same versions; its first event names the original and the version). The original is untouched; the copied "
+    "messages are not answered again, the next message posted to the fork is.",
+    responses=responses(400, 404, 409, 413, 415, 422),
+)
+async def fork_a_session(
+    session_id: SessionId, body: ForkIn, svc: ServicesDep, who: CallerDep, ctx: ContextDep, response: Response
+) -> dict[str, object]:
+    fork = ForkSession(
+        session_id=body.session_id or uuid.uuid4(), tenant_id=who.tenant_id, origin_id=session_id,
+        at_version=body.at_version,
+    )  # fmt: skip
+    result = await fork_session(svc.store, ctx, fork)
+    response.headers["Location"] = f"/v1/sessions/{fork.session_id}"
+    origin = {"session_id": session_id, "version": body.at_version}
+    return {"session_id": fork.session_id, "forked_from": origin, **recorded(result)}
 
 
 @router.post(

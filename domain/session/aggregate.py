@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from uuid import UUID
+from typing import TYPE_CHECKING
+from uuid import UUID, uuid5
 
 from domain.decider import Decider
-from domain.errors import InvalidCommand, NotFound, UnexpectedEvent
+from domain.errors import InvalidCommand, NotFound, StateConflict, UnexpectedEvent
 from domain.events import DomainEvent
 from domain.session.commands import (
     AppendReplyChunk,
     CancelReply,
     CloseSession,
+    ForkSession,
     PostAssistantReply,
     PostSystemMessage,
     PostUserMessage,
@@ -20,6 +22,7 @@ from domain.session.commands import (
 from domain.session.errors import ReplyCancelledError, SessionAlreadyStarted, SessionClosedError, TextTooLong
 from domain.session.events import (
     AssistantReplyChunk,
+    ForkOrigin,
     MessagePosted,
     ReplyCancelled,
     Role,
@@ -27,6 +30,9 @@ from domain.session.events import (
     SessionStarted,
 )
 from domain.validation import require_at_least, require_text
+
+if TYPE_CHECKING:  # domain.history reads the deciders, this one among them
+    from domain.history import PastState
 
 STREAM_TYPE = "session"
 MAX_TEXT_CHARS = 32_000
@@ -44,6 +50,7 @@ class Session:
     message_count: int = 0
     last_message_id: UUID | None = None
     cancelled_at: int = 0
+    forked_at: int = 0
     version: int = 0
 
 
@@ -56,8 +63,13 @@ def evolve(state: Session | None, event: DomainEvent) -> Session:
     """The state after one more event; a chunk changes nothing but the version."""
     match state, event:
         case None, SessionStarted():
+            forked_at = event.forked_from.version if event.forked_from else 0
             return Session(
-                session_id=event.session_id, tenant_id=event.tenant_id, persona_id=event.persona_id, version=1
+                session_id=event.session_id,
+                tenant_id=event.tenant_id,
+                persona_id=event.persona_id,
+                forked_at=forked_at,
+                version=1,
             )
         case Session(), MessagePosted():
             return replace(
@@ -83,6 +95,41 @@ def start(state: Session | None, command: StartSession) -> list[DomainEvent]:
     if state is not None:
         raise SessionAlreadyStarted(command.session_id)
     return [SessionStarted(session_id=command.session_id, tenant_id=command.tenant_id, persona_id=command.persona_id)]
+
+
+def fork(state: Session | None, origin: PastState, command: ForkSession) -> list[DomainEvent]:
+    """A new session whose first events are copies of `origin`'s (the original's events up to the fork's
+    version, each at the same version), in the fork's name: its first event says where they come from.
+    Message ids are new (derived from the fork's id and the original's), replies keep their question."""
+    if state is not None:
+        raise SessionAlreadyStarted(command.session_id)
+    if origin.version < command.at_version:
+        raise InvalidCommand("at_version", f"session {command.origin_id} is at version {origin.version}")
+    if closed := [e.meta.stream_version for e in origin.events if isinstance(e.event, SessionClosed)]:
+        raise StateConflict(stream_id(command.origin_id), f"it was closed at version {closed[0]}: fork it before")
+    assert isinstance(origin.state, Session)
+    new = command.session_id
+
+    def renamed(message_id: UUID) -> UUID:
+        return uuid5(new, str(message_id))
+
+    def copy(event: DomainEvent) -> DomainEvent:
+        match event:
+            case MessagePosted():
+                asked = event.metadata.get("in_reply_to")
+                metadata = {**event.metadata, **({"in_reply_to": str(renamed(UUID(asked)))} if asked else {})}
+                return replace(event, session_id=new, message_id=renamed(event.message_id), metadata=metadata)
+            case AssistantReplyChunk():
+                return replace(event, session_id=new, message_id=renamed(event.message_id))
+            case ReplyCancelled():
+                return replace(event, session_id=new)
+        raise UnexpectedEvent(STREAM_TYPE, event.type_name(), 0)  # a started or closed session is not copied
+
+    origin_at = ForkOrigin(session_id=command.origin_id, version=command.at_version)
+    started = SessionStarted(
+        session_id=new, tenant_id=command.tenant_id, persona_id=origin.state.persona_id, forked_from=origin_at
+    )
+    return [started, *(copy(e.event) for e in origin.events[1:])]
 
 
 def post_user_message(state: Session | None, command: PostUserMessage) -> list[DomainEvent]:

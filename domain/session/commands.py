@@ -17,6 +17,16 @@ class StartSession:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ForkSession:
+    """Start `session_id` with the history of `origin_id` up to `at_version`, to go on from there."""
+
+    session_id: UUID
+    tenant_id: str
+    origin_id: UUID
+    at_version: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class PostUserMessage:
     session_id: UUID
     tenant_id: str

@@ -35,9 +35,18 @@ class SessionEvent(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ForkOrigin:
+    """Where a forked session's history comes from: its first `version` events are that session's."""
+
+    session_id: UUID
+    version: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SessionStarted(SessionEvent):
     tenant_id: str
     persona_id: str | None = None
+    forked_from: ForkOrigin | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

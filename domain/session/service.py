@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 from uuid import UUID
 
 from domain.budget.aggregate import DEFAULT_PERSONA
 from domain.budget.service import require_budget
 from domain.events import AppendResult, CommandContext, DomainEvent
+from domain.history import StreamReader, state_at
 from domain.service import EventStore, command, execute
 from domain.session.aggregate import (
     DECIDER,
+    STREAM_TYPE,
     Session,
     append_reply_chunk,
     cancel_reply,
     close,
+    fork,
     post_assistant_reply,
     post_system_message,
     post_user_message,
@@ -24,6 +28,7 @@ from domain.session.aggregate import (
     stream_id,
 )
 from domain.session.commands import (
+    ForkSession,
     PostUserMessage,
     StartSession,
 )
@@ -63,6 +68,27 @@ async def start_with_message(store: EventStore, context: CommandContext, cmd: St
         stream_id(cmd.start.session_id),
         context,
         lambda state: _start_with_message(state, cmd),
+        retries=0,
+        creates=True,
+    )
+
+
+class ForkStore(EventStore, StreamReader, Protocol):
+    """An event store that also reads streams as recorded (the fork copies one)."""
+
+
+async def fork_session(store: ForkStore, context: CommandContext, cmd: ForkSession) -> AppendResult:
+    """Start `cmd.session_id` as a copy of `cmd.origin_id` up to `cmd.at_version`, in one append; the
+    original is only read. Another tenant's session, or a version it does not have, is refused."""
+    origin = await state_at(
+        store, stream_id(cmd.origin_id), version=cmd.at_version, tenant_id=cmd.tenant_id, stream_type=STREAM_TYPE
+    )
+    return await execute(
+        store,
+        DECIDER,
+        stream_id(cmd.session_id),
+        context,
+        lambda state: fork(state, origin, cmd),
         retries=0,
         creates=True,
     )

@@ -21,6 +21,7 @@ CALLS: list[routes.Call[Any]] = [
     routes.list_events(ID),
     routes.close_session(ID),
     routes.cancel_reply(ID),
+    routes.fork_session(ID, 2),
     routes.invoke_tool("echo"),
     routes.get_tool_execution(ID),
     routes.decide_tool_execution(ID, "approve", {}),

@@ -34,6 +34,7 @@ SESSION = "6f1c7b2a-3d4e-4f50-8a61-7b8c9d0e1f23"
 REQUEST = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"
 TASK = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 MISSING = "00000000-0000-4000-8000-000000000404"
+FORK = "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d"
 TENANT = "acme"
 TIME = "2026-12-01T10:00:00Z"
 TENANT_STATE = "a tenant whose API key has the admin, approve and platform-admin scopes"
@@ -204,6 +205,22 @@ def test_a_session_its_messages_and_its_events_are_read(pact: Pact):
         read = api.list_events(SESSION)
     assert (session.status, session.closed_at, message.role) == ("open", None, "user")
     assert read[0].event_type.endswith("SessionStarted") and read[0].version == 1
+
+
+def test_a_session_is_read_as_it_was_and_forked_there(pact: Pact):
+    path = "/v1/sessions/${session_id}"
+    then = expect(pact, "a read of an open session at its first version", "GET", path, states=OPEN_SESSION,
+                  query={"at_version": "1"})  # fmt: skip
+    answer(then, 200, SESSION_OUT | {"messages": match.int(0)})
+    forked = expect(pact, "a fork of an open session after its first message", "POST", f"{path}/fork",
+                    states=OPEN_SESSION, body={"at_version": 2})  # fmt: skip
+    fork_out = {"session_id": match.uuid(FORK), "forked_from": {"session_id": match.uuid(SESSION), "version": 2}}
+    answer(forked, 202, recorded(**fork_out))
+    with pact.serve() as server, client(server.url) as api:
+        first = api.get_session(SESSION, at_version=1)
+        fork = api.fork_session(SESSION, 2)
+    assert (first.messages, first.status) == (0, "open")
+    assert (str(fork.session_id), str(fork.forked_from.session_id), fork.forked_from.version) == (FORK, SESSION, 2)
 
 
 def test_the_callers_sessions_are_listed_a_page_at_a_time(pact: Pact):

@@ -343,3 +343,20 @@ def examples(doc: Path, section: str) -> list[tuple[str, str]]:
     """The (language, code) of each sh and python block of a section of a Markdown document, in order."""
     text = doc.read_text().split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```(sh|python)\n(.*?)```", text, re.S)
+
+
+def test_a_fork_is_not_answered_for_the_history_it_copied_only_for_what_comes_after(runtime, client):
+    _, key = runtime.tenant()
+    first = asked(client, key, "Calculate 2 + 2")
+    session = first["session_id"]
+    assert [r["text"] for r in wait_for_reply(client, key, session, timeout=60)] == ["2 + 2 = 4"]
+
+    forked = client.post(f"/v1/sessions/{session}/fork", json={"at_version": 2}, headers=key)  # the question only
+    assert forked.status_code == 202, forked.text
+    fork = forked.json()["session_id"]
+    asked(client, key, "echo another way", session_id=fork)
+
+    # a stream's messages are handled in order: once the new one is answered, the copy was passed over
+    assert [r["text"] for r in wait_for_reply(client, key, fork, timeout=60)] == ["another way"]
+    copied = [(e["version"], e["data"].get("text")) for e in events(client, key, fork)]
+    assert copied[:2] == [(1, None), (2, "Calculate 2 + 2")]

@@ -45,6 +45,8 @@ async def answer(store: PostgresEventStore, settings: ConversationSettings, caus
         TOO_OLD.inc()
         return
     session = await reply.session()
+    if session is not None and cause.meta.stream_version <= session.forked_at:
+        return  # a fork's copy of its original's history: answered there, if at all
     if session is None or reply.stopped(session):  # closed, or cancelled before the worker reached it (or came back)
         await reply.finish_cancelled()
         return
