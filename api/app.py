@@ -12,7 +12,7 @@ from api import docs, errors, openapi
 from api.auth import Authenticator
 from api.deps import Services
 from api.middleware import RequestGuard
-from api.routes import budgets, delegation, model_profiles, operations, sessions, streams, tools
+from api.routes import admin, budgets, delegation, model_profiles, operations, sessions, streams, tools
 from api.settings import ApiSettings
 from api.tenants import Tenants
 from contracts import registry
@@ -75,6 +75,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             {"name": "budgets", "description": "Daily token budgets"},
             {"name": "delegation", "description": "Tasks delegated to workers"},
             {"name": "model profiles", "description": "Which model serves a role in a deployment mode"},
+            {"name": "admin", "description": "The tenant's event log, for scripts (admin scope)"},
             {"name": "operations", "description": "Health and metrics"},
         ],
     )
@@ -82,7 +83,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     errors.install(app)
     openapi.install(app)
     docs.install(app)
-    for router in (sessions.router, streams.router, tools.router, budgets.router, delegation.router):
+    for router in (sessions.router, streams.router, tools.router, budgets.router, delegation.router, admin.router):
         app.include_router(router, prefix="/v1")
     app.include_router(model_profiles.router, prefix="/v1")
     app.include_router(operations.router)

@@ -1,19 +1,23 @@
-"""A stream's raw events as stored: type, schema id and registry version, metadata and decoded data."""
+"""Raw events as stored (type, schema id and registry version, metadata, decoded data): a stream's, or a
+tenant's log a page at a time."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from pydantic import BaseModel, Field
 
 from contracts.convert import to_plain
-from eventstore.queries import stream_rows
+from eventstore.queries import stream_rows, tenant_log
 from eventstore.store import PostgresEventStore
+
+E = TypeVar("E", bound="RawEvent")
 
 
 class RawEvent(BaseModel):
@@ -33,22 +37,33 @@ def _schema_version(registry: SchemaRegistryClient, schema_id: int) -> int | Non
     return max((v.version for v in versions if v.version is not None), default=None)
 
 
+class LoggedEvent(RawEvent):
+    stream_id: str
+    stream_type: str = Field(examples=["session"])
+
+
 async def raw_events(store: PostgresEventStore, stream_type: str, stream_id: str, tenant_id: str) -> list[RawEvent]:
     """The stream's events when it is a `stream_type` stream the tenant owns (its first event says), else []."""
     rows = await stream_rows(store.pool, stream_id)
     if not rows or rows[0]["tenant_id"] != tenant_id or rows[0]["stream_type"] != stream_type:
         return []
-    registry = store.codec.registry
+    return await _as(RawEvent, store, rows)
+
+
+async def logged_events(
+    store: PostgresEventStore, tenant_id: str, after: int, upto: int, limit: int
+) -> list[LoggedEvent]:
+    """Up to `limit` of the tenant's events with a position in (after, upto], in position order."""
+    return await _as(LoggedEvent, store, await tenant_log(store.pool, tenant_id, after, upto, limit))
+
+
+async def _as(model: type[E], store: PostgresEventStore, rows: list[asyncpg.Record]) -> list[E]:
+    registry, fields = store.codec.registry, set(model.model_fields)
     versions = {sid: await asyncio.to_thread(_schema_version, registry, sid) for sid in {r["schema_id"] for r in rows}}
     return [
-        RawEvent(
-            position=row["position"],
-            version=row["version"],
-            event_type=row["event_type"],
-            schema_id=row["schema_id"],
+        model(
+            **{key: value for key, value in row.items() if key in fields},
             schema_version=versions[row["schema_id"]],
-            event_id=row["event_id"],
-            occurred_at=row["occurred_at"],
             data=to_plain(store.codec.decode(row["payload"]).event),
         )
         for row in rows

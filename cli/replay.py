@@ -1,5 +1,6 @@
-"""`agentlog replay export` (the selected events of the event store to JSON Lines, Avro or Parquet) and
-`agentlog replay state` (an aggregate's state at a version or a moment); see docs/replay.md."""
+"""`agentlog replay export` (the selected events of the event store to JSON Lines, Avro or Parquet),
+`agentlog replay state` (an aggregate's state at a version or a moment) and `agentlog replay into` (a range of
+positions re-fed into a view); see docs/replay.md."""
 
 from __future__ import annotations
 
@@ -8,28 +9,34 @@ import json
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import asyncpg
+import redis.asyncio as aioredis
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from cli.console import err, out, print_json
+from cli.console import err, native_stderr_held, out, print_json
 from cli.errors import CliError, Exit, build
-from cli.readside import codec_of
+from cli.readside import NameArg, codec_of, dead_letters_of, views_named
 from contracts.convert import to_plain
 from contracts.schemas import event_contracts
 from domain.errors import NotFound
 from domain.history import PastState, state_at
 from eventstore.store import PostgresEventStore
+from projections.rebuild import RebuildInProgress, Refed, StoreSource, refeed
 from projections.settings import ProjectionSettings
+from projections.views import View
 from replay.export import FORMATS, Exporter, Summary, run
 from replay.redact import UnknownField, fields_to_redact
 from replay.selection import Selection
 
-app = typer.Typer(help="Analysts' tools over the event store: export, state (docs/replay.md).", no_args_is_help=True)
+app = typer.Typer(
+    help="Analysts' tools over the event store: export, state, into (docs/replay.md).", no_args_is_help=True
+)
 EVERY = 5.0  # seconds between progress lines off a terminal
 
 
@@ -115,6 +122,41 @@ def state(
         out.print(f"{past.stream_type} {past.stream_id} at version {past.version} (tenant {past.tenant_id})",
                   highlight=False)  # fmt: skip
     sys.stdout.write(text + "\n")
+
+
+@app.command("into")
+def into(
+    name: NameArg,
+    first: Annotated[int, typer.Option("--from", min=1, help="the first position to re-feed")] = 1,
+    last: Annotated[int | None, typer.Option("--to", min=1, help="the last position [default: the newest]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Re-feed the event store's events of a range of positions into a view (its current version), exactly once:
+    what the view holds already is passed over. Into a sandbox copy with AGENTLOG_REDIS_PREFIX."""
+    [view] = views_named([name])
+    if last is not None and last < first:
+        raise CliError(f"--to {last} is before --from {first}", "give a range that goes forward", Exit.USAGE)
+    settings = build(ProjectionSettings)
+    try:
+        with native_stderr_held():
+            done = asyncio.run(_into(settings, view, first - 1, last))
+    except RebuildInProgress as e:
+        raise CliError(str(e), "re-feed once the rebuild is done") from e
+    if as_json:
+        print_json([asdict(done)])
+        return
+    out.print(f"re-fed {done.view} (v{done.version}): {done.events} event(s) read, {done.applied} applied, "
+              f"{done.duplicates} already there, in {done.seconds:.1f} s", highlight=False)  # fmt: skip
+
+
+async def _into(settings: ProjectionSettings, view: View, after: int, upto: int | None) -> Refed:
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        store = StoreSource(settings.postgres_dsn, settings.db_schema)
+        return await refeed(view, codec_of(settings), client, dead_letters_of(settings), store, after=after, upto=upto,
+                            prefix=settings.redis_prefix, batch=settings.projection_batch)  # fmt: skip
+    finally:
+        await client.aclose()
 
 
 def _point(at: str | None) -> tuple[int | None, datetime | None]:

@@ -27,6 +27,11 @@ SELECT e.stream_id, e.tenant_id, e.event_id, e.correlation_id FROM events e
 WHERE e.event_type = $1
 AND NOT EXISTS (SELECT 1 FROM events later WHERE later.stream_id = e.stream_id AND later.version > e.version)
 """
+# A tenant's events in position order, after a position and up to another.
+_TENANT_LOG = """
+SELECT position, version, stream_id, stream_type, event_type, schema_id, event_id, occurred_at, tenant_id, payload
+FROM events WHERE tenant_id = $1 AND position > $2 AND position <= $3 ORDER BY position LIMIT $4
+"""
 # The newest position and the transactions in progress, seen in one snapshot.
 _HEAD_AND_SNAPSHOT = "SELECT coalesce(max(position), 0) AS head, pg_current_snapshot()::text AS snapshot FROM events"
 _STILL_RUNNING = "SELECT count(*) FROM pg_snapshot_xip($1::text::pg_snapshot) x WHERE pg_xact_status(x) = 'in progress'"
@@ -53,6 +58,12 @@ async def stream_rows(pool: asyncpg.Pool, stream_id: str) -> list[asyncpg.Record
 
 
 @translate_outages
+async def tenant_log(pool: asyncpg.Pool, tenant_id: str, after: int, upto: int, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` of the tenant's stored rows with a position in (after, upto], in position order."""
+    return list(await pool.fetch(_TENANT_LOG, tenant_id, after, upto, limit))
+
+
+@translate_outages
 async def relay_behind(pool: asyncpg.Pool, relay: str = "main") -> Behind:
     """What the relay named `relay` has not published yet."""
     row = await pool.fetchrow(_RELAY_BEHIND, relay)
@@ -67,16 +78,18 @@ async def streams_ending_with(pool: asyncpg.Pool, event_type: str) -> list[async
 
 
 @translate_outages
-async def settled_position(pool: asyncpg.Pool, poll: float = 0.005) -> int:
+async def settled_position(pool: asyncpg.Pool, poll: float = 0.005, timeout: float | None = None) -> int:
     """The highest position P at which the log is settled: every event at or below P that will ever be
     committed can be read now, so a reader that stops at P and later resumes after it misses nothing.
 
     Positions are handed out in time order. An event below the newest visible one got its position
     before that one committed, so it is visible already, or rolled back, or in a transaction that was
-    in progress then; P is that newest position, returned once those transactions have ended.
+    in progress then; P is that newest position, returned once those transactions have ended (TimeoutError
+    when they run longer than `timeout` seconds: any transaction of the cluster counts, not only appends).
     """
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         row = await conn.fetchrow(_HEAD_AND_SNAPSHOT)
-    while await pool.fetchval(_STILL_RUNNING, row["snapshot"]):
-        await asyncio.sleep(poll)
+    async with asyncio.timeout(timeout):
+        while await pool.fetchval(_STILL_RUNNING, row["snapshot"]):
+            await asyncio.sleep(poll)
     return int(row["head"])

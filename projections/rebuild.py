@@ -10,6 +10,9 @@
 4. After the live runners moved, delete the old version's keys (unless asked to keep them).
 
 The live view serves readers throughout; live updates (SSE streams) are never resent.
+
+`refeed` shares the store reading: it applies a range of positions to the view's current version,
+exactly once (what the view holds already is dropped by the same bitmaps).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -145,23 +148,13 @@ class Rebuild:
         await self.client.set(self.keys.shared("rebuilding"), self._lock, xx=True, ex=LOCK_SECONDS)
 
     async def _from_store(self, projector: Projector, store: StoreSource) -> None:
-        conn = await asyncpg.connect(store.dsn, server_settings={"search_path": store.schema})
         topics = [self.codec.routing.prefix + topic for topic in self.view.topics]
-        try:
-            self.total += await conn.fetchval("SELECT count(*) FROM events WHERE topic = ANY($1)", topics)
-            after = 0
-            while rows := await conn.fetch(
-                "SELECT position, topic, stream_id, payload, recorded_at FROM events "
-                "WHERE topic = ANY($1) AND position > $2 ORDER BY position LIMIT $3",
-                topics,
-                after,
-                self.batch,
-            ):
-                after = rows[-1]["position"]
-                await self._advance(projector, [_from_row(row) for row in rows])
-            await projector.settle()
-        finally:
-            await conn.close()
+
+        def counted(total: int) -> None:
+            self.total += total
+
+        await from_store(store, topics, 0, None, self.batch, counted, lambda batch: self._advance(projector, batch))
+        await projector.settle()
 
     async def _from_kafka(self, consumer: Consumer, projector: Projector, partitions: list[TopicPartition]) -> None:
         """Read from `partitions` (at their start offsets) in passes: each pass reads up to the end offsets
@@ -200,6 +193,85 @@ class Rebuild:
                 break
             await asyncio.sleep(TICK / 2)
         await asyncio.sleep(2 * TICK)
+
+
+async def from_store(
+    store: StoreSource,
+    topics: list[str],
+    after: int,
+    upto: int | None,
+    batch: int,
+    counted: Callable[[int], None],
+    advance: Callable[[list[Incoming]], Awaitable[None]],
+) -> None:
+    """The store's events of `topics` with a position in (after, upto] (no upper bound: None), in position
+    order, `batch` at a time to `advance`; `counted` is told first how many there are."""
+    conn = await asyncpg.connect(store.dsn, server_settings={"search_path": store.schema})
+    top = upto if upto is not None else 2**63 - 1
+    try:
+        counted(await conn.fetchval("SELECT count(*) FROM events WHERE topic = ANY($1) AND position > $2 "
+                                    "AND position <= $3", topics, after, top))  # fmt: skip
+        while rows := await conn.fetch(
+            "SELECT position, topic, stream_id, payload, recorded_at FROM events "
+            "WHERE topic = ANY($1) AND position > $2 AND position <= $3 ORDER BY position LIMIT $4",
+            topics,
+            after,
+            top,
+            batch,
+        ):
+            after = rows[-1]["position"]
+            await advance([_from_row(row) for row in rows])
+    finally:
+        await conn.close()
+
+
+@dataclass(frozen=True)
+class Refed:
+    """What a re-feed did: events read from the store, applied to the view, and already there."""
+
+    view: str
+    version: int
+    events: int
+    applied: int
+    duplicates: int
+    seconds: float
+
+
+async def refeed(
+    view: View,
+    codec: EventCodec,
+    client: aioredis.Redis,
+    dead_letters: DeadLetterSink,
+    store: StoreSource,
+    *,
+    after: int,
+    upto: int | None,
+    prefix: str = "",
+    batch: int = 5000,
+    progress: Progress = lambda _done, _total: None,
+) -> Refed:
+    """Apply the store's events of the view's topics with a position in (after, upto] to the view's current
+    key version, as a rebuild from the store does: exactly once (what the view holds already is dropped), no
+    live updates sent. Refused (RebuildInProgress) while the view is being rebuilt."""
+    keys = Keys(prefix, view.name)
+    if await client.exists(keys.shared("rebuilding")):
+        raise RebuildInProgress(view.name, keys.shared("rebuilding"))
+    began, version = time.monotonic(), await current_version(client, keys)
+    projector = Projector(view, codec, Applier(client), keys.at(version), dead_letters, live=False)
+    seen = {"done": 0, "total": 0}
+
+    def counted(total: int) -> None:
+        seen["total"] = total
+
+    async def advance(batch_: list[Incoming]) -> None:
+        await projector.feed(batch_)
+        seen["done"] += len(batch_)
+        progress(seen["done"], seen["total"])
+
+    topics = [codec.routing.prefix + topic for topic in view.topics]
+    await from_store(store, topics, after, upto, batch, counted, advance)
+    await projector.settle()
+    return Refed(view.name, version, seen["done"], projector.applied, projector.duplicates, time.monotonic() - began)
 
 
 def _from_row(row: asyncpg.Record) -> Incoming:

@@ -103,6 +103,30 @@ class AsyncClient:
     async def list_events(self, session_id: r.Id) -> list[m.RawEvent]:
         return await self.send(r.list_events(session_id))
 
+    async def list_admin_events(self, *, after_position: int | None = None, limit: int | None = None) -> m.EventPage:
+        """A page of the tenant's events in position order (admin), up to where the log is settled."""
+        return await self.send(r.admin_events(after_position, limit))
+
+    async def iter_admin_events(self, *, after_position: int = 0, page_size: int = 500) -> AsyncIterator[m.LoggedEvent]:
+        """The tenant's events after `after_position`, a page at a time, until caught up (admin)."""
+        cursor: str | None = str(after_position)
+        while cursor is not None:
+            page = await self.list_admin_events(after_position=int(cursor), limit=page_size)
+            for event in page.items:
+                yield event
+            cursor = page.next_cursor
+
+    async def stream_admin_events(self, *, after_position: int = 0) -> AsyncIterator[m.LoggedEvent]:
+        """The same as one NDJSON response, read line by line (admin)."""
+        params = {"after_position": str(after_position)}
+        async with self._http.stream("GET", r.ADMIN_EVENT_STREAM, params=params, timeout=None) as got:
+            if got.is_error:
+                await got.aread()
+                raise problem_of(got)
+            async for line in got.aiter_lines():
+                if line:
+                    yield m.LoggedEvent.model_validate_json(line)
+
     async def close_session(
         self, session_id: r.Id, *, reason: str | None = None, idempotency_key: str | None = None
     ) -> m.SessionClosed:

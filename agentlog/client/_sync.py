@@ -101,6 +101,29 @@ class Client:
     def list_events(self, session_id: r.Id) -> list[m.RawEvent]:
         return self.send(r.list_events(session_id))
 
+    def list_admin_events(self, *, after_position: int | None = None, limit: int | None = None) -> m.EventPage:
+        """A page of the tenant's events in position order (admin), up to where the log is settled."""
+        return self.send(r.admin_events(after_position, limit))
+
+    def iter_admin_events(self, *, after_position: int = 0, page_size: int = 500) -> Iterator[m.LoggedEvent]:
+        """The tenant's events after `after_position`, a page at a time, until caught up (admin)."""
+        cursor: str | None = str(after_position)
+        while cursor is not None:
+            page = self.list_admin_events(after_position=int(cursor), limit=page_size)
+            yield from page.items
+            cursor = page.next_cursor
+
+    def stream_admin_events(self, *, after_position: int = 0) -> Iterator[m.LoggedEvent]:
+        """The same as one NDJSON response, read line by line (admin)."""
+        params = {"after_position": str(after_position)}
+        with self._http.stream("GET", r.ADMIN_EVENT_STREAM, params=params, timeout=None) as got:
+            if got.is_error:
+                got.read()
+                raise problem_of(got)
+            for line in got.iter_lines():
+                if line:
+                    yield m.LoggedEvent.model_validate_json(line)
+
     def close_session(
         self, session_id: r.Id, *, reason: str | None = None, idempotency_key: str | None = None
     ) -> m.SessionClosed:

@@ -85,6 +85,16 @@ class RawEvent(Model):
     data: dict[str, Any]
 
 
+class LoggedEvent(RawEvent):
+    stream_id: str
+    stream_type: str
+
+
+class EventPage(Model):
+    items: list[LoggedEvent]
+    next_cursor: str | None
+
+
 class InvocationAccepted(Recorded):
     request_id: UUID
 

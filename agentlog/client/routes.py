@@ -98,6 +98,14 @@ def list_events(session_id: Id) -> Call[list[m.RawEvent]]:
     return Call("GET", f"/v1/sessions/{_seg(session_id)}/events", _model(list[m.RawEvent]))
 
 
+def admin_events(after_position: int | None = None, limit: int | None = None) -> Call[m.EventPage]:
+    params = _query(after_position=after_position, limit=limit)
+    return Call("GET", "/v1/admin/events", _model(m.EventPage), params=params)
+
+
+ADMIN_EVENT_STREAM = "/v1/admin/events/stream"  # NDJSON: Client.stream_admin_events reads it line by line
+
+
 def close_session(
     session_id: Id, reason: str | None = None, headers: Mapping[str, str] | None = None
 ) -> Call[m.SessionClosed]:

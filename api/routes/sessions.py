@@ -104,8 +104,8 @@ class SessionClosedOut(Recorded):
 
 
 class ForkIn(Strict):
-    at_version: int = Field(ge=1, le=2**31 - 1, description="the fork's history is the session's events up to this "
-                            "version (see its raw events)")  # fmt: skip
+    at_version: int = Field(ge=1, le=2**31 - 1, examples=[3],
+                            description="the fork's history is the session's events up to this version")  # fmt: skip
     session_id: UUID | None = Field(default=None, description="the fork's id; omit for a new one")
 
 
@@ -230,7 +230,7 @@ async def get_session(
     )
     if past.version < at_version:
         raise ApiError(404, "not-found", f"session {session_id} has no version {at_version}: it is at version "
-                       f"{past.version}", field="at_version")  # fmt: skip
+                       f"{past.version}", field="query.at_version")  # fmt: skip
     return _session_at(past)
 
 

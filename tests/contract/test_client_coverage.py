@@ -34,10 +34,12 @@ CALLS: list[routes.Call[Any]] = [
     routes.put_model_profile("r", "m", {}),
     routes.get_model_profile("r", "m"),
     routes.delete_model_profile("r", "m"),
+    routes.admin_events(),
     routes.health(),
     routes.metrics(),
 ]
-STREAMED = {("GET", "/v1/sessions/{session_id}/stream")}  # Client.stream / AsyncClient.stream, not a Call
+# read as streams (Client.stream and .stream_admin_events, and their async twins), not as a Call
+STREAMED = {("GET", "/v1/sessions/{session_id}/stream"), ("GET", routes.ADMIN_EVENT_STREAM)}
 
 
 def operations() -> set[tuple[str, str]]:

@@ -47,10 +47,10 @@ def test_a_version_the_session_does_not_have_or_another_tenants_session_is_not_f
     theirs = client.get(f"/v1/sessions/{session}", params={"at_version": 1}, headers=others)
     zero = client.get(f"/v1/sessions/{session}", params={"at_version": 0}, headers=headers)
 
-    assert beyond.status_code == 404 and beyond.json()["field"] == "at_version"
+    assert beyond.status_code == 404 and beyond.json()["field"] == "query.at_version"
     assert "has no version 3: it is at version 2" in beyond.json()["detail"]
     assert theirs.status_code == 404 and theirs.json()["detail"] == f"session {session} not found"
-    assert zero.status_code == 422 and zero.json()["field"] == "at_version"
+    assert zero.status_code == 422 and zero.json()["field"] == "query.at_version"
 
 
 def test_a_fork_starts_with_the_originals_history_goes_on_alone_and_leaves_the_original_as_it_was(api, client):
