@@ -30,7 +30,7 @@ async def test_a_range_goes_into_the_view_once_and_a_wider_one_adds_only_the_res
         await event_store.append(stream.stream_id, stream.stream_type, 0, stream.events, ctx(tenant))
         sessions[tenant] = stream.stream_id
     with psycopg.connect(pg_schema.dsn, options=f"-c search_path={pg_schema.name}") as conn:
-        acme_last = conn.execute("SELECT max(position) FROM events WHERE tenant_id = 'acme'").fetchone()[0]
+        (acme_last,) = conn.execute("SELECT max(position) FROM events WHERE tenant_id = 'acme'").fetchone() or (0,)
     client = aioredis.Redis.from_url(servers.redis_url)
     store, letters = StoreSource(pg_schema.dsn, pg_schema.name), dead_letters(servers, codec)
 
