@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160, emoji=False)  # ":zero:" in a value stays text
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the rows as a JSON array instead of a table")]
 

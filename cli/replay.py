@@ -8,7 +8,8 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from projections.rebuild import RebuildInProgress, Refed, StoreSource, refeed
 from projections.settings import ProjectionSettings
 from projections.views import View
 from replay.export import FORMATS, Exporter, Summary, run
+from replay.kafka_source import run_kafka, topic_offsets
 from replay.redact import UnknownField, fields_to_redact
 from replay.selection import Selection
 
@@ -58,17 +60,14 @@ def export(
     redact: Annotated[str, typer.Option(help="fields to mask, comma-separated: text,attachments,metadata")] = "",
     partition_by_day: Annotated[bool, typer.Option("--partition-by-day", help="parquet: a folder per day")] = False,
     avro_codec: Annotated[str, typer.Option(help="avro: null or deflate")] = "null",
+    source: Annotated[str, typer.Option(help="read the event store ('store') or the event topics ('kafka')")] = "store",
+    offset: Annotated[list[str] | None, typer.Option(help="kafka: start TOPIC:PARTITION at OFFSET")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on stdout")] = False,
 ) -> None:
-    """Export events in position order at flat memory; resume with --after-position at the last one written."""
-    if fmt not in FORMATS:
-        raise CliError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}", Exit.USAGE)
-    if out_path is None and fmt != "jsonl":
-        raise CliError(f"--format {fmt} needs --out", "give a file (avro) or a folder (parquet)", Exit.USAGE)
-    if out_path is None and as_json:
-        raise CliError("--json prints the summary on stdout, where the events would go", "give --out", Exit.USAGE)
-    if partition_by_day and fmt != "parquet":
-        raise CliError("--partition-by-day is for --format parquet", "drop it, or export to Parquet", Exit.USAGE)
+    """Export events in position order at flat memory; resume with --after-position at the last one written.
+    From Kafka (--source kafka) per partition in offset order, --since/--until by the records' timestamps;
+    resume with the summary's offsets as --offset."""
+    starts = _checked(fmt, out_path, as_json, partition_by_day, source, offset or [])
     settings = build(ProjectionSettings)
     contracts = {name: c.schema for name, c in event_contracts().items()}
     selection = Selection(
@@ -93,14 +92,25 @@ def export(
                             registry_url=settings.schema_registry_url)  # fmt: skip
     except (OSError, ValueError) as e:
         raise CliError(f"cannot write {out_path}: {e}", "give a path that can be written", Exit.USAGE) from e
-    summary = asyncio.run(_export(settings, selection, exporter))
+    with _progress() as (started, advanced):
+        if source == "kafka":
+            try:
+                with native_stderr_held():
+                    summary = run_kafka(settings.kafka_bootstrap_servers, codec, selection, exporter, starts, started,
+                                        advanced)  # fmt: skip
+            except ValueError as e:
+                raise CliError(f"--offset: {e}", "name a partition of the event topics", Exit.USAGE) from e
+            except TimeoutError as e:
+                raise CliError(str(e), "check the topics' retention, or export from the store") from e
+        else:
+            summary = asyncio.run(_from_store(settings, selection, exporter, started, advanced))
     if as_json:
         print_json([summary.as_dict()])
     elif out_path is not None:
         out.print(
             f"exported {summary.events} event(s), positions {summary.after_position + 1}..{summary.to_position}, "
             f"in {summary.seconds:.1f} s ({summary.events_per_second:,.0f}/s) to {', '.join(summary.files) or '-'}; "
-            f"resume with --after-position {summary.to_position}",
+            f"resume with {_resume(summary)}",
             highlight=False,
         )
 
@@ -186,6 +196,36 @@ async def _state(settings: ProjectionSettings, stream: str, version: int | None,
         await store.close()
 
 
+def _checked(
+    fmt: str, out_path: Path | None, as_json: bool, partition_by_day: bool, source: str, offset: list[str]
+) -> dict[tuple[str, int], int]:
+    """The export's options that do not go together are usage errors; the Kafka start offsets given."""
+    if source not in ("store", "kafka"):
+        raise CliError(f"--source {source!r} is not a source", "choose 'store' or 'kafka'", Exit.USAGE)
+    if offset and source != "kafka":
+        raise CliError("--offset is for --source kafka", "drop it, or export from Kafka", Exit.USAGE)
+    try:
+        starts = topic_offsets(offset)
+    except ValueError as e:
+        raise CliError(f"--offset {e}", "give TOPIC:PARTITION:OFFSET, as the summary's offsets name them",
+                       Exit.USAGE) from e  # fmt: skip
+    if fmt not in FORMATS:
+        raise CliError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}", Exit.USAGE)
+    if out_path is None and fmt != "jsonl":
+        raise CliError(f"--format {fmt} needs --out", "give a file (avro) or a folder (parquet)", Exit.USAGE)
+    if out_path is None and as_json:
+        raise CliError("--json prints the summary on stdout, where the events would go", "give --out", Exit.USAGE)
+    if partition_by_day and fmt != "parquet":
+        raise CliError("--partition-by-day is for --format parquet", "drop it, or export to Parquet", Exit.USAGE)
+    return starts
+
+
+def _resume(summary: Summary) -> str:
+    if summary.offsets is None:
+        return f"--after-position {summary.to_position}"
+    return " ".join(f"--offset {tp}:{offset}" for tp, offset in summary.offsets.items()) or "(no partitions)"
+
+
 def _event_type(given: str, contracts: Mapping[str, object]) -> str:
     """The full contract name of `given` (a full name, or the part after the last dot)."""
     found = [name for name in contracts if given in (name, name.rsplit(".", 1)[-1])]
@@ -198,27 +238,40 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-async def _export(settings: ProjectionSettings, selection: Selection, exporter: Exporter) -> Summary:
+Started = Callable[[int], None]  # told the number of events coming
+Advanced = Callable[[int], None]  # told how many more were written
+
+
+@contextmanager
+def _progress() -> Iterator[tuple[Started, Advanced]]:
+    """(started(total), advanced(count)): a bar with rate and time left on a terminal, else plain lines."""
+    if not err.is_terminal:
+        lines = _Lines()
+        yield lines.started, lines.advanced
+        return
+    progress = Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
+                        transient=True)  # fmt: skip
+    with progress:
+        task = progress.add_task("export", total=None, rate="")
+        began = time.monotonic()
+
+        def advanced(count: int) -> None:
+            progress.advance(task, count)
+            done = progress.tasks[0].completed
+            progress.update(task, rate=f"{done / max(time.monotonic() - began, 1e-9):,.0f}/s")
+
+        yield (lambda total: progress.update(task, total=total)), advanced
+
+
+async def _from_store(
+    settings: ProjectionSettings, selection: Selection, exporter: Exporter, started: Started, advanced: Advanced
+) -> Summary:
     pool = await asyncpg.create_pool(
         settings.postgres_dsn, min_size=1, max_size=2, server_settings={"search_path": settings.db_schema}
     )
     try:
-        if err.is_terminal:
-            progress = Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
-                                transient=True)  # fmt: skip
-            with progress:
-                task = progress.add_task("export", total=None, rate="")
-                began = time.monotonic()
-
-                def advanced(count: int) -> None:
-                    progress.advance(task, count)
-                    done = progress.tasks[0].completed
-                    progress.update(task, rate=f"{done / max(time.monotonic() - began, 1e-9):,.0f}/s")
-
-                return await run(pool, selection, exporter, lambda total: progress.update(task, total=total), advanced)
-        lines = _Lines()
-        return await run(pool, selection, exporter, lines.started, lines.advanced)
+        return await run(pool, selection, exporter, started, advanced)
     finally:
         await pool.close()
 

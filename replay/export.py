@@ -70,6 +70,7 @@ class Summary:
     last_position: int | None
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    offsets: dict[str, int] | None = None  # from Kafka: where each partition stopped (TOPIC:PARTITION -> offset)
 
     @property
     def events_per_second(self) -> float:

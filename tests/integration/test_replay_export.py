@@ -31,9 +31,11 @@ from domain.events import CommandContext
 from domain.session.events import Attachment, MessagePosted, Role
 from eventstore.queries import settled_position
 from replay.export import Exporter, run
+from replay.kafka_source import run_kafka, topic_offsets
 from replay.redact import MASK, fields_to_redact
 from replay.selection import Selection
 from tests.support.cli import agentlog
+from tests.support.projections import publish
 
 TENANTS = ("acme", "globex", "initech")
 POSTED = MessagePosted.type_name()
@@ -251,7 +253,58 @@ def test_the_command_writes_a_file_says_where_to_resume_and_refuses_bad_input(st
         (("--redact", "txt"), "--redact: no selected event type has a field 'txt'"),
         (("--redact", "role"), "is not free text"),
         (("--partition-by-day",), "--partition-by-day is for --format parquet"),
+        (("--offset", "events:0:5"), "--offset is for --source kafka"),
+        (("--source", "kafka", "--offset", "events:zero:5"), "--offset 'events:zero:5' is not TOPIC:PARTITION:OFFSET"),
+        (("--source", "s3"), "--source 's3' is not a source"),
     ]:
         refused = agentlog("replay", "export", *args, env=env)
         assert refused.returncode == 2 and said in refused.stderr, (args, refused.stderr)
         assert "Traceback" not in refused.stderr
+
+
+async def test_from_kafka_the_same_events_come_out_per_partition_and_resume_from_the_offsets_said(
+    own_store, pg_schema, own_codec, servers, tmp_path
+):
+    for tenant in ("acme", "globex"):
+        for stream in samples(tenant):
+            await own_store.append(f"{tenant}-{stream.stream_id}", stream.stream_type, 0, stream.events, ctx(tenant))
+    await publish(own_store, pg_schema.dsn, pg_schema.name, servers)
+    await export(pg_schema, own_codec, "jsonl", tmp_path / "store.jsonl")
+    kafka = servers.kafka_bootstrap_servers
+
+    first = run_kafka(kafka, own_codec, Selection(), Exporter(own_codec, "jsonl", tmp_path / "kafka.jsonl"))
+    assert same_but_times(lines(tmp_path / "kafka.jsonl"), lines(tmp_path / "store.jsonl"))
+    assert first.offsets and sum(first.offsets.values()) == first.events == len(lines(tmp_path / "store.jsonl"))
+
+    globex = run_kafka(kafka, own_codec, Selection(tenants=("globex",), event_types=(POSTED,)),
+                       Exporter(own_codec, "jsonl", tmp_path / "globex.jsonl"))  # fmt: skip
+    taken = lines(tmp_path / "globex.jsonl")
+    assert globex.events == len(taken) > 0
+    assert {(e["event"]["meta"]["tenant_id"], e["event_type"]) for e in taken} == {("globex", POSTED)}
+
+    nothing_new = run_kafka(kafka, own_codec, Selection(), Exporter(own_codec, "jsonl", tmp_path / "none.jsonl"),
+                            offsets=topic_offsets([f"{tp}:{o}" for tp, o in first.offsets.items()]))  # fmt: skip
+    for stream in samples("late"):
+        await own_store.append(f"late-{stream.stream_id}", stream.stream_type, 0, stream.events, ctx("late"))
+    await publish(own_store, pg_schema.dsn, pg_schema.name, servers)
+    rest = run_kafka(kafka, own_codec, Selection(), Exporter(own_codec, "jsonl", tmp_path / "rest.jsonl"),
+                     offsets=topic_offsets([f"{tp}:{o}" for tp, o in first.offsets.items()]))  # fmt: skip
+    assert nothing_new.events == 0
+    assert {e["event"]["meta"]["tenant_id"] for e in lines(tmp_path / "rest.jsonl")} == {"late"}
+    assert rest.events == len(samples_events("late"))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    none_yet = Exporter(own_codec, "jsonl", tmp_path / "later.jsonl")
+    assert run_kafka(kafka, own_codec, Selection(since=later), none_yet).events == 0
+
+
+def samples_events(tenant: str) -> list:
+    return [event for stream in samples(tenant) for event in stream.events]
+
+
+def same_but_times(kafka: list[dict], store: list[dict]) -> bool:
+    """The same events, sorted by position; `recorded_at` from Kafka is when the relay published them."""
+
+    def timeless(event: dict) -> dict:
+        return {k: v for k, v in event.items() if k != "recorded_at"}
+
+    return sorted(map(timeless, kafka), key=lambda e: e["position"]) == list(map(timeless, store))
