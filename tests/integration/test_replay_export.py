@@ -22,13 +22,16 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka.schema_registry import Schema
 
+from api.session_events import raw_events
 from cli.relay_samples import samples
 from contracts.codec import as_written
 from contracts.messages import to_content
 from contracts.routing import Routing
 from contracts.schemas import event_contracts
 from domain.events import CommandContext
-from domain.session.events import Attachment, MessagePosted, Role
+from domain.history import state_at
+from domain.session import aggregate as session_aggregate
+from domain.session.events import Attachment, MessagePosted, Role, SessionStarted
 from eventstore.queries import settled_position
 from replay.export import Exporter, run
 from replay.kafka_source import run_kafka, topic_offsets
@@ -38,7 +41,7 @@ from tests.support.cli import agentlog
 from tests.support.projections import publish
 
 TENANTS = ("acme", "globex", "initech")
-POSTED = MessagePosted.type_name()
+POSTED, STARTED = MessagePosted.type_name(), SessionStarted.type_name()
 
 
 def ctx(tenant: str, at: datetime | None = None) -> CommandContext:
@@ -174,33 +177,41 @@ async def test_redacted_fields_leave_no_byte_of_the_original_text_in_any_format(
         assert records(fastavro.reader(f))[0]["event"]["text"] == MASK
 
 
-async def test_an_event_stored_under_an_older_schema_comes_out_in_the_current_one(
+async def test_events_stored_under_older_schemas_come_out_in_the_current_ones_everywhere(
     event_store, pg_schema, codec, registry, subject_prefix, tmp_path
 ):
-    v1 = json.loads(event_contracts()[POSTED].schema_str)
-    v1["fields"] = [f for f in v1["fields"] if f["name"] != "metadata"]  # an earlier MessagePosted, without metadata
-    routing = Routing(prefix=subject_prefix)
-    v1_id = registry.register_schema(routing.subject(routing.prefix + "conversation.inbound", POSTED),
-                                     Schema(json.dumps(v1), "AVRO"))  # fmt: skip
-    event = MessagePosted(session_id=uuid.uuid4(), message_id=uuid.uuid4(), role=Role.USER, text="from v1")
-    await event_store.append(str(event.session_id), "session", 0, [event], ctx("acme"))
-    (row,) = await rows_of(pg_schema)
-    record = codec.read(row["payload"])[1]
-    del record["metadata"]
-    body = BytesIO()
-    fastavro.schemaless_writer(body, fastavro.parse_schema(as_written(v1)), record)
+    routing, conversation = Routing(prefix=subject_prefix), uuid.uuid4()
+    # SessionStarted as it was before forks (no forked_from), MessagePosted before metadata
+    older = {STARTED: "forked_from", POSTED: "metadata"}
+    asked = MessagePosted(session_id=conversation, message_id=uuid.uuid4(), role=Role.USER, text="from v1")
+    events = [SessionStarted(session_id=conversation, tenant_id="acme"), asked]
+    await event_store.append(str(conversation), "session", 0, events, ctx("acme"))
     conn = await asyncpg.connect(pg_schema.dsn, server_settings={"search_path": pg_schema.name})
-    await conn.execute("UPDATE events SET payload = $1, schema_id = $2", struct.pack(">bI", 0, v1_id) + body.getvalue(),
-                       v1_id)  # fmt: skip  # as an older agentlog stored it
+    for row in await rows_of(pg_schema):  # rewritten as an older agentlog stored them
+        name, record = codec.read(row["payload"])
+        old = json.loads(event_contracts()[name].schema_str)
+        old["fields"] = [f for f in old["fields"] if f["name"] != older[name]]
+        del record[older[name]]
+        subject = routing.subject(routing.prefix + "conversation.inbound", name)  # a subject of the test's own
+        old_id = registry.register_schema(subject, Schema(json.dumps(old), "AVRO"))
+        body = BytesIO()
+        fastavro.schemaless_writer(body, fastavro.parse_schema(as_written(old)), record)
+        await conn.execute("UPDATE events SET payload = $1, schema_id = $2 WHERE position = $3",
+                           struct.pack(">bI", 0, old_id) + body.getvalue(), old_id, row["position"])  # fmt: skip
     await conn.close()
 
     await export(pg_schema, codec, "jsonl", tmp_path / "up.jsonl")
     await export(pg_schema, codec, "avro", tmp_path / "up.avro")
+    past = await state_at(event_store, str(conversation), version=2)
+    shown = await raw_events(event_store, "session", str(conversation), "acme")
 
-    assert lines(tmp_path / "up.jsonl")[0]["event"]["metadata"] == {}  # the field v1 lacks, at its default
+    started, posted = (e["event"] for e in lines(tmp_path / "up.jsonl"))  # the fields they lack, at their defaults
+    assert (started["forked_from"], posted["metadata"], posted["text"]) == (None, {}, "from v1")
     with open(tmp_path / "up.avro", "rb") as f:
-        (read,) = records(fastavro.reader(f))
-    assert (read["event"]["text"], read["event"]["metadata"]) == ("from v1", {})
+        assert [r["event"].get(older[r["event_type"]]) for r in records(fastavro.reader(f))] == [None, {}]
+    assert past.state == session_aggregate.DECIDER.fold(events)  # replays fold them as the current events
+    assert [e.data.get(older[e.event_type]) for e in shown] == [None, {}]  # the API's raw events
+    assert {e.schema_id for e in shown}.isdisjoint(codec.schema_ids.values())  # stored under the older ids
 
 
 async def test_the_settled_position_waits_for_a_transaction_holding_a_lower_position(event_store, pg_schema, codec):
