@@ -34,7 +34,7 @@ def main() -> int:
     with native() if mode() == "native" else nullcontext():
         parallel = subprocess.run(
             [*PYTEST, "-m", "not serial", "-n", str(workers), "--dist", "loadgroup", "--cov", "--cov-report=",
-             "--cov-fail-under=0"],
+             "--cov-fail-under=0", "--durations=15"],
             check=False,
         )  # fmt: skip
         alone = subprocess.run(
