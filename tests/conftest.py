@@ -24,26 +24,25 @@ from stack import Endpoints
 from tests.support import kafka as kafka_support
 from tests.support.api import RunningApi, running_api
 from tests.support.servers import session_servers
+from tests.support.suite import ModuleScheduling
 
 TIERS = ("unit", "integration", "contract", "e2e", "faults", "performance")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test with its tier, taken from the folder it lives in; the fault tier restarts the shared
-    servers, so it runs alone (`serial`). A test that uses a module-scoped fixture (a world of its module's
-    own: an API, workers, a private stack) runs on the same xdist worker as the rest of its module, so
-    that world is set up once, not once per worker."""
+    servers, so it runs alone (`serial`)."""
     for item in items:
         tier = Path(item.fspath).relative_to(Path(__file__).parent).parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
         if tier == "faults":
             item.add_marker(pytest.mark.serial)
-        fixtures = getattr(item, "_fixtureinfo", None)
-        scopes = {d[-1].scope for d in fixtures.name2fixturedefs.values()} if fixtures else set()
-        if "module" in scopes and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> ModuleScheduling | None:
+    """With `--dist loadfile`, the suite's scheduling (tests/support/suite.py): module by module, pacts together."""
+    return ModuleScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,8 @@ from cli.pact_verify import API_PROVIDER
 from contracts.pact_files import pact_files
 from contracts.schemas import AVRO_DIR
 from tests.support.cli import agentlog
-from tests.support.suite import PACT_FILES
 
-pytestmark = [pytest.mark.contract, PACT_FILES]
+pytestmark = pytest.mark.contract
 
 
 def gate(servers, *args: str):

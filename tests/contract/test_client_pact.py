@@ -23,9 +23,8 @@ from pact import Pact, generate, match
 from pact.match.matcher import GenericMatcher
 
 from agentlog.client import AsyncClient, BudgetExhausted, Client, Conflict, NotFound, Unauthorized, ValidationFailed
-from tests.support.suite import PACT_FILES
 
-pytestmark = [pytest.mark.contract, PACT_FILES]
+pytestmark = pytest.mark.contract
 
 PACTS = Path(__file__).resolve().parents[2] / "contracts" / "pacts"
 CONSUMER, PROVIDER = "agentlog-client", "agentlog-api"

@@ -19,9 +19,8 @@ import pytest
 from cli.pact_verify import API_PROVIDER, verify_api
 from cli.provider import provider_api
 from contracts.pact_files import PACTS_DIR, pact_files
-from tests.support.suite import PACT_FILES
 
-pytestmark = [pytest.mark.contract, PACT_FILES]
+pytestmark = pytest.mark.contract
 PACT = PACTS_DIR / f"agentlog-client-{API_PROVIDER}.json"
 SCOPES = ("admin", "approve", "platform-admin")
 

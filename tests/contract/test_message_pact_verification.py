@@ -10,9 +10,8 @@ from cli.pact_verify import verify_relay
 from cli.relay_messages import produce
 from contracts.messages import PROVIDER
 from contracts.pact_files import pact_files
-from tests.support.suite import PACT_FILES
 
-pytestmark = [pytest.mark.contract, PACT_FILES]
+pytestmark = pytest.mark.contract
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,11 @@ from domain.events import EventMetadata, RecordedEvent
 from domain.tool.events import ToolApproved, ToolRequested
 from projections.views import VIEWS, Keys
 from tests.support.message_pacts import PACTS, examples, expect, new_pact
-from tests.support.suite import PACT_FILES
 from workers.conversation.worker import is_user_message
 from workers.delegation.message import ENDINGS, callback_message
 from workers.tools.executor import _arguments, _context
 
-pytestmark = [pytest.mark.contract, PACT_FILES]
+pytestmark = pytest.mark.contract
 
 EXAMPLES = examples()
 # the field naming what each aggregate's events are about: a view's keys must carry it

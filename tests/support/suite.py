@@ -1,10 +1,13 @@
 """The whole suite, as `./dev test` runs it: the parallel part, then the tests that restart shared servers.
 
 Most tests own their names (schemas, topics, subjects, key prefixes), so they run on several pytest-xdist
-workers at once against the same servers. Those marked `serial` restart or kill a server the others
-share, so they run alone afterwards. Coverage from both parts is combined and held to the gate
-(`fail_under` in pyproject.toml). In the native mode the servers are started once for both parts, and
-those this run started are stopped at its end (unless AGENTLOG_KEEP_STACK is set).
+workers at once against the same servers, a module at a time (`ModuleScheduling`): a module's tests run on
+one worker, in order, so its module-scoped world (an API, workers, a private stack) is set up once, and the
+pact modules all run on one worker in turn (the consumer tests rewrite the pact files the verifiers read).
+Those marked `serial` restart or kill a server the others share, so they run alone afterwards. Coverage
+from both parts is combined and held to the gate (`fail_under` in pyproject.toml). In the native mode the
+servers are started once for both parts, and those this run started are stopped at its end (unless
+AGENTLOG_KEEP_STACK is set).
 
 `python -m tests.support.suite [--workers N]`; the exit code is the first failing part's.
 """
@@ -17,14 +20,29 @@ import subprocess
 import sys
 from contextlib import nullcontext
 
-import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from tests.support.servers import mode, native
 
 PYTEST = [sys.executable, "-m", "pytest"]
-# The pact modules run in turn on one worker (--dist loadgroup): the consumer tests rewrite the pact files that
-# the verifiers (and the can-i-deploy gate) read.
-PACT_FILES = pytest.mark.xdist_group("pacts")
+# The modules that write or read contracts/pacts/: one scope, so they never run at the same time.
+PACT_MODULES = frozenset(
+    f"tests/contract/{name}.py"
+    for name in ("test_client_pact", "test_message_pacts", "test_http_pact_verify", "test_message_pact_verification",
+                 "test_can_i_deploy", "test_openai_pact")
+)  # fmt: skip
+
+
+class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
+    """`--dist loadfile` as the suite needs it: a scope per module, the pact modules one scope together.
+
+    (pytest-xdist's own `loadgroup` does not group under pytest 9: it renames `item._nodeid`, which pytest 9
+    no longer reads, so `xdist_group` marks have no effect.)
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return "pacts" if module in PACT_MODULES else module
 
 
 def main() -> int:
@@ -33,7 +51,7 @@ def main() -> int:
     workers = parser.parse_args().workers
     with native() if mode() == "native" else nullcontext():
         parallel = subprocess.run(
-            [*PYTEST, "-m", "not serial", "-n", str(workers), "--dist", "loadgroup", "--cov", "--cov-report=",
+            [*PYTEST, "-m", "not serial", "-n", str(workers), "--dist", "loadfile", "--cov", "--cov-report=",
              "--cov-fail-under=0", "--durations=15"],
             check=False,
         )  # fmt: skip
