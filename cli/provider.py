@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import httpx
 import psycopg
 import redis
 import uvicorn
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from api.app import create_app
@@ -90,20 +90,42 @@ def scratch(servers: Endpoints, name: str, partitions: int = 1) -> Iterator[Scra
 
 
 def _remove(servers: Endpoints, registry: Any, schema: str, routing: Routing, redis_prefix: str) -> None:
-    with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
+    drop_schema(servers.postgres_dsn, schema)
+    drop_subjects(registry, routing.prefix)
+    drop_topics(servers.kafka_bootstrap_servers, routing.prefix)
+    drop_keys(servers.redis_url, redis_prefix)
+
+
+# Removing a place of one's own, piece by piece (also what the tests clean up with).
+
+
+def drop_schema(dsn: str, schema: str) -> None:
+    """The Postgres schema and everything in it."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def drop_subjects(registry: Any, prefix: str) -> None:
+    """Every registry subject whose name starts with `prefix`, deleted for good."""
     for subject in registry.get_subjects():
-        if subject.startswith(routing.prefix):
+        if subject.startswith(prefix):
             registry.delete_subject(subject)
             registry.delete_subject(subject, permanent=True)
-    admin = AdminClient({"bootstrap.servers": servers.kafka_bootstrap_servers})
-    gone = [t for t in admin.list_topics(timeout=10).topics if t.startswith(routing.prefix)]
-    if gone:
-        for future in admin.delete_topics(gone, operation_timeout=10).values():
+
+
+def drop_topics(bootstrap_servers: str, prefix: str) -> None:
+    """Every Kafka topic whose name starts with `prefix` (one already gone is no error)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    gone = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    for future in admin.delete_topics(gone, operation_timeout=10).values() if gone else []:
+        with suppress(KafkaException):
             future.result(timeout=15)
-    with redis.Redis.from_url(servers.redis_url) as client:
-        keys = list(client.scan_iter(match=f"{redis_prefix}*", count=1000))
-        if keys:
+
+
+def drop_keys(redis_url: str, prefix: str) -> None:
+    """Every Redis key that starts with `prefix`."""
+    with redis.Redis.from_url(redis_url) as client:
+        if keys := list(client.scan_iter(match=f"{prefix}*", count=1000)):
             client.delete(*keys)
 
 

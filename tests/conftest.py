@@ -15,6 +15,7 @@ from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from cli.provider import drop_keys, drop_schema, drop_subjects, drop_topics
 from contracts import registry as contracts_registry
 from contracts.codec import EventCodec
 from contracts.routing import Routing
@@ -75,8 +76,7 @@ def pg_schema(servers: Endpoints, unique: str) -> Iterator[PgSchema]:
     with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema.name}"')
     yield schema
-    with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema.name}" CASCADE')
+    drop_schema(servers.postgres_dsn, schema.name)
 
 
 @pytest.fixture
@@ -84,10 +84,7 @@ def redis_prefix(servers: Endpoints, unique: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards."""
     prefix = f"test:{unique}:"
     yield prefix
-    with redis.Redis.from_url(servers.redis_url) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
+    drop_keys(servers.redis_url, prefix)
 
 
 @pytest.fixture
@@ -134,10 +131,7 @@ def subject_prefix(registry: SchemaRegistryClient, unique: str) -> Iterator[str]
     """A registry subject prefix of this test's own; its subjects are deleted afterwards."""
     prefix = f"test-{unique}-"
     yield prefix
-    for subject in registry.get_subjects():
-        if subject.startswith(prefix):
-            registry.delete_subject(subject)
-            registry.delete_subject(subject, permanent=True)
+    drop_subjects(registry, prefix)
 
 
 @contextmanager
@@ -149,13 +143,8 @@ def registered_codec(servers: Endpoints, registry: SchemaRegistryClient) -> Iter
     codec = EventCodec(registry, routing)
     codec.resolve()
     yield codec
-    for subject in registry.get_subjects():
-        if subject.startswith(routing.prefix):
-            registry.delete_subject(subject)
-            registry.delete_subject(subject, permanent=True)
-    admin = AdminClient({"bootstrap.servers": servers.kafka_bootstrap_servers})
-    topics = admin.list_topics(timeout=10).topics
-    kafka_support.delete_topics(admin, [t for t in topics if t.startswith(routing.prefix)])
+    drop_subjects(registry, routing.prefix)
+    drop_topics(servers.kafka_bootstrap_servers, routing.prefix)
 
 
 @pytest.fixture(scope="session")

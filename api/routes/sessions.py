@@ -30,7 +30,7 @@ from api.session_events import RawEvent, raw_events
 from domain.history import PastState, state_at
 from domain.session.aggregate import STREAM_TYPE, Session
 from domain.session.commands import CancelReply, CloseSession, ForkSession, PostUserMessage, StartSession
-from domain.session.events import Attachment, MessagePosted, SessionClosed, SessionStarted
+from domain.session.events import Attachment, SessionClosed
 from domain.session.service import (
     StartWithMessage,
     cancel,
@@ -40,6 +40,7 @@ from domain.session.service import (
     require_budget_for,
     start_with_message,
 )
+from projections.views import VIEWS
 
 router = APIRouter(tags=["sessions"], route_class=JsonRoute)
 SessionId = Annotated[UUID, Path(description="the session's id")]
@@ -234,16 +235,12 @@ async def get_session(
     return _session_at(past)
 
 
-SHOWN_ACTIVITY = (SessionStarted, MessagePosted, SessionClosed)  # the events that move the view's last_activity
-
-
 def _session_at(past: PastState) -> SessionOut:
     """The session as the sessions view showed it after the events of `past` (their times, the state's counts)."""
     state = past.state
     assert isinstance(state, Session)
-    shown = [
-        e.meta.occurred_at for e in past.events if isinstance(e.event, SessionStarted | MessagePosted | SessionClosed)
-    ]
+    folded = VIEWS["sessions"].folds  # every event the sessions view folds moves its last_activity
+    shown = [e.meta.occurred_at for e in past.events if e.event.type_name() in folded]
     closed = [e.meta.occurred_at for e in past.events if isinstance(e.event, SessionClosed)]
     return SessionOut(
         session_id=state.session_id,

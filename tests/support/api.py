@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 import psycopg
-import redis
 
 from api.settings import ApiSettings
 from api.tenants import Tenants
-from cli.provider import background_loop, free_port, pipeline, serve
+from cli.provider import background_loop, drop_keys, drop_schema, free_port, pipeline, serve
 from contracts.codec import EventCodec
 from contracts.topics import ensure_topics
 from eventstore.migrate import migrate
@@ -97,12 +96,8 @@ def running_api(servers: Endpoints, codec: EventCodec) -> Iterator[RunningApi]:
         running.result(30)
         asyncio.run_coroutine_threadsafe(pool.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
-        with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        with redis.Redis.from_url(servers.redis_url) as client:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
+        drop_schema(servers.postgres_dsn, schema)
+        drop_keys(servers.redis_url, prefix)
 
 
 def eventually(check, timeout: float = 15.0, every: float = 0.05):

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import psycopg
-import redis
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from api.tenants import Tenants
-from cli.provider import free_port
+from cli.provider import drop_keys, drop_schema, free_port
 from stack import Endpoints
 from tests.conftest import registered_codec
 from tests.support.cli import agentlog
@@ -125,8 +123,5 @@ def _start(runtime: Runtime, chunk_delay: str) -> None:
 
 
 def _clean(servers: Endpoints, schema: str, redis_prefix: str) -> None:
-    with psycopg.connect(servers.postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    with redis.Redis.from_url(servers.redis_url) as client:
-        if keys := list(client.scan_iter(match=f"{redis_prefix}*", count=1000)):
-            client.delete(*keys)
+    drop_schema(servers.postgres_dsn, schema)
+    drop_keys(servers.redis_url, redis_prefix)
