@@ -12,7 +12,7 @@ from api import docs, errors, openapi
 from api.auth import Authenticator
 from api.deps import Services
 from api.middleware import RequestGuard
-from api.routes import admin, budgets, delegation, model_profiles, operations, sessions, streams, tools
+from api.routes import admin, budgets, delegation, model_profiles, operations, sessions, streams, tools, traces
 from api.settings import ApiSettings
 from api.tenants import Tenants
 from contracts import registry
@@ -68,6 +68,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=_lifespan,
         docs_url=None,  # api/docs.py serves them without a CDN
+        # FastAPI's own OpenTelemetry server span per request (named by its route, a child of the caller's
+        # traceparent) once observability.tracing set a provider; its per-dependency spans would double a
+        # request's spans, and metrics are Prometheus's (api/middleware.py)
+        telemetry={"operation_spans": False, "metrics": False, "logs": False},
         redoc_url=None,
         openapi_tags=[
             {"name": "sessions", "description": "Conversation sessions, their messages and live replies"},
@@ -76,6 +80,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             {"name": "delegation", "description": "Tasks delegated to workers"},
             {"name": "model profiles", "description": "Which model serves a role in a deployment mode"},
             {"name": "admin", "description": "The tenant's event log, for scripts (admin scope)"},
+            {"name": "traces", "description": "A request's trace across the asynchronous path, as a waterfall"},
             {"name": "operations", "description": "Health and metrics"},
         ],
     )
@@ -86,6 +91,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for router in (sessions.router, streams.router, tools.router, budgets.router, delegation.router, admin.router):
         app.include_router(router, prefix="/v1")
     app.include_router(model_profiles.router, prefix="/v1")
+    app.include_router(traces.router, prefix="/v1")
     app.include_router(operations.router)
     app.add_middleware(RequestGuard, max_body=app.state.settings.api_max_body)
     return app

@@ -21,6 +21,7 @@ from api.tenants import Tenants
 from domain.events import CommandContext, TraceContext
 from eventstore.store import PostgresEventStore
 from observability import bind
+from observability.tracing import annotate, traceparent_of
 from projections.queries import ReadModels
 
 
@@ -76,6 +77,7 @@ async def caller(
     """The authenticated caller, from either security scheme (the API key wins when both are sent); else 401."""
     who = await svc.auth.caller(authorization, x_api_key)
     bind(tenant=who.tenant_id)  # the request's log records name the tenant from here on (see api/middleware.py)
+    annotate(tenant=who.tenant_id)  # and so does its span (api/tracing.py)
     return who
 
 
@@ -102,9 +104,9 @@ TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-
 
 
 def _trace(traceparent: str | None) -> TraceContext | None:
-    if traceparent is None:
-        return None
-    if not TRACEPARENT.fullmatch(traceparent):
+    """The caller's trace context, checked; continued by the request's span when one records (api/tracing.py),
+    so the events carry that span's traceparent and what they cause downstream joins the same trace."""
+    if traceparent is not None and not TRACEPARENT.fullmatch(traceparent):
         raise ApiError(
             422,
             "invalid-value",
@@ -112,7 +114,8 @@ def _trace(traceparent: str | None) -> TraceContext | None:
             "lower case, ids not all zero",
             field="traceparent",
         )
-    return TraceContext(traceparent=traceparent)
+    traceparent = traceparent_of() or traceparent
+    return TraceContext(traceparent=traceparent) if traceparent else None
 
 
 async def _fingerprint(request: Request) -> str:

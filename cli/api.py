@@ -14,6 +14,7 @@ from api.tenants import TenantError, Tenants
 from cli.console import err, out
 from cli.errors import CliError, build
 from observability import LogSettings, configure_logging
+from observability.tracing import TracingSettings, configure_tracing
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -31,6 +32,8 @@ def api() -> None:
     from api.app import create_app  # noqa: PLC0415
 
     settings = build(ApiSettings)
+    if settings.api_workers == 1:  # else each worker process sets it up (worker_app)
+        configure_tracing("agentlog-api", build(TracingSettings))
     out.print(f"agentlog API on http://{settings.api_host}:{settings.api_port} (OpenAPI: /docs)", highlight=False)
     # several workers need an import string: each process builds the app from the same environment
     app = create_app(settings) if settings.api_workers == 1 else "cli.api:worker_app"
@@ -52,6 +55,7 @@ def worker_app() -> FastAPI:
     from api.app import create_app  # noqa: PLC0415
 
     configure_logging(LogSettings())
+    configure_tracing("agentlog-api", TracingSettings())
     return create_app()
 
 

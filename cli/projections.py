@@ -22,6 +22,7 @@ from cli.readside import NameArg, NamesArg, codec_of, dead_letters_of, views_nam
 from cli.running import report_progress, stop_on_signals
 from contracts.routing import Routing
 from contracts.topics import ensure_topics
+from observability.tracing import TracingSettings, configure_tracing
 from projections import queries as read_models
 from projections.deadletter import dlq_topic
 from projections.rebuild import Rebuild, RebuildInProgress, Rebuilt, StoreSource
@@ -38,6 +39,7 @@ app.add_typer(deadletters.app, name="dlq")
 def run(names: NamesArg = None) -> None:
     """Run the views until stopped (SIGTERM or Ctrl-C), printing progress every 10 s."""
     settings = build(ProjectionSettings)
+    configure_tracing("agentlog-projections", build(TracingSettings))
     views = views_named(names)
     with native_stderr_held():  # Kafka down at start: one line (exit 3), not librdkafka's retries too
         ensure_topics(settings.kafka_bootstrap_servers, [dlq_topic(settings.topic_prefix, v.name) for v in views], 1)

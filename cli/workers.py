@@ -16,6 +16,7 @@ from contracts import registry
 from contracts.codec import EventCodec
 from contracts.routing import WORKER_TOPICS, Routing
 from eventstore.store import PostgresEventStore
+from observability.tracing import TracingSettings, configure_tracing
 from workers.conversation.settings import ConversationSettings
 from workers.delegation.settings import DelegationSettings, new_secret
 from workers.runtime import Handler, Worker
@@ -85,6 +86,7 @@ def list_workers(as_json: JsonOpt = False) -> None:
 def serve(spec: WorkerSpec, make: MakeHandler, settings_type: type[WorkerSettings] = WorkerSettings) -> None:
     """Run a worker until SIGTERM or Ctrl-C: connect, say it is ready, handle events, report progress."""
     settings = build(settings_type)
+    configure_tracing(f"agentlog-worker-{spec.name}", build(TracingSettings))
     asyncio.run(_serve(spec, make, settings))
 
 

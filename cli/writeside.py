@@ -15,6 +15,7 @@ from contracts.topics import ensure_topics
 from eventstore.migrate import migrate as apply_migrations
 from eventstore.relay import Relay
 from eventstore.settings import EventStoreSettings
+from observability.tracing import TracingSettings, configure_tracing
 
 db = typer.Typer(help="The event store's database.", no_args_is_help=True)
 
@@ -30,6 +31,7 @@ def migrate() -> None:
 def relay() -> None:
     """Publish committed events to Kafka until stopped (SIGTERM or Ctrl-C); progress every 10 s."""
     settings = build(EventStoreSettings)
+    configure_tracing("agentlog-relay", build(TracingSettings))
     topics = Routing(settings.topic_prefix).topics()
     with native_stderr_held():  # Kafka down at start: one line (exit 3), not librdkafka's retries too
         ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions)

@@ -41,13 +41,15 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from eventstore.errors import POSTGRES_OUTAGES, postgres_unavailable
 from eventstore.store import CHANNEL
+from observability import tracing
 
 log = logging.getLogger("agentlog.relay")
 
 # ORDER BY names the table's columns: an output alias `txid` (as text) would sort as text,
 # putting 1000000 before 999999 and defeating the (txid, position) index.
 _BATCH = """
-SELECT e.txid::text AS txid_text, e.position, e.topic, e.stream_id, e.event_type, e.event_id, e.payload
+SELECT e.txid::text AS txid_text, e.position, e.topic, e.stream_id, e.event_type, e.event_id, e.payload,
+       e.tenant_id, e.traceparent
 FROM events e
 WHERE (e.txid, e.position) > ($1::text::xid8, $2) AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.txid, e.position
@@ -162,26 +164,36 @@ class Relay:
             if error is not None:
                 failures.append(error)
 
+        spans = _PublishSpans(tracing.active())
         for row in rows:
-            self._produce(row, delivered)
-        waited = 0
-        while await asyncio.to_thread(self.producer.flush, 1.0):
-            waited += 1
-            if waited == 5:
-                log.warning("relay %r: Kafka has not confirmed %d event(s) yet; waiting", self.name, len(self.producer))
-            if self._stop.is_set():
-                raise Stopped
+            self._produce(row, delivered, spans.traceparent(row))
+        try:
+            waited = 0
+            while await asyncio.to_thread(self.producer.flush, 1.0):
+                waited += 1
+                if waited == 5:
+                    log.warning(
+                        "relay %r: Kafka has not confirmed %d event(s) yet; waiting", self.name, len(self.producer)
+                    )
+                if self._stop.is_set():
+                    raise Stopped
+        finally:
+            spans.end(failures)
         if failures:  # a permanent error: what reached Kafka is looked up again before publishing on
             self._first_batch = True
             raise KafkaException(failures[0])
 
-    def _produce(self, row: asyncpg.Record, delivered: Callable[[KafkaError | None, Message], None]) -> None:
+    def _produce(
+        self, row: asyncpg.Record, delivered: Callable[[KafkaError | None, Message], None], traceparent: str | None
+    ) -> None:
         headers = [
             ("event_type", row["event_type"].encode()),
             ("event_id", str(row["event_id"]).encode()),
             ("position", str(row["position"]).encode()),  # the store's global position: read-your-writes
             ("txid", row["txid_text"].encode()),  # with position: where the relay resumes after a crash
         ]
+        if traceparent:  # W3C trace context, as OpenTelemetry's Kafka instrumentations carry it
+            headers.append((tracing.TRACEPARENT, traceparent.encode()))
         while True:
             try:
                 self.producer.produce(
@@ -263,6 +275,42 @@ class Relay:
         await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waits:
             waiter.cancel()
+
+
+class _PublishSpans:
+    """The `relay.publish` span of each event of a batch that carries a traceparent, a child of it, begun as the
+    event is produced and ended once Kafka confirmed the batch; its traceparent goes in the record's headers.
+    Without tracing the event's own traceparent goes there (consumers that trace continue it)."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.spans: list[tracing.Span] = []
+
+    def traceparent(self, row: asyncpg.Record) -> str | None:
+        traceparent: str | None = row["traceparent"]
+        if not (self.active and traceparent):
+            return traceparent
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "publish",
+            "messaging.destination.name": row["topic"],
+            "messaging.kafka.message.key": row["stream_id"],
+            "messaging.message.id": str(row["event_id"]),
+            "agentlog.tenant": row["tenant_id"],
+            "agentlog.stream_id": row["stream_id"],
+            "agentlog.event_type": row["event_type"],
+            "agentlog.position": row["position"],
+        }
+        span = tracing.start("relay.publish", tracing.context_of(traceparent), tracing.SpanKind.PRODUCER, attributes)
+        self.spans.append(span)
+        return tracing.traceparent_of(span) or traceparent
+
+    def end(self, failures: list[KafkaError]) -> None:
+        for span in self.spans:
+            if failures:
+                span.set_status(tracing.Status(tracing.StatusCode.ERROR, str(failures[0])))
+            span.end()
 
 
 def _published_after(

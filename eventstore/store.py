@@ -18,9 +18,10 @@ import contextlib
 import json
 import uuid
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 
 from contracts.codec import EventCodec
 from contracts.convert import from_plain, to_plain
@@ -29,6 +30,7 @@ from domain.events import AppendResult, CommandContext, DomainEvent, EventMetada
 from domain.repository import Repository, Stored
 from eventstore.batch import Claim, GroupAppender
 from eventstore.errors import translate_outages
+from observability.tracing import span
 
 S = TypeVar("S")
 CHANNEL = "agentlog_events"
@@ -131,17 +133,22 @@ class PostgresRecorder:
                 context.correlation_id,
                 context.causation_id,
                 context.occurred_at,
+                context.trace.traceparent if context.trace else None,
                 expected_version,
             )
             for r, e in zip(recorded, encoded, strict=True)
         ]
         result = _result(stream_id, expected_version, [0], recorded)
-        try:
-            positions = await self._group.append(stream_id, expected_version, rows, self._claim_of(context, result))
-        except ConcurrencyConflict:
-            if (stored := await self.recall(context)) is not None:  # the key was recorded meanwhile
-                return stored, False
-            raise
+        attributes = _append_attributes(stream_id, stream_type, encoded, context)
+        with span("eventstore.append", kind=SpanKind.CLIENT, attributes=attributes) as s:
+            try:
+                positions = await self._group.append(stream_id, expected_version, rows, self._claim_of(context, result))
+            except ConcurrencyConflict:
+                if (stored := await self.recall(context)) is not None:  # the key was recorded meanwhile
+                    s.set_attribute("agentlog.idempotent_replay", True)
+                    return stored, False
+                raise
+            s.set_attribute("agentlog.position", max(positions))
         self._notify_soon()
         return _result(stream_id, expected_version, positions, recorded), True
 
@@ -241,6 +248,22 @@ class PostgresEventStore(Repository):
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+def _append_attributes(
+    stream_id: str, stream_type: str, encoded: Sequence[Any], context: CommandContext
+) -> dict[str, Any]:
+    """What an append's span says: the database operation (OpenTelemetry's db.* names) and what it writes."""
+    return {
+        "db.system.name": "postgresql",
+        "db.operation.name": "INSERT",
+        "db.collection.name": "events",
+        "agentlog.tenant": context.tenant_id,
+        "agentlog.stream_id": stream_id,
+        "agentlog.stream_type": stream_type,
+        "agentlog.event_type": ",".join(dict.fromkeys(e.event_type for e in encoded)),
+        "agentlog.events": len(encoded),
+    }
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:

@@ -15,12 +15,13 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from confluent_kafka import Consumer, Message
 
 from contracts.codec import EventCodec
 from contracts.errors import ContractError, RegistryUnavailable
+from observability import tracing
 from projections.apply import Applied, Applier, Delivery, Op
 from projections.views import Keys, View
 
@@ -238,14 +239,15 @@ class Projector:
         except ContractError as e:
             raise Poison(f"{type(e).__name__}: {e}") from e
         ops: list[Op] = []
+        meta = record["meta"]
         try:
-            if fold := self.view.folds.get(name):
-                ops = fold(record, self.keys)
-            if self.live and (live := self.view.live.get(name)):
-                ops += live(record, self.keys)
+            with self._span(item, name, meta):
+                if fold := self.view.folds.get(name):
+                    ops = fold(record, self.keys)
+                if self.live and (live := self.view.live.get(name)):
+                    ops += live(record, self.keys)
         except Exception as e:  # a fold that breaks on one event must not stop the view
             raise Poison(f"{type(e).__name__} in the {self.view.name} fold: {e}") from e
-        meta = record["meta"]
         stream = meta["stream_id"]
         return Delivery(
             self.keys("applied", stream),
@@ -257,6 +259,25 @@ class Projector:
             meta["occurred_at"],
             ops,
         )
+
+    def _span(self, item: Incoming, name: str, meta: dict[str, Any]) -> contextlib.AbstractContextManager[object]:
+        """The event's `projection.apply <view>` span (its fold; the Redis step is shared by a chunk), a child of
+        the relay's publish span (the record's traceparent header) or of the event's own trace context."""
+        own = (meta.get("trace") or {}).get("traceparent")
+        parent = tracing.parent_of(item.headers, own) if tracing.active() else None
+        if parent is None:
+            return contextlib.nullcontext()
+        attributes = {
+            "messaging.system": "kafka" if item.partition != FROM_STORE else None,
+            "messaging.operation.type": "process",
+            "messaging.destination.name": item.topic or None,
+            "agentlog.tenant": meta.get("tenant_id"),
+            "agentlog.stream_id": meta.get("stream_id"),
+            "agentlog.event_type": name,
+            "agentlog.position": item.position,
+            "agentlog.view": self.view.name,
+        }
+        return tracing.span(f"projection.apply {self.view.name}", parent, tracing.SpanKind.CONSUMER, attributes)
 
     def _partition(self, item: Incoming) -> str:
         return f"{item.topic}:{item.partition}" if self.offsets and item.partition != FROM_STORE else ""

@@ -46,7 +46,13 @@ class AppProcess(Server):
         return [sys.executable, "-m", "cli.main", *self.args]
 
     def environment(self) -> dict[str, str]:
-        return {**self.settings.endpoints().as_env(), "AGENTLOG_TOPIC_PREFIX": self.settings.topic_prefix}
+        # traces on in the local stack (spans kept in Redis for GET /v1/traces/{id}); AGENTLOG_TRACING=0 turns them off
+        tracing = os.environ.get("AGENTLOG_TRACING", "true")
+        return {
+            **self.settings.endpoints().as_env(),
+            "AGENTLOG_TOPIC_PREFIX": self.settings.topic_prefix,
+            "AGENTLOG_TRACING": tracing,
+        }
 
     def version(self) -> str:
         return metadata.version("agentlog")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import stamina
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from opentelemetry import context as otel_context
 from prometheus_client import Counter
 
 from contracts.codec import EventCodec
@@ -36,6 +37,7 @@ from contracts.errors import ContractError, RegistryUnavailable
 from domain.errors import ConcurrencyConflict, DomainError, Unavailable
 from domain.events import RecordedEvent
 from eventstore.errors import POSTGRES_OUTAGES
+from observability import tracing
 from projections.pipeline import poll_batch
 
 log = logging.getLogger("agentlog.workers")
@@ -47,11 +49,18 @@ TRANSIENT = (*OUTAGES, ConcurrencyConflict)
 
 @dataclass(frozen=True)
 class Delivered:
-    """One event as a worker receives it: decoded, with the store position the relay stamped on it."""
+    """One event as a worker receives it: decoded, with the store position the relay stamped on it and the trace
+    context its handling continues (the relay's publish span from the record's headers, else the event's own)."""
 
     recorded: RecordedEvent
     position: int
     topic: str
+    traceparent: str | None = None
+
+    @property
+    def trace_parent(self) -> otel_context.Context | None:
+        """The OpenTelemetry context a handler's span goes under (None: no trace to continue)."""
+        return tracing.context_of(self.traceparent)
 
 
 Handler = Callable[[Delivered], Awaitable[None]]
@@ -213,7 +222,8 @@ class Worker:
                 recorded = self.codec.decode(value)
         headers = dict(message.headers() or [])
         position = int(headers.get("position", b"0") or 0)
-        return Delivered(recorded, position, message.topic() or "")
+        own = recorded.meta.trace.traceparent if recorded.meta.trace else None
+        return Delivered(recorded, position, message.topic() or "", tracing.header(message.headers()) or own)
 
 
 class _Retry(Exception):

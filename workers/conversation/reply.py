@@ -21,7 +21,7 @@ from domain.budget.commands import ReserveTokens, SettleReservation
 from domain.budget.errors import BudgetExhausted, ReservationNotOpen
 from domain.budget.service import reserve_tokens, settle_tokens
 from domain.errors import DomainError
-from domain.events import CommandContext, RecordedEvent
+from domain.events import CommandContext, RecordedEvent, TraceContext
 from domain.session.aggregate import DECIDER, Session, is_cancelled, stream_id
 from domain.session.commands import AppendReplyChunk, PostAssistantReply
 from domain.session.errors import ReplyCancelledError
@@ -31,6 +31,7 @@ from domain.tool.commands import RequestTool
 from domain.tool.errors import ToolAlreadyRequested
 from domain.tool.service import request_tool
 from eventstore.store import PostgresEventStore
+from observability import tracing
 from workers.conversation.responder import Responder, ResponderError, Text, ToolCall, Turn, Usage
 from workers.conversation.settings import ConversationSettings
 from workers.conversation.tools import offered_tools, outcomes, wait_for
@@ -75,7 +76,7 @@ class Reply:
             correlation_id=meta.correlation_id,
             causation_id=meta.event_id,
             occurred_at=datetime.now(UTC),
-            trace=meta.trace,
+            trace=_traced(meta.trace),
             idempotency_key=key_for(self.cause, step),
         )
 
@@ -143,7 +144,9 @@ class Reply:
         await reserve_tokens(self.store, self.context(f"reserve:{step}"), reserve)
         said = Said()
         try:
-            await self._stream(responder.respond(history, offered_tools()), said)
+            with tracing.span("model.call", kind=tracing.SpanKind.CLIENT, attributes=_model(responder, step)) as call:
+                await self._stream(responder.respond(history, offered_tools()), said)
+                _usage(call, said)
         except (DomainError, ResponderError):
             await self._settle(step, reserve, estimate)
             raise
@@ -259,6 +262,31 @@ class Reply:
         text = "".join(text for _, text in chunks).strip()
         if text:
             await self._finish(text, "cancelled")
+
+
+def _traced(cause: TraceContext | None) -> TraceContext | None:
+    """What the worker records continues the span it is in (the turn, the model call), else the cause's trace."""
+    traceparent = tracing.traceparent_of()
+    return TraceContext(traceparent=traceparent) if traceparent else cause
+
+
+def _model(responder: Responder, step: int) -> dict[str, object]:
+    """A model call's span attributes (OpenTelemetry's gen_ai.* names)."""
+    endpoint = getattr(responder, "endpoint", None)
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai" if endpoint else "agentlog.deterministic",
+        "gen_ai.request.model": getattr(endpoint, "model", None) or "deterministic",
+        "server.address": getattr(endpoint, "base_url", None),
+        "agentlog.step": step,
+    }
+
+
+def _usage(call: tracing.Span, said: Said) -> None:
+    if said.usage is not None:
+        call.set_attribute("gen_ai.usage.input_tokens", said.usage.prompt_tokens)
+        call.set_attribute("gen_ai.usage.output_tokens", said.usage.completion_tokens)
+    call.set_attribute("agentlog.tool_calls", len(said.calls))
 
 
 def _refusal(refused: BudgetExhausted) -> str:

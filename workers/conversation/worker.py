@@ -17,6 +17,7 @@ from contracts.codec import EventCodec
 from domain.events import RecordedEvent
 from domain.session.events import MessagePosted, Role
 from eventstore.store import PostgresEventStore
+from observability import tracing
 from workers.conversation.profiles import responder_for
 from workers.conversation.reply import Reply
 from workers.conversation.responder import ResponderError, Turn
@@ -67,6 +68,17 @@ async def history_until(store: PostgresEventStore, cause: RecordedEvent, limit: 
     return [Turn(e.event.role.value, e.event.text) for e in events if isinstance(e.event, MessagePosted)]
 
 
+def _turn(cause: RecordedEvent) -> dict[str, object]:
+    """What a turn's span says: the message it answers."""
+    meta = cause.meta
+    return {
+        "agentlog.tenant": meta.tenant_id,
+        "agentlog.stream_id": meta.stream_id,
+        "agentlog.event_type": cause.event.type_name(),
+        "agentlog.event_id": str(meta.event_id),
+    }
+
+
 async def make_handler(settings: WorkerSettings, store: PostgresEventStore, codec: EventCodec) -> Handler:
     """The handler of `agentlog worker conversation` (settings: ConversationSettings)."""
     assert isinstance(settings, ConversationSettings)
@@ -74,6 +86,7 @@ async def make_handler(settings: WorkerSettings, store: PostgresEventStore, code
 
     async def handle(delivered: Delivered) -> None:
         if is_user_message(delivered.recorded):
-            await answer(store, settings, delivered.recorded)
+            with tracing.span("conversation.turn", delivered.trace_parent, attributes=_turn(delivered.recorded)):
+                await answer(store, settings, delivered.recorded)
 
     return handle

@@ -32,7 +32,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from domain.events import CommandContext, RecordedEvent
+from domain.events import CommandContext, RecordedEvent, TraceContext
 from domain.service import EventStore
 from domain.tool.aggregate import DECIDER, ToolExecution, stream_id
 from domain.tool.commands import AllowTool, AskApproval, CompleteTool, DenyTool, FailTool, TimeOutTool
@@ -46,6 +46,7 @@ from domain.tool.service import (
     fail_tool,
     time_out_tool,
 )
+from observability import tracing
 from workers.runtime import Delivered
 from workers.tools.policy import Decision, Policy
 from workers.tools.registry import Call, Registry, Tool, ToolError
@@ -84,9 +85,12 @@ class Executor:
         if state is None or state.outcome is not None:
             return  # a redelivery: the outcome stands
         if state.decision is None and isinstance(recorded.event, ToolRequested):
-            state = await self._decide(recorded, state)
+            with tracing.span("policy.decide", delivered.trace_parent, attributes=_about(recorded, state)):
+                state = await self._decide(recorded, state)
         if state is not None and state.may_run:
-            await self._run(recorded, state)
+            name = state.tool_name if self.tools.get(state.tool_name) else "unknown"  # a caller's name is no span name
+            with tracing.span(f"tool.run {name}", delivered.trace_parent, attributes=_about(recorded, state)):
+                await self._run(recorded, state)
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -101,6 +105,7 @@ class Executor:
         judge first, then fails as it runs)."""
         decision = await self.policy.decide(recorded.meta.tenant_id, _input(recorded, state))
         DECISIONS.labels(decision.verdict).inc()
+        tracing.annotate(**{"agentlog.verdict": decision.verdict, "agentlog.policy": decision.policy})
         log.info("%s %s for %s: %s (%s)", decision.verdict, state.tool_name, state.request_id, decision.reason,
                  decision.policy)  # fmt: skip
         context = _context(recorded)
@@ -202,8 +207,20 @@ def _context(recorded: RecordedEvent) -> CommandContext:
         correlation_id=meta.correlation_id,
         occurred_at=datetime.now(UTC),
         causation_id=meta.event_id,
-        trace=meta.trace,
+        trace=TraceContext(traceparent=traceparent) if (traceparent := tracing.traceparent_of()) else meta.trace,
     )
+
+
+def _about(recorded: RecordedEvent, state: ToolExecution) -> dict[str, object]:
+    """What the executor's spans say: the request (OpenTelemetry's gen_ai.tool.* names) and its tenant."""
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": state.tool_name,
+        "gen_ai.tool.call.id": str(state.request_id),
+        "agentlog.tenant": recorded.meta.tenant_id,
+        "agentlog.stream_id": recorded.meta.stream_id,
+        "agentlog.event_type": recorded.event.type_name(),
+    }
 
 
 def _arguments(arguments_json: str) -> Mapping[str, Any]:
