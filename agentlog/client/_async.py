@@ -233,6 +233,10 @@ class AsyncClient:
     async def delete_model_profile(self, role: str, deployment_mode: str) -> m.ProfileRecorded:
         return await self.send(r.delete_model_profile(role, deployment_mode))
 
+    async def get_trace(self, trace_id: str) -> m.Trace:
+        """A trace's spans (32 hex digits: the trace id of a `traceparent`), sorted by start, for a waterfall."""
+        return await self.send(r.get_trace(trace_id))
+
     # operations
     async def health(self) -> m.Health:
         """The server's health (also when it answers 503 because a dependency is down)."""

@@ -224,6 +224,10 @@ class Client:
     def delete_model_profile(self, role: str, deployment_mode: str) -> m.ProfileRecorded:
         return self.send(r.delete_model_profile(role, deployment_mode))
 
+    def get_trace(self, trace_id: str) -> m.Trace:
+        """A trace's spans (32 hex digits: the trace id of a `traceparent`), sorted by start, for a waterfall."""
+        return self.send(r.get_trace(trace_id))
+
     # operations
     def health(self) -> m.Health:
         """The server's health (also when it answers 503 because a dependency is down)."""

@@ -172,6 +172,28 @@ class ProfileRecorded(Recorded):
     deployment_mode: str
 
 
+class TraceSpan(Model):
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    service: str
+    kind: str
+    start_unix_nano: int
+    end_unix_nano: int
+    offset_ms: float
+    duration_ms: float
+    status: str
+    status_message: str | None = None
+    attributes: dict[str, Any]
+
+
+class Trace(Model):
+    trace_id: str
+    duration_ms: float
+    spans: list[TraceSpan]
+
+
 class Health(Model):
     status: str
     dependencies: dict[str, dict[str, Any]]

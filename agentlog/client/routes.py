@@ -208,6 +208,10 @@ def delete_model_profile(role: str, deployment_mode: str) -> Call[m.ProfileRecor
     return Call("DELETE", _profile_path(role, deployment_mode), _model(m.ProfileRecorded))
 
 
+def get_trace(trace_id: str) -> Call[m.Trace]:
+    return Call("GET", f"/v1/traces/{_seg(trace_id)}", _model(m.Trace))
+
+
 def health() -> Call[m.Health]:
     return Call("GET", "/health", _model(m.Health), also=(503,))
 

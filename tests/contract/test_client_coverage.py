@@ -35,6 +35,7 @@ CALLS: list[routes.Call[Any]] = [
     routes.get_model_profile("r", "m"),
     routes.delete_model_profile("r", "m"),
     routes.admin_events(),
+    routes.get_trace("4bf92f3577b34da6a3ce929d0e0e4736"),
     routes.health(),
     routes.metrics(),
 ]
