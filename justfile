@@ -88,3 +88,7 @@ fmt:
 # run a benchmark: just bench codec (results in bench/results/NAME.json)
 bench NAME *ARGS:
     python -m bench.{{NAME}} {{ARGS}}
+
+# the console's screenshots in docs/console/, taken by its browser tests against a fresh runtime
+console-screenshots:
+    AGENTLOG_CONSOLE_SCREENSHOTS={{justfile_directory()}}/docs/console pytest tests/e2e/test_console.py -q -p no:cacheprovider

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import re
@@ -31,8 +32,12 @@ def _apt_update() -> None:
 
 
 def _apt(argv: list[str]) -> None:
+    """One apt-get at a time across processes (test workers may each need a package): apt's own lock
+    refuses a second caller instead of waiting for it."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    with open(Path(tempfile.gettempdir()) / "agentlog-apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise StackError(f"`{' '.join(argv)}` failed: {reason}", "check the network and apt sources")

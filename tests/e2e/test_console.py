@@ -214,7 +214,7 @@ def test_the_timeline_shows_each_event_travels_in_time_forks_and_opens_the_trace
 
 
 def test_the_operations_page_shows_freshness_dead_letters_processes_and_budgets(console, runtime):
-    headers = tenant(runtime, "admin")
+    headers = tenant(runtime, "admin", "platform-admin")
     httpx.post(f"{runtime.url}/v1/session/message", json={"message": "Calculate 1 + 1"}, headers=headers)
     console.sign_in(key_of(headers))
     console.page.get_by_role("link", name="Operations").click()
@@ -233,8 +233,15 @@ def test_the_console_is_served_with_a_strict_content_security_policy_and_its_ass
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
     assert re.findall(r'(?:src|href)="(https?:)', page.text) == []  # nothing from another origin
-    for asset in re.findall(r'(?:src|href)="(/console/assets/[^"]+)"', page.text):
-        assert httpx.get(f"{runtime.url}{asset}").status_code == 200, asset
-    missing = httpx.get(f"{runtime.url}/console/assets/nothing.js")
+    assets = re.findall(r'(?:src|href)="(/console/assets/[^"]+)"', page.text)
+    assert len(assets) == 3  # the icon, the styles, the entry module (which imports the rest)
+    for asset in assets:  # served compressed, kept for good: their address changes with their contents
+        served = httpx.get(f"{runtime.url}{asset}")
+        assert served.status_code == 200 and served.headers["content-encoding"] == "gzip", asset
+        assert (
+            "immutable" in served.headers["cache-control"]
+            and "script-src 'self'" in served.headers["content-security-policy"]
+        )
+    missing = httpx.get(f"{runtime.url}/console/assets/{assets[0].split('/')[3]}/nothing.js")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
     assert httpx.get(f"{runtime.url}/", follow_redirects=False).headers["location"] == "/console"

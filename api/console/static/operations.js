@@ -72,9 +72,9 @@ async function replay(view, into) {
 async function processes(into) {
   const found = await api("GET", "/v1/admin/processes");
   if (!found.items.length) return replace(into, h("p", { class: "muted" }, found.note || "no supervised processes"));
-  replace(into, table(["process", "state", "pid", "restarts", "last exit"], found.items.map((p) => h("tr", {},
+  replace(into, table(["process", "state", "pid", "restarts", "last start", ""], found.items.map((p) => h("tr", {},
     h("td", {}, p.name), h("td", {}, badge(p.state)), h("td", { class: "num" }, p.pid ?? ""),
-    h("td", { class: "num" }, p.restarts), h("td", { class: "muted" }, p.last_exit || "")))));
+    h("td", { class: "num" }, p.restarts), h("td", {}, when(p.last_start)), h("td", { class: "muted" }, p.detail)))));
 }
 
 async function budgets(into) {

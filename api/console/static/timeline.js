@@ -62,6 +62,7 @@ async function stateAt(sessionId, version, panel) {
 async function fork(sessionId, version, panel) {
   try {
     const forked = await api("POST", `/v1/sessions/${sessionId}/fork`, { at_version: version });
+    await api("GET", `/v1/sessions/${forked.session_id}?min_position=${forked.position}`); // once the views show it
     location.hash = `#/sessions/${forked.session_id}`;
   } catch (error) {
     panel.hidden = false;
