@@ -30,6 +30,7 @@ from domain.errors import (
     Unavailable,
 )
 from eventstore.errors import POSTGRES_OUTAGES
+from observability.metrics import BUDGET_REFUSALS
 from projections.queries import REDIS_OUTAGES, ViewBehind
 
 PROBLEM_JSON = "application/problem+json"
@@ -129,6 +130,7 @@ def from_domain(e: DomainError | ContractError | ViewBehind) -> JSONResponse:
         case StateConflict():
             return problem(409, "state-conflict", e.reason)
         case BudgetExhausted():
+            BUDGET_REFUSALS.labels("api").inc()
             return problem(429, "budget-exhausted", str(e), headers={"Retry-After": str(seconds_to_midnight())})
         case ViewBehind():
             return problem(

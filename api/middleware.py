@@ -30,6 +30,14 @@ ACCESS = logging.getLogger("agentlog.access")  # INFO only with AGENTLOG_LOG_REQ
 REQUEST_ID = "X-Request-ID"
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's template with its router's prefix (`/v1/sessions/{session_id}`), never the raw path (a
+    label per session id): FastAPI 0.165 keeps the prefix out of APIRoute.path, in the route context it puts in the
+    scope. "unmatched" when no route matched (a 404 of an unknown path)."""
+    effective: Any = (scope.get("fastapi") or {}).get("effective_route_context")
+    return getattr(effective, "path", None) or getattr(scope.get("route"), "path", None) or "unmatched"
+
+
 class BodyTooLarge(HttpProblem):
     """Raised while reading a body that grows past the limit; FastAPI passes HTTP errors through."""
 
@@ -108,8 +116,7 @@ class RequestGuard:
 
     @staticmethod
     def _record(scope: Scope, status: int, began: float) -> None:
-        route: Any = scope.get("route")
-        path = getattr(route, "path", None) or "unmatched"
+        path = route_template(scope)
         took = time.perf_counter() - began
         REQUESTS.labels(scope["method"], path, str(status)).inc()
         LATENCY.labels(scope["method"], path).observe(took)

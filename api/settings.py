@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from projections.settings import NameList, ReadSideSettings
@@ -20,6 +22,11 @@ class ApiSettings(ReadSideSettings):
     api_max_body: int = Field(default=1_048_576, ge=1024, description="largest request body in bytes")
     api_read_wait: float = Field(default=2.0, ge=0, le=30, description="longest wait for a view to catch up")
     api_pool_size: int = Field(default=16, ge=1, le=256)
+    api_supervisor_state: Path | None = Field(
+        default=None,
+        description="the supervisor's state file, for GET /v1/admin/processes and the restart metrics "
+        "(`agentlog stack up` sets it)",
+    )
     jwt_secret: str | None = Field(default=None, min_length=16)
     jwt_public_key: str | None = None
     jwt_audience: str | None = None

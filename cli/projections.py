@@ -11,7 +11,6 @@ from typing import Annotated
 import asyncpg
 import redis.asyncio as aioredis
 import typer
-from prometheus_client import start_http_server
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -19,7 +18,7 @@ from cli import deadletters
 from cli.console import JsonOpt, native_stderr_held, out, print_json
 from cli.errors import CliError, Exit, build
 from cli.readside import NameArg, NamesArg, codec_of, dead_letters_of, views_named
-from cli.running import report_progress, stop_on_signals
+from cli.running import metrics_served, report_progress, stop_on_signals
 from contracts.routing import Routing
 from contracts.topics import ensure_topics
 from observability.tracing import TracingSettings, configure_tracing
@@ -58,20 +57,13 @@ def run(names: NamesArg = None) -> None:
         )
         for view in views
     ]
-    if settings.projections_metrics_port:
-        try:
-            start_http_server(settings.projections_metrics_port, addr="127.0.0.1")
-        except OSError as e:
-            port = settings.projections_metrics_port
-            fix = "set AGENTLOG_PROJECTIONS_METRICS_PORT to a free port, or 0 for none"
-            raise CliError(f"cannot serve metrics on port {port}: {e.strerror}", fix, Exit.USAGE) from e
+    where = metrics_served(settings.projections_metrics_port, "AGENTLOG_PROJECTIONS_METRICS_PORT")
     gc.freeze()  # start-up objects out of the collector's sight: each batch allocates thousands of records
-    asyncio.run(_run(runners, settings.projections_metrics_port))
+    asyncio.run(_run(runners, where))
 
 
-async def _run(runners: list[ProjectionRunner], metrics_port: int) -> None:
+async def _run(runners: list[ProjectionRunner], where: str) -> None:
     stop = stop_on_signals()
-    where = f"; metrics on http://127.0.0.1:{metrics_port}/metrics" if metrics_port else ""
     out.print(f"projections running: {', '.join(r.view.name for r in runners)}{where}", highlight=False)
 
     def applied() -> int:

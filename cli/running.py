@@ -1,4 +1,5 @@
-"""What the long-running commands (relay, projections) share: stop on a signal, report progress."""
+"""What the long-running commands (relay, projections, workers) share: stop on a signal, report progress, serve
+/metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 from collections.abc import Callable
 
 from cli.console import out
+from cli.errors import CliError, Exit
+from observability.metrics import serve_metrics
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -28,3 +31,14 @@ async def report_progress(count: Callable[[], int], verb: str, stop: asyncio.Eve
             done, now = count(), time.monotonic()
             out.print(f"{verb} {done} ({(done - last) / (now - since):.0f}/s)")
             last, since = done, now
+
+
+def metrics_served(port: int, setting: str) -> str:
+    """Serve /metrics on `port` (0: not at all): "; metrics on URL" for the ready line, or a usage error naming
+    the setting when the port is taken."""
+    try:
+        url = serve_metrics(port)
+    except OSError as e:
+        fix = f"set {setting} to a free port, or 0 for none"
+        raise CliError(f"cannot serve metrics on port {port}: {e.strerror}", fix, Exit.USAGE) from e
+    return f"; metrics on {url}" if url else ""

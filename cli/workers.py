@@ -11,7 +11,7 @@ from rich.table import Table
 
 from cli.console import JsonOpt, out, print_json
 from cli.errors import build
-from cli.running import report_progress, stop_on_signals
+from cli.running import metrics_served, report_progress, stop_on_signals
 from contracts import registry
 from contracts.codec import EventCodec
 from contracts.routing import WORKER_TOPICS, Routing
@@ -87,10 +87,11 @@ def serve(spec: WorkerSpec, make: MakeHandler, settings_type: type[WorkerSetting
     """Run a worker until SIGTERM or Ctrl-C: connect, say it is ready, handle events, report progress."""
     settings = build(settings_type)
     configure_tracing(f"agentlog-worker-{spec.name}", build(TracingSettings))
-    asyncio.run(_serve(spec, make, settings))
+    where = metrics_served(settings.worker_metrics_port, "AGENTLOG_WORKER_METRICS_PORT")
+    asyncio.run(_serve(spec, make, settings, where))
 
 
-async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings) -> None:
+async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings, where: str = "") -> None:
     stop = stop_on_signals()
     codec = EventCodec(registry.connect(settings.schema_registry_url), Routing(settings.topic_prefix))
     codec.resolve()
@@ -109,7 +110,7 @@ async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings) 
             concurrency=settings.worker_concurrency,
             attempts=settings.worker_attempts,
         )
-        out.print(f"worker {spec.name!r} running on {', '.join(worker.topics)}", highlight=False)
+        out.print(f"worker {spec.name!r} running on {', '.join(worker.topics)}{where}", highlight=False)
         besides = [spec.beside(settings, store, stop)] if spec.beside else []
         await asyncio.gather(worker.run(stop), report_progress(lambda: worker.handled, "handled", stop), *besides)
     finally:

@@ -9,9 +9,10 @@ import typer
 
 from cli.console import native_stderr_held, out
 from cli.errors import build
-from cli.running import report_progress, stop_on_signals
+from cli.running import metrics_served, report_progress, stop_on_signals
 from contracts.routing import Routing
 from contracts.topics import ensure_topics
+from eventstore import metrics as relay_metrics
 from eventstore.migrate import migrate as apply_migrations
 from eventstore.relay import Relay
 from eventstore.settings import EventStoreSettings
@@ -35,10 +36,11 @@ def relay() -> None:
     topics = Routing(settings.topic_prefix).topics()
     with native_stderr_held():  # Kafka down at start: one line (exit 3), not librdkafka's retries too
         ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions)
-    asyncio.run(_relay(settings))
+    where = metrics_served(settings.relay_metrics_port, "AGENTLOG_RELAY_METRICS_PORT")
+    asyncio.run(_relay(settings, where))
 
 
-async def _relay(settings: EventStoreSettings) -> None:
+async def _relay(settings: EventStoreSettings, where: str = "") -> None:
     stop = stop_on_signals()
     pool = await asyncpg.create_pool(
         settings.postgres_dsn, min_size=2, max_size=4, server_settings={"search_path": settings.db_schema}
@@ -50,9 +52,13 @@ async def _relay(settings: EventStoreSettings) -> None:
         batch_size=settings.relay_batch_size,
         poll_interval=settings.relay_poll_interval,
     )
-    out.print(f"relay {settings.relay_name!r}: {settings.db_schema} -> {settings.kafka_bootstrap_servers}")
+    out.print(f"relay {settings.relay_name!r}: {settings.db_schema} -> {settings.kafka_bootstrap_servers}{where}")
     try:
-        await asyncio.gather(relay.run(stop), report_progress(lambda: relay.published, "published", stop))
+        await asyncio.gather(
+            relay.run(stop),
+            report_progress(lambda: relay.published, "published", stop),
+            relay_metrics.export_lag(pool, settings.relay_name, stop),
+        )
     finally:
         await pool.close()
     out.print(f"relay stopped after publishing {relay.published} event(s)")

@@ -40,6 +40,7 @@ import stamina
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from eventstore.errors import POSTGRES_OUTAGES, postgres_unavailable
+from eventstore.metrics import PUBLISHED
 from eventstore.store import CHANNEL
 from observability import tracing
 
@@ -147,6 +148,7 @@ class Relay:
             rows_out = list(rows)
         await self._deliver(rows_out)
         self.published += len(rows_out)  # Kafka has them, whether or not the checkpoint below is stored now
+        PUBLISHED.labels(self.name).inc(len(rows_out))
         self._first_batch = False
         self._done = Checkpoint(rows[-1]["txid_text"], rows[-1]["position"])
         await self._save(self._done)

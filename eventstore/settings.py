@@ -13,7 +13,8 @@ class EventStoreSettings(BaseSettings):
     """Where the event store and Kafka are, and how the relay batches.
 
     Environment: POSTGRES_DSN, KAFKA_BOOTSTRAP_SERVERS, AGENTLOG_DB_SCHEMA, AGENTLOG_TOPIC_PREFIX,
-    AGENTLOG_TOPIC_PARTITIONS, AGENTLOG_RELAY_NAME, AGENTLOG_RELAY_BATCH_SIZE, AGENTLOG_RELAY_POLL_INTERVAL.
+    AGENTLOG_TOPIC_PARTITIONS, AGENTLOG_RELAY_NAME, AGENTLOG_RELAY_BATCH_SIZE, AGENTLOG_RELAY_POLL_INTERVAL,
+    AGENTLOG_RELAY_METRICS_PORT.
     """
 
     model_config = SettingsConfigDict(env_prefix="AGENTLOG_", extra="ignore", populate_by_name=True)
@@ -26,3 +27,4 @@ class EventStoreSettings(BaseSettings):
     relay_name: str = Field(default="main", min_length=1)
     relay_batch_size: int = Field(default=5000, ge=1, le=100_000)
     relay_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    relay_metrics_port: int = Field(default=0, ge=0, le=65535, description="/metrics port, 0: none")

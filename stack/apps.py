@@ -112,6 +112,17 @@ class RelayProcess(AppProcess):
     ready_text = "relay 'main':"
     route = "postgres -> kafka"
 
+    @property
+    def more_ports(self) -> dict[str, int]:
+        return {"RELAY_METRICS": self.settings.relay_metrics_port}
+
+    @property
+    def address(self) -> str:
+        return f"{self.route}, http://127.0.0.1:{self.settings.relay_metrics_port}/metrics"
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "AGENTLOG_RELAY_METRICS_PORT": str(self.settings.relay_metrics_port)}
+
     def assess(self) -> tuple[str, str]:
         """degraded when alive but the oldest event it has not published waited too long (freshness.py)."""
         health, detail = super().assess()
@@ -157,7 +168,13 @@ class ApiProcess(AppProcess):
         return f"http://127.0.0.1:{self.settings.api_port}"
 
     def environment(self) -> dict[str, str]:
-        return {**super().environment(), "AGENTLOG_API_PORT": str(self.settings.api_port)}
+        """Its port, and the supervisor's state file for GET /v1/admin/processes and the restart metrics."""
+        state = str(supervision.path(self.settings))
+        return {
+            **super().environment(),
+            "AGENTLOG_API_PORT": str(self.settings.api_port),
+            "AGENTLOG_API_SUPERVISOR_STATE": state,
+        }
 
     def healthy(self) -> bool:
         return super().healthy() and process.port_open(self.port)
@@ -165,6 +182,22 @@ class ApiProcess(AppProcess):
 
 class WorkerProcess(AppProcess):
     """`agentlog worker <name>`: degraded when alive but its consumer group trails its topics (freshness.py)."""
+
+    @property
+    def metrics_port(self) -> int:
+        """Its /metrics port: the stack setting `<name>_metrics_port`."""
+        return int(getattr(self.settings, f"{self.name}_metrics_port"))
+
+    @property
+    def more_ports(self) -> dict[str, int]:
+        return {f"{self.name.upper()}_METRICS": self.metrics_port}
+
+    @property
+    def address(self) -> str:
+        return f"{self.route}, http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "AGENTLOG_WORKER_METRICS_PORT": str(self.metrics_port)}
 
     def assess(self) -> tuple[str, str]:
         health, detail = super().assess()

@@ -25,6 +25,10 @@ class StackSettings(BaseSettings):
     registry_port: int = Field(default=18081, ge=1024, le=65535)
     registry_management_port: int = Field(default=18082, ge=1024, le=65535)
     projections_metrics_port: int = Field(default=19100, ge=1024, le=65535, description="the projections' /metrics")
+    relay_metrics_port: int = Field(default=19101, ge=1024, le=65535, description="the relay's /metrics")
+    conversation_metrics_port: int = Field(default=19102, ge=1024, le=65535, description="its worker's /metrics")
+    tools_metrics_port: int = Field(default=19103, ge=1024, le=65535, description="the tool executor's /metrics")
+    delegation_metrics_port: int = Field(default=19104, ge=1024, le=65535, description="its worker's /metrics")
     api_port: int = Field(default=18000, ge=1024, le=65535, description="the REST API")
     kafka_version: str = "4.1.1"
     log4j_version: str = "2.25.3"

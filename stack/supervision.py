@@ -1,4 +1,5 @@
-"""The supervisor's state file: each supervised process's pid, restart count, last exit and start."""
+"""The supervisor's state file: each supervised process's pid, restart count, last exit and start (the records:
+observability/processes.py, which the API reads too)."""
 
 from __future__ import annotations
 
@@ -6,35 +7,10 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
-
+from observability.processes import ProcessRecord, SupervisorState, read_state
 from stack.config import StackSettings
 
-
-class ProcessRecord(BaseModel):
-    """What the supervisor knows of one process; `stack status` shows it beside the live checks.
-
-    `log_offset` is the size of the process's log when its current instance started: the ready
-    line is looked for after it, so a restarted process is not taken as ready on its previous
-    instance's line. `detail` and `fix` say why it is down (a start that failed, the wait before
-    the next start); both are empty while it runs.
-    """
-
-    pid: int | None = None
-    restarts: int = 0
-    last_exit: int | None = None
-    last_start: str | None = None
-    log_offset: int = 0
-    detail: str = ""
-    fix: str = ""
-
-
-class SupervisorState(BaseModel):
-    """The whole file: which supervisor wrote it, when, and a record per process name."""
-
-    pid: int
-    updated: str
-    processes: dict[str, ProcessRecord]
+__all__ = ["ProcessRecord", "SupervisorState", "now_iso", "path", "read", "write"]
 
 
 def path(settings: StackSettings) -> Path:
@@ -48,10 +24,7 @@ def now_iso() -> str:
 
 def read(settings: StackSettings) -> SupervisorState | None:
     """The last state written, or None when there is none (or it cannot be read)."""
-    try:
-        return SupervisorState.model_validate_json(path(settings).read_bytes())
-    except (OSError, ValidationError):
-        return None
+    return read_state(path(settings))
 
 
 def write(settings: StackSettings, processes: dict[str, ProcessRecord]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import stamina
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from opentelemetry import context as otel_context
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from contracts.codec import EventCodec
 from contracts.errors import ContractError, RegistryUnavailable
@@ -42,6 +43,12 @@ from projections.pipeline import poll_batch
 
 log = logging.getLogger("agentlog.workers")
 EVENTS = Counter("agentlog_worker_events", "Events handled by workers, by outcome", ["worker", "outcome"])
+DURATION = Histogram(
+    "agentlog_worker_event_duration_seconds",
+    "Time a worker took to handle an event, outages waited out and retries included",
+    ["worker"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 OUTAGES = (Unavailable, RegistryUnavailable, KafkaException, *POSTGRES_OUTAGES)
 # waited out like an outage: another writer went first on a busy stream (a persona's budget of the day)
 TRANSIENT = (*OUTAGES, ConcurrencyConflict)
@@ -195,6 +202,7 @@ class Worker:
             return
         outcome = "handled"
         failures = 0
+        began = time.perf_counter()
         async for attempt in stamina.retry_context(on=_outage, attempts=None, timeout=None, wait_max=5.0):
             with attempt:
                 try:
@@ -213,6 +221,7 @@ class Worker:
                     outcome = "failed"
                     log.exception("%s: gave up on event %s", self.name, delivered.recorded.meta.event_id)
         EVENTS.labels(self.name, outcome).inc()
+        DURATION.labels(self.name).observe(time.perf_counter() - began)
         self.handled += 1
 
     async def _decode(self, message: Message) -> Delivered:

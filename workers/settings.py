@@ -14,3 +14,4 @@ class WorkerSettings(ReadSideSettings):
     worker_concurrency: int = Field(default=16, ge=1, le=1024, description="streams handled at once")
     worker_attempts: int = Field(default=5, ge=1, le=100, description="tries of an event whose handling fails")
     worker_pool_size: int = Field(default=8, ge=1, le=256, description="Postgres connections")
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535, description="/metrics port, 0: none")

@@ -13,23 +13,15 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from api import scrape
 from api.deps import Services, ServicesDep
-from contracts.routing import WORKER_TOPICS, Routing
-from eventstore.consumers import workers_behind
+from contracts.routing import WORKER_TOPICS
 from eventstore.queries import Behind, relay_behind
-from projections import metrics as projection_metrics
-from projections.status import ViewStatus, statuses
-from projections.views import VIEWS
 
 router = APIRouter(tags=["operations"])
-RELAY_LAG_EVENTS = Gauge("agentlog_relay_lag_events", "Events in the store the relay has not published yet")
-RELAY_LAG_SECONDS = Gauge("agentlog_relay_lag_seconds", "Age of the oldest event the relay has not published")
-WORKER_LAG_EVENTS = Gauge("agentlog_worker_lag_events", "Records on a worker's topics it has not committed", ["worker"])
-WORKER_LAG_SECONDS = Gauge("agentlog_worker_lag_seconds", "Age of the oldest record a worker has not committed",
-                           ["worker"])  # fmt: skip
 
 
 class Dependency(BaseModel):
@@ -110,10 +102,10 @@ async def health(svc: ServicesDep) -> JSONResponse:
 async def _freshness(svc: Services) -> dict[str, Freshness]:
     """The relay's and each view's distance to the store head, each worker's to the end of its topics."""
     found = {"relay": _fresh(await relay_behind(svc.store.pool))}
-    for s in await _view_statuses(svc):
+    for s in await scrape.view_statuses(svc):
         found[f"view:{s.view}"] = Freshness(status=s.health, events_behind=s.lag_events, seconds_behind=s.lag_seconds)
     try:
-        workers = await _workers_behind(svc)
+        workers = await scrape.workers_behind_of(svc)
     except KafkaException as e:  # alive or not, a worker whose progress cannot be measured is not known to progress
         error = f"cannot measure its progress: {type(e).__name__}: {e}"[:300]
         unknown = Freshness(status="degraded", events_behind=None, seconds_behind=None, error=error)
@@ -125,42 +117,17 @@ def _fresh(behind: Behind) -> Freshness:
     return Freshness(status=behind.status, events_behind=behind.events, seconds_behind=behind.seconds)
 
 
-async def _workers_behind(svc: Services) -> dict[str, Behind]:
-    settings = svc.settings
-    return await asyncio.to_thread(workers_behind, settings.kafka_bootstrap_servers, Routing(settings.topic_prefix))
-
-
-async def _view_statuses(svc: Services) -> list[ViewStatus]:
-    settings = svc.settings
-    routing = Routing(settings.topic_prefix)
-    views = list(VIEWS.values())
-    bootstrap = settings.kafka_bootstrap_servers
-    return await statuses(svc.reads.client, svc.store.pool, bootstrap, routing, settings.redis_prefix, views)
-
-
 @router.get(
     "/metrics",
     operation_id="getMetrics",
-    summary="Prometheus metrics: request rate and latency per route, relay, projection and worker lags",
+    summary="Prometheus metrics: requests per route, relay, view and worker lags, dependencies, supervised processes",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "the text exposition format"}},
 )
 async def metrics(svc: ServicesDep) -> Response:
-    for s in await _view_statuses(svc):
-        projection_metrics.LAG_EVENTS.labels(s.view).set(s.lag_events)
-        projection_metrics.LAG_SECONDS.labels(s.view).set(s.lag_seconds)
-        projection_metrics.POSITION.labels(s.view).set(s.position)
-        projection_metrics.VERSION.labels(s.view).set(s.version)
-    relay = await relay_behind(svc.store.pool)
-    RELAY_LAG_EVENTS.set(relay.events)
-    RELAY_LAG_SECONDS.set(relay.seconds)
-    try:
-        workers = await _workers_behind(svc)
-    except KafkaException:  # not measured: no value rather than the last one
-        workers = {}
-        WORKER_LAG_EVENTS.clear()
-        WORKER_LAG_SECONDS.clear()
-    for name, behind in workers.items():
-        WORKER_LAG_EVENTS.labels(name).set(behind.events)
-        WORKER_LAG_SECONDS.labels(name).set(behind.seconds)
+    await scrape.measure(svc, _up, _checks(svc))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _up(check: Callable[[], Awaitable[Any]]) -> bool:
+    return (await _probe(check)).status == "ok"

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class Runtime:
     prefix: str
     policies: Path
     secret: str
+    metrics: dict[str, str] = field(default_factory=dict)  # each process's /metrics URL (the API's: its own port)
 
     def tenant(self, *scopes: str, policy: str | None = None) -> tuple[str, dict[str, str]]:
         """A new tenant with its Rego `policy` in the tools worker's folder, and the headers of a key with `scopes`."""
@@ -100,25 +101,31 @@ def running_runtime(
 def _start(runtime: Runtime, chunk_delay: str) -> None:
     """The relay first (it makes the topics), then everything else at once; returns once all said they run."""
     processes = runtime.processes
-    processes.start("relay", "relay")
+    ports = {name: free_port() for name in ("relay", "projections", *WORKERS)}
+    runtime.metrics = {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()}
+    processes.start("relay", "relay", AGENTLOG_RELAY_METRICS_PORT=str(ports["relay"]))
     processes.ready("relay", "relay 'main':")
     port = free_port()
     processes.start("api", "api", AGENTLOG_API_PORT=str(port), AGENTLOG_API_CALLBACK_ALLOW_HOSTS="127.0.0.1")
-    processes.start("projections", "projections", "run", AGENTLOG_PROJECTIONS_METRICS_PORT=str(free_port()))
-    processes.start("conversation", "worker", "conversation", AGENTLOG_CONVERSATION_CHUNK_DELAY=chunk_delay)
-    processes.start("tools", "worker", "tools", AGENTLOG_TOOLS_POLICY_DIR=str(runtime.policies))
+    processes.start("projections", "projections", "run", AGENTLOG_PROJECTIONS_METRICS_PORT=str(ports["projections"]))
+    worker = {name: {"AGENTLOG_WORKER_METRICS_PORT": str(ports[name])} for name in WORKERS}
+    processes.start("conversation", "worker", "conversation", AGENTLOG_CONVERSATION_CHUNK_DELAY=chunk_delay,
+                    **worker["conversation"])  # fmt: skip
+    processes.start("tools", "worker", "tools", AGENTLOG_TOOLS_POLICY_DIR=str(runtime.policies), **worker["tools"])
     processes.start(
         "delegation",
         "worker",
         "delegation",
         AGENTLOG_WORKER_CALLBACK_SECRET=runtime.secret,
         AGENTLOG_WORKER_CALLBACK_ALLOW_HOSTS="127.0.0.1",
+        **worker["delegation"],
     )
     for name, line in (("api", "agentlog API on"), ("projections", "projections running")):
         processes.ready(name, line)
     for name in WORKERS:
         processes.ready(name, f"worker '{name}' running")
     runtime.url = f"http://127.0.0.1:{port}"
+    runtime.metrics["api"] = f"{runtime.url}/metrics"
     until(lambda: answers(f"{runtime.url}/health"), "the API answering")
 
 

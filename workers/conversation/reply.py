@@ -32,6 +32,7 @@ from domain.tool.errors import ToolAlreadyRequested
 from domain.tool.service import request_tool
 from eventstore.store import PostgresEventStore
 from observability import tracing
+from observability.metrics import BUDGET_REFUSALS
 from workers.conversation.responder import Responder, ResponderError, Text, ToolCall, Turn, Usage
 from workers.conversation.settings import ConversationSettings
 from workers.conversation.tools import offered_tools, outcomes, wait_for
@@ -108,6 +109,7 @@ class Reply:
             await self.finish_cancelled()
             return
         except BudgetExhausted as refused:
+            BUDGET_REFUSALS.labels("conversation").inc()
             text, status = self._joined(_refusal(refused)), "budget_exhausted"
         except ResponderError as e:
             text, status = self._joined(f"I could not answer: the model's answer was unusable ({e})."), "error"

@@ -30,7 +30,7 @@ from eventstore.queries import streams_ending_with
 from eventstore.store import PostgresEventStore
 from workers.runtime import TRANSIENT
 from workers.settings import WorkerSettings
-from workers.tools.executor import OUTCOMES
+from workers.tools.executor import OUTCOMES, tool_label
 from workers.tools.settings import ToolSettings
 
 log = logging.getLogger("agentlog.workers.tools")
@@ -70,7 +70,7 @@ class Deadlines:
         except DECIDED_SINCE as e:
             log.info("approval of %s decided before its deadline was enforced: %s", request_id, e)
             return False
-        OUTCOMES.labels(state.tool_name, "ApprovalExpired").inc()
+        OUTCOMES.labels(tool_label(state.tool_name), "approval_expired").inc()
         log.info("%s for %s timed out: nobody approved or denied it by %s", state.tool_name, request_id,
                  state.approval_expires_at)  # fmt: skip
         return True

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from domain.events import CommandContext, RecordedEvent, TraceContext
 from domain.service import EventStore
@@ -52,8 +52,25 @@ from workers.tools.policy import Decision, Policy
 from workers.tools.registry import Call, Registry, Tool, ToolError
 
 log = logging.getLogger("agentlog.workers.tools")
-DECISIONS = Counter("agentlog_tool_decisions", "Policy decisions on tool calls", ["verdict"])
-OUTCOMES = Counter("agentlog_tool_outcomes", "Tool runs by tool and outcome", ["tool", "outcome"])
+DECISIONS = Counter("agentlog_tool_decisions", "Policy decisions on tool calls (deny: a policy denial)", ["verdict"])
+# `tool` is a tool this executor runs, or "unknown": a caller's made-up name never becomes a label
+OUTCOMES = Counter("agentlog_tool_outcomes", "Tool runs by tool and outcome (completed, failed, timed_out)",
+                   ["tool", "outcome"])  # fmt: skip
+DURATION = Histogram(
+    "agentlog_tool_run_duration_seconds",
+    "Time a tool run took, to its outcome",
+    ["tool"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+OUTCOME_LABELS = {"CompleteTool": "completed", "FailTool": "failed", "TimeOutTool": "timed_out"}
+_RUN_HERE: set[str] = set()  # the tools an executor of this process runs: the only tool labels
+
+
+def tool_label(name: str) -> str:
+    """`name` as a metric label: itself when an executor of this process runs it, else "unknown"."""
+    return name if name in _RUN_HERE else "unknown"
+
+
 Outcome = CompleteTool | FailTool | TimeOutTool
 
 
@@ -72,6 +89,7 @@ class Executor:
         self.store = store
         self.policy = policy
         self.tools = tools
+        _RUN_HERE.update(tools.names())
         self.approval_timeout = timedelta(seconds=approval_timeout)
         self._slots = asyncio.Semaphore(max_concurrent)
         self._threads = ThreadPoolExecutor(max_concurrent, thread_name_prefix="agentlog-tool")
@@ -125,7 +143,9 @@ class Executor:
         else:
             call = Call(state.request_id, recorded.meta.tenant_id, state.session_id, started + state.timeout_ms / 1000)
             outcome = await self._outcome(tool, state, call)
-        OUTCOMES.labels(state.tool_name, type(outcome).__name__).inc()
+        label = tool_label(state.tool_name)
+        OUTCOMES.labels(label, OUTCOME_LABELS[type(outcome).__name__]).inc()
+        DURATION.labels(label).observe(time.monotonic() - started)
         await self._record(recorded, outcome)
 
     async def _outcome(self, tool: Tool, state: ToolExecution, call: Call) -> Outcome:
