@@ -13,6 +13,7 @@ from api.auth import Authenticator
 from api.deps import Services
 from api.middleware import RequestGuard
 from api.routes import admin, budgets, delegation, model_profiles, operations, sessions, streams, tools, traces
+from api.routes.operations_admin import router as operations_admin_router
 from api.settings import ApiSettings
 from api.tenants import Tenants
 from contracts import registry
@@ -91,6 +92,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for router in (sessions.router, streams.router, tools.router, budgets.router, delegation.router, admin.router):
         app.include_router(router, prefix="/v1")
     app.include_router(model_profiles.router, prefix="/v1")
+    app.include_router(operations_admin_router, prefix="/v1")
     app.include_router(traces.router, prefix="/v1")
     app.include_router(operations.router)
     app.add_middleware(RequestGuard, max_body=app.state.settings.api_max_body)

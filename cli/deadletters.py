@@ -12,11 +12,10 @@ from rich.table import Table
 from cli.console import JsonOpt, native_stderr_held, out, print_json
 from cli.errors import build
 from cli.readside import NameArg, codec_of, dead_letters_of, views_named
-from projections.apply import Applier
-from projections.deadletter import Replayed, dlq_topic, read, replay
-from projections.pipeline import Projector
+from projections.deadletter import DeadLetter, Replayed
+from projections.dlq import Where, pending, replay_view, row
 from projections.settings import ProjectionSettings
-from projections.views import Keys, View
+from projections.views import View
 
 app = typer.Typer(help="Events a view could not apply (its dead-letter topic).", no_args_is_help=True)
 
@@ -30,21 +29,8 @@ def dlq_list(
     """The dead letters of a view: where each event came from, its type and the error."""
     settings = build(ProjectionSettings)
     [view] = views_named([name])
-    mark = 0 if every else asyncio.run(_mark(settings, view))
     with native_stderr_held():
-        letters = list(read(settings.kafka_bootstrap_servers, dlq_topic(settings.topic_prefix, view.name), mark))
-    rows: list[dict[str, Any]] = [
-        {
-            "offset": letter.offset,
-            "event_type": letter.event_type,
-            "from": f"{letter.event.topic}:{letter.event.partition}@{letter.event.offset}",
-            "position": letter.event.position,
-            "attempts": letter.attempts,
-            "failed_at": letter.failed_at,
-            "error": letter.error,
-        }
-        for letter in letters
-    ]
+        rows: list[dict[str, Any]] = [row(letter) for letter in asyncio.run(_pending(settings, view, every))]
     if as_json:
         print_json(rows)
         return
@@ -52,14 +38,18 @@ def dlq_list(
         out.print(f"no dead letters for {view.name}")
         return
     table = Table(*(column.replace("_", " ") for column in rows[0]))
-    for row in rows:
-        table.add_row(*(str(value) for value in (row | {"failed_at": row["failed_at"][:19]}).values()))  # to the second
+    for one in rows:
+        table.add_row(*(str(value) for value in (one | {"failed_at": one["failed_at"][:19]}).values()))  # to the second
     out.print(table)
 
 
-async def _mark(settings: ProjectionSettings, view: View) -> int:
+def _where(settings: ProjectionSettings) -> Where:
+    return Where(settings.kafka_bootstrap_servers, settings.topic_prefix, settings.redis_prefix)
+
+
+async def _pending(settings: ProjectionSettings, view: View, every: bool) -> list[DeadLetter]:
     async with aioredis.Redis.from_url(settings.redis_url) as client:
-        return int(await client.get(Keys(settings.redis_prefix, view.name).shared("dlq-replayed")) or 0)
+        return await pending(client, _where(settings), view, every=every)
 
 
 @app.command("replay")
@@ -77,21 +67,13 @@ def dlq_replay(name: NameArg) -> None:
 
 
 async def _replay(settings: ProjectionSettings, view: View) -> Replayed:
-    shared = Keys(settings.redis_prefix, view.name)
     async with aioredis.Redis.from_url(settings.redis_url) as client:
-        version = int(await client.get(shared.shared("current")) or 1)
-        projector = Projector(
+        return await replay_view(
+            client,
+            _where(settings),
             view,
             codec_of(settings),
-            Applier(client),
-            shared.at(version),
             dead_letters_of(settings),
-            offsets=False,
             retries=settings.projection_retries,
             backoff=settings.projection_backoff,
         )
-        mark = int(await client.get(shared.shared("dlq-replayed")) or 0)
-        topic = dlq_topic(settings.topic_prefix, view.name)
-        done, mark = await replay(projector, settings.kafka_bootstrap_servers, topic, mark)
-        await client.set(shared.shared("dlq-replayed"), mark)
-        return done

@@ -116,6 +116,18 @@ class AsyncClient:
                 yield event
             cursor = page.next_cursor
 
+    async def list_dead_letters(self, *, view: str | None = None, limit: int | None = None) -> m.DeadLetterList:
+        """Each view's dead letters not replayed yet: how many, and the oldest `limit` (platform-admin)."""
+        return await self.send(r.dead_letters(view, limit))
+
+    async def replay_dead_letters(self, view: str) -> m.DeadLettersReplayed:
+        """Apply a view's pending dead letters again, once their cause is fixed (platform-admin)."""
+        return await self.send(r.replay_dead_letters(view))
+
+    async def list_processes(self) -> m.ProcessList:
+        """The supervisor's processes: pid, state, restarts, last exit (platform-admin)."""
+        return await self.send(r.processes())
+
     async def stream_admin_events(self, *, after_position: int = 0) -> AsyncIterator[m.LoggedEvent]:
         """The same as one NDJSON response, read line by line (admin)."""
         params = {"after_position": str(after_position)}

@@ -113,6 +113,18 @@ class Client:
             yield from page.items
             cursor = page.next_cursor
 
+    def list_dead_letters(self, *, view: str | None = None, limit: int | None = None) -> m.DeadLetterList:
+        """Each view's dead letters not replayed yet: how many, and the oldest `limit` (platform-admin)."""
+        return self.send(r.dead_letters(view, limit))
+
+    def replay_dead_letters(self, view: str) -> m.DeadLettersReplayed:
+        """Apply a view's pending dead letters again, once their cause is fixed (platform-admin)."""
+        return self.send(r.replay_dead_letters(view))
+
+    def list_processes(self) -> m.ProcessList:
+        """The supervisor's processes: pid, state, restarts, last exit (platform-admin)."""
+        return self.send(r.processes())
+
     def stream_admin_events(self, *, after_position: int = 0) -> Iterator[m.LoggedEvent]:
         """The same as one NDJSON response, read line by line (admin)."""
         params = {"after_position": str(after_position)}

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
@@ -192,6 +192,51 @@ class Trace(Model):
     trace_id: str
     duration_ms: float
     spans: list[TraceSpan]
+
+
+class DeadLetter(Model):
+    offset: int
+    event_type: str
+    source: str = Field(alias="from")
+    position: int
+    attempts: int
+    failed_at: str
+    error: str
+
+
+class ViewDeadLetters(Model):
+    view: str
+    pending: int
+    letters: list[DeadLetter]
+
+
+class DeadLetterList(Model):
+    items: list[ViewDeadLetters]
+
+
+class DeadLettersReplayed(Model):
+    view: str
+    read: int
+    applied: int
+    already_applied: int
+    failed_again: int
+
+
+class SupervisedProcess(Model):
+    name: str
+    pid: int | None
+    state: str
+    restarts: int
+    last_exit: int | None
+    last_start: str | None
+    detail: str
+
+
+class ProcessList(Model):
+    items: list[SupervisedProcess]
+    supervisor_pid: int | None = None
+    updated: str | None = None
+    note: str | None = None
 
 
 class Health(Model):

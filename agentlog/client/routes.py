@@ -106,6 +106,18 @@ def admin_events(after_position: int | None = None, limit: int | None = None) ->
 ADMIN_EVENT_STREAM = "/v1/admin/events/stream"  # NDJSON: Client.stream_admin_events reads it line by line
 
 
+def dead_letters(view: str | None = None, limit: int | None = None) -> Call[m.DeadLetterList]:
+    return Call("GET", "/v1/admin/dead-letters", _model(m.DeadLetterList), params=_query(view=view, limit=limit))
+
+
+def replay_dead_letters(view: str) -> Call[m.DeadLettersReplayed]:
+    return Call("POST", f"/v1/admin/dead-letters/{_seg(view)}/replay", _model(m.DeadLettersReplayed))
+
+
+def processes() -> Call[m.ProcessList]:
+    return Call("GET", "/v1/admin/processes", _model(m.ProcessList))
+
+
 def close_session(
     session_id: Id, reason: str | None = None, headers: Mapping[str, str] | None = None
 ) -> Call[m.SessionClosed]:
