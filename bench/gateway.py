@@ -2,12 +2,17 @@
 
 Per concurrency level: N requests, requests/s, p50/p99 latency, and a check that every
 accepted (202) request's events are in the event store.
+
+`--tracing`: the cost of OpenTelemetry. Two APIs on the same schema, one with AGENTLOG_TRACING on (spans
+into the Redis span store) and one with it off, get the same load in alternating rounds (the order flips
+each round); each figure of the traced API is recorded with the untraced one as its peer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import shutil
 import statistics
@@ -57,10 +62,11 @@ async def make_key(dsn: str) -> str:
 
 
 @contextmanager
-def api_server(servers: Endpoints, port: int, workers: int, log: Path) -> Iterator[str]:
-    """`agentlog api` on the bench schema, until the block ends."""
+def api_server(servers: Endpoints, port: int, workers: int, log: Path, **extra: str) -> Iterator[str]:
+    """`agentlog api` on the bench schema (with `extra` settings), until the block ends."""
     env = {**os.environ, **servers.as_env(), "AGENTLOG_DB_SCHEMA": SCHEMA, "AGENTLOG_API_PORT": str(port)}
     env["AGENTLOG_API_WORKERS"] = str(workers)
+    env.update(extra)
     agentlog = Path(sys.executable).with_name("agentlog")
     with log.open("w") as sink:
         child = subprocess.Popen([str(agentlog), "api"], env=env, stdout=sink, stderr=subprocess.STDOUT)
@@ -117,8 +123,13 @@ def main(
     ] = "10,50,100",
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 2,
     port: Annotated[int, typer.Option(help="port for the benchmarked API")] = 18999,
+    tracing: Annotated[bool, typer.Option(help="tracing on against tracing off, interleaved (see the module)")] = False,
+    rounds: Annotated[int, typer.Option(help="with --tracing: rounds per concurrency level, each side once")] = 3,
 ) -> None:
     """Requests/s and p50/p99 latency of POST /v1/session/message, and every accepted request stored."""
+    if tracing:
+        traced(requests, [int(c) for c in concurrency.split(",")], workers, port, rounds)
+        return
     servers = endpoints()
     ready_codec(servers.schema_registry_url)
     fresh_schema(servers.postgres_dsn, SCHEMA)
@@ -146,6 +157,62 @@ def main(
                 Result(f"p99 c={c}", percentile(accepted, 99) * 1000, "ms", False, params=params),
             ]
     write_results("gateway", results)
+
+
+def traced(requests: int, levels: list[int], workers: int, port: int, rounds: int) -> None:
+    """The same load against an API tracing and one not, alternating; results with the untraced API as peer."""
+    servers = endpoints()
+    ready_codec(servers.schema_registry_url)
+    fresh_schema(servers.postgres_dsn, SCHEMA)
+    key, hey, results = asyncio.run(make_key(servers.postgres_dsn)), hey_binary(), []
+    logs = StackSettings().logs
+    logs.mkdir(parents=True, exist_ok=True)
+    spans = {"AGENTLOG_REDIS_PREFIX": "bench-gateway:", "AGENTLOG_TRACING_TTL": "600"}
+    with (
+        api_server(servers, port, workers, logs / "bench-gateway-traced.log", AGENTLOG_TRACING="true", **spans) as on,
+        api_server(servers, port + 1, workers, logs / "bench-gateway-untraced.log", AGENTLOG_TRACING="false") as off,
+    ):
+        for url in (on, off):
+            load(hey, url, key, min(1000, requests), 16)  # warm-up
+        for c in levels:
+            out.print(f"[dim]{rounds} x {requests} requests at concurrency {c}, tracing on and off in turn[/dim]")
+            sides: dict[str, list[tuple[float, list[float]]]] = {on: [], off: []}
+            for round_ in range(rounds):
+                for url in (on, off) if round_ % 2 == 0 else (off, on):
+                    rows, seconds = load(hey, url, key, requests, c)
+                    sides[url].append((len(rows) / seconds, [t for t, status in rows if status == 202]))
+            results += _compared(sides[on], sides[off], {"requests": requests, "concurrency": c, "workers": workers,
+                                                         "rounds": rounds})  # fmt: skip
+    write_results("gateway", [*_kept(results), *results])
+
+
+def _kept(results: list[Result]) -> list[Result]:
+    """The records of bench/results/gateway.json that `results` do not replace (the plain run's figures)."""
+    path = Path(__file__).parent / "results" / "gateway.json"
+    new = {r.metric for r in results}
+    old = json.loads(path.read_text()) if path.exists() else []
+    return [
+        Result(r["metric"], r["value"], r["unit"], r["higher_is_better"], r["peer"], r["peer_value"], r["params"])
+        for r in old
+        if r["metric"] not in new
+    ]
+
+
+def _compared(
+    on: list[tuple[float, list[float]]], off: list[tuple[float, list[float]]], params: dict[str, object]
+) -> list[Result]:
+    """Median requests/s over the rounds, p50/p99 over every accepted request, tracing on vs off."""
+    c, peer = params["concurrency"], "tracing off"
+
+    def latencies(side: list[tuple[float, list[float]]]) -> list[float]:
+        return [t for _, accepted in side for t in accepted]
+
+    rate_on, rate_off = statistics.median(r for r, _ in on), statistics.median(r for r, _ in off)
+    results = [Result(f"requests/s c={c} tracing on", rate_on, "requests/s", True, peer, rate_off, params)]
+    for q in (50, 99):
+        mine, theirs = percentile(latencies(on), q) * 1000, percentile(latencies(off), q) * 1000
+        results.append(Result(f"p{q} c={c} tracing on", mine, "ms", False, peer, theirs, params))
+    return results
 
 
 if __name__ == "__main__":

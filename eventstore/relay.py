@@ -292,13 +292,10 @@ class _PublishSpans:
         traceparent: str | None = row["traceparent"]
         if not (self.active and traceparent):
             return traceparent
-        attributes = {
+        attributes = {  # few: each one costs (the SDK checks every value), and this runs per event
             "messaging.system": "kafka",
             "messaging.operation.type": "send",
-            "messaging.operation.name": "publish",
             "messaging.destination.name": row["topic"],
-            "messaging.kafka.message.key": row["stream_id"],
-            "messaging.message.id": str(row["event_id"]),
             "agentlog.tenant": row["tenant_id"],
             "agentlog.stream_id": row["stream_id"],
             "agentlog.event_type": row["event_type"],

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import redis
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -77,7 +78,7 @@ class RedisSpanExporter(SpanExporter):
         for finished in spans:
             document = as_json(finished)
             key = trace_key(self.prefix, document["trace_id"])
-            pipe.rpush(key, json.dumps(document, default=str))
+            pipe.rpush(key, orjson.dumps(document, default=str))
             touched.add(key)
         for key in touched:
             pipe.ltrim(key, 0, self.max_spans - 1)
