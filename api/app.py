@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import docs, errors, openapi
+from api import console, docs, errors, openapi
 from api.auth import Authenticator
 from api.deps import Services
 from api.middleware import RequestGuard
@@ -89,6 +89,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     errors.install(app)
     openapi.install(app)
     docs.install(app)
+    console.install(app)
     for router in (sessions.router, streams.router, tools.router, budgets.router, delegation.router, admin.router):
         app.include_router(router, prefix="/v1")
     app.include_router(model_profiles.router, prefix="/v1")

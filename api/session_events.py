@@ -28,6 +28,11 @@ class RawEvent(BaseModel):
     schema_version: int | None = Field(description="that schema's version under its subject")
     event_id: UUID
     occurred_at: datetime
+    correlation_id: UUID = Field(description="the conversation turn or request it belongs to")
+    causation_id: UUID | None = Field(description="the event that caused it (null: a person's command)")
+    traceparent: str | None = Field(
+        description="W3C trace context of the request that caused it; its trace id names the trace to read"
+    )
     data: dict[str, Any]
 
 
@@ -60,11 +65,13 @@ async def logged_events(
 async def _as(model: type[E], store: PostgresEventStore, rows: list[asyncpg.Record]) -> list[E]:
     registry, fields = store.codec.registry, set(model.model_fields)
     versions = {sid: await asyncio.to_thread(_schema_version, registry, sid) for sid in {r["schema_id"] for r in rows}}
+    decoded = [store.codec.decode(row["payload"]) for row in rows]
     return [
         model(
             **{key: value for key, value in row.items() if key in fields},
             schema_version=versions[row["schema_id"]],
-            data=to_plain(store.codec.decode(row["payload"]).event),
+            traceparent=recorded.meta.trace.traceparent if recorded.meta.trace else None,
+            data=to_plain(recorded.event),
         )
-        for row in rows
+        for row, recorded in zip(rows, decoded, strict=True)
     ]

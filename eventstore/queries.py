@@ -11,7 +11,8 @@ from eventstore.errors import translate_outages
 from observability.freshness import freshness
 
 _STREAM = """
-SELECT position, version, stream_type, event_type, schema_id, event_id, occurred_at, tenant_id, payload
+SELECT position, version, stream_type, event_type, schema_id, event_id, occurred_at, tenant_id, correlation_id,
+       causation_id, payload
 FROM events WHERE stream_id = $1 ORDER BY version
 """
 # Events the relay has not published: after its checkpoint in (txid, position) order.
@@ -29,7 +30,8 @@ AND NOT EXISTS (SELECT 1 FROM events later WHERE later.stream_id = e.stream_id A
 """
 # A tenant's events in position order, after a position and up to another.
 _TENANT_LOG = """
-SELECT position, version, stream_id, stream_type, event_type, schema_id, event_id, occurred_at, tenant_id, payload
+SELECT position, version, stream_id, stream_type, event_type, schema_id, event_id, occurred_at, tenant_id,
+       correlation_id, causation_id, payload
 FROM events WHERE tenant_id = $1 AND position > $2 AND position <= $3 ORDER BY position LIMIT $4
 """
 # The newest position and the transactions in progress, seen in one snapshot.

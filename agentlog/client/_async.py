@@ -196,6 +196,9 @@ class AsyncClient:
     async def get_tool_execution(self, request_id: r.Id, *, min_position: int | None = None) -> m.ToolExecution:
         return await self.send(r.get_tool_execution(request_id, min_position))
 
+    async def list_session_tool_executions(self, session_id: r.Id) -> m.ToolExecutionList:
+        return await self.send(r.list_session_tool_executions(session_id))
+
     async def approve_tool_execution(self, request_id: r.Id, *, note: str | None = None) -> m.Recorded:
         return await self.send(r.decide_tool_execution(request_id, "approve", {"note": note} if note else {}))
 

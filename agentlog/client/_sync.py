@@ -189,6 +189,9 @@ class Client:
     def get_tool_execution(self, request_id: r.Id, *, min_position: int | None = None) -> m.ToolExecution:
         return self.send(r.get_tool_execution(request_id, min_position))
 
+    def list_session_tool_executions(self, session_id: r.Id) -> m.ToolExecutionList:
+        return self.send(r.list_session_tool_executions(session_id))
+
     def approve_tool_execution(self, request_id: r.Id, *, note: str | None = None) -> m.Recorded:
         return self.send(r.decide_tool_execution(request_id, "approve", {"note": note} if note else {}))
 

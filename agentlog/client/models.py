@@ -82,6 +82,9 @@ class RawEvent(Model):
     schema_version: int | None
     event_id: UUID
     occurred_at: datetime
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+    traceparent: str | None = None
     data: dict[str, Any]
 
 
@@ -117,6 +120,10 @@ class ToolExecution(Model):
     approval_expires_at: datetime | None = None
     approver: str | None = None
     approval_note: str | None = None
+
+
+class ToolExecutionList(Model):
+    items: list[ToolExecution]
 
 
 class LimitSet(Recorded):
@@ -172,28 +179,6 @@ class ProfileRecorded(Recorded):
     deployment_mode: str
 
 
-class TraceSpan(Model):
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None
-    name: str
-    service: str
-    kind: str
-    start_unix_nano: int
-    end_unix_nano: int
-    offset_ms: float
-    duration_ms: float
-    status: str
-    status_message: str | None = None
-    attributes: dict[str, Any]
-
-
-class Trace(Model):
-    trace_id: str
-    duration_ms: float
-    spans: list[TraceSpan]
-
-
 class DeadLetter(Model):
     offset: int
     event_type: str
@@ -237,6 +222,28 @@ class ProcessList(Model):
     supervisor_pid: int | None = None
     updated: str | None = None
     note: str | None = None
+
+
+class TraceSpan(Model):
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    service: str
+    kind: str
+    start_unix_nano: int
+    end_unix_nano: int
+    offset_ms: float
+    duration_ms: float
+    status: str
+    status_message: str | None = None
+    attributes: dict[str, Any]
+
+
+class Trace(Model):
+    trace_id: str
+    duration_ms: float
+    spans: list[TraceSpan]
 
 
 class Health(Model):

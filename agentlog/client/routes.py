@@ -158,6 +158,10 @@ def get_tool_execution(request_id: Id, min_position: int | None = None) -> Call[
     return Call("GET", f"/v1/tool-executions/{_seg(request_id)}", _model(m.ToolExecution), params=params)
 
 
+def list_session_tool_executions(session_id: Id) -> Call[m.ToolExecutionList]:
+    return Call("GET", f"/v1/sessions/{_seg(session_id)}/tool-executions", _model(m.ToolExecutionList))
+
+
 def decide_tool_execution(
     request_id: Id, verdict: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
 ) -> Call[m.Recorded]:

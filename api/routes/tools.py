@@ -18,6 +18,7 @@ from api.auth import Caller
 from api.body import JsonRoute
 from api.deps import CallerDep, ContextDep, MinPosition, Services, ServicesDep
 from api.errors import ApiError, responses
+from api.routes.sessions import SessionId, owned_session
 from api.schemas import Int, Recorded, Strict, recorded
 from domain.tool.aggregate import stream_id
 from domain.tool.commands import ApproveTool, DenyTool, RequestTool
@@ -177,6 +178,25 @@ async def get_execution(
     if row is None or row.get("tenant_id") != who.tenant_id:
         raise ApiError(404, "not-found", f"tool execution {request_id} not found")
     return _execution(row, request_id)
+
+
+class ToolExecutionList(BaseModel):
+    items: list[ToolExecutionOut]
+
+
+@router.get(
+    "/sessions/{session_id}/tool-executions",
+    operation_id="listSessionToolExecutions",
+    response_model=ToolExecutionList,
+    summary="A session's tool executions in the order they were requested",
+    responses=responses(404),
+)
+async def list_session_executions(session_id: SessionId, svc: ServicesDep, who: CallerDep) -> ToolExecutionList:
+    await owned_session(svc, who, session_id)
+    ids = await svc.reads.tool_executions(session_id)
+    rows = await asyncio.gather(*(svc.reads.tool_execution(request_id) for request_id in ids))
+    found = [(UUID(i), row) for i, row in zip(ids, rows, strict=True) if row and row.get("tenant_id") == who.tenant_id]
+    return ToolExecutionList(items=[_execution(row, request_id) for request_id, row in found])
 
 
 def _approver(who: Caller) -> Caller:

@@ -24,6 +24,7 @@ CALLS: list[routes.Call[Any]] = [
     routes.fork_session(ID, 2),
     routes.invoke_tool("echo"),
     routes.get_tool_execution(ID),
+    routes.list_session_tool_executions(ID),
     routes.decide_tool_execution(ID, "approve", {}),
     routes.decide_tool_execution(ID, "deny", {}),
     routes.set_budget_limit("acme", 1),

@@ -172,6 +172,7 @@ EVENT_OUT = {
     "schema_version": match.int(1),
     "event_id": match.uuid("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
     "occurred_at": match.str(TIME),
+    "correlation_id": match.uuid("5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a"),
     "data": match.like({"session_id": SESSION}),
 }
 
@@ -198,11 +199,15 @@ def test_a_session_its_messages_and_its_events_are_read(pact: Pact):
     answer(messages, 200, {"items": match.each_like(MESSAGE_OUT), "next_cursor": None})
     events = expect(pact, "a read of a session's events", "GET", f"{path}/events", states=OPEN_SESSION)
     answer(events, 200, match.each_like(EVENT_OUT, min=2))
+    tools = expect(pact, "a read of a session's tool executions", "GET", f"{path}/tool-executions",
+                   states=OPEN_SESSION)  # fmt: skip
+    answer(tools, 200, {"items": []})
     with pact.serve() as server, client(server.url) as api:
         session = api.get_session(SESSION)
         (message,) = api.iter_messages(SESSION)
         read = api.list_events(SESSION)
-    assert (session.status, session.closed_at, message.role) == ("open", None, "user")
+        executions = api.list_session_tool_executions(SESSION)
+    assert (session.status, session.closed_at, message.role, executions.items) == ("open", None, "user", [])
     assert read[0].event_type.endswith("SessionStarted") and read[0].version == 1
 
 
