@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -82,7 +84,7 @@ def test_a_finished_span_is_kept_as_json_with_its_parent_service_times_and_attri
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "agentlog-relay"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    attributes = {"agentlog.tenant": "acme", "agentlog.position": 42, "codes": (1, 2)}
+    attributes: dict[str, Any] = {"agentlog.tenant": "acme", "agentlog.position": 42, "codes": (1, 2)}
     with provider.get_tracer("test").start_as_current_span(
         "relay.publish", context=context_of(TRACEPARENT), kind=SpanKind.PRODUCER, attributes=attributes
     ):
