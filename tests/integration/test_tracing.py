@@ -16,8 +16,8 @@ import pytest
 import redis
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api.tenants import Tenants
@@ -37,17 +37,34 @@ pytestmark = pytest.mark.integration
 CALL = "Calculate 2 + 2"  # the deterministic responder asks the calculator, then answers
 
 
-def in_memory(*more) -> InMemorySpanExporter:
+class Gate(SpanProcessor):
+    """A processor that forwards finished spans while open: OpenTelemetry keeps the first provider a process
+    sets, so the spans of later tests in this process must not reach this module's exporters."""
+
+    def __init__(self, processor: SpanProcessor) -> None:
+        self.processor, self.open = processor, True
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.open:
+            self.processor.on_end(span)
+
+    def close(self) -> None:
+        self.open = False
+        self.processor.shutdown()
+
+
+def in_memory(*more: SpanExporter) -> tuple[InMemorySpanExporter, list[Gate]]:
     """Spans of this process (the API, relay, views and workers run in it) into memory, and `more` exporters."""
     exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):  # OpenTelemetry keeps the first provider set in a process
+    if not isinstance(provider, TracerProvider):  # the first provider set in a process stays
         trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": "agentlog-test"})))
         provider = trace.get_tracer_provider()
     assert isinstance(provider, TracerProvider)
-    for each in (exporter, *more):
-        provider.add_span_processor(SimpleSpanProcessor(each))
-    return exporter
+    gates = [Gate(SimpleSpanProcessor(each)) for each in (exporter, *more)]
+    for gate in gates:
+        provider.add_span_processor(gate)
+    return exporter, gates
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +73,23 @@ def world(servers, registry, tmp_path_factory):
     spans kept in memory and in the API's Redis span store."""
     with registered_codec(servers, registry) as codec, running_api(servers, codec) as api:
         store_spans = RedisSpanExporter(redis.Redis.from_url(servers.redis_url), api.settings.redis_prefix, 600, 2000)
-        spans = in_memory(store_spans)
+        spans, gates = in_memory(store_spans)
         folder = policy_folder(tmp_path_factory.mktemp("policies"))
         settings = settings_for(api, codec, servers, conversation_tool_timeout_ms=5000, conversation_tool_grace=1)
-        with worker_running(api, codec, settings) as store:
-            tools = Worker("tools", [TOOL_REQUESTS], codec, servers.kafka_bootstrap_servers,
-                           executor(store, folder).handle)  # fmt: skip
-            stop = asyncio.Event()
-            running = asyncio.run_coroutine_threadsafe(tools.run(stop), api.loop)
-            try:
-                yield api, codec, spans, folder
-            finally:
-                api.loop.call_soon_threadsafe(stop.set)
-                running.result(30)
-                spans.clear()
+        try:
+            with worker_running(api, codec, settings) as store:
+                tools = Worker("tools", [TOOL_REQUESTS], codec, servers.kafka_bootstrap_servers,
+                               executor(store, folder).handle)  # fmt: skip
+                stop = asyncio.Event()
+                running = asyncio.run_coroutine_threadsafe(tools.run(stop), api.loop)
+                try:
+                    yield api, codec, spans, folder
+                finally:
+                    api.loop.call_soon_threadsafe(stop.set)
+                    running.result(30)
+        finally:
+            for gate in gates:
+                gate.close()
 
 
 def request_span(spans: InMemorySpanExporter, tenant: str) -> ReadableSpan | None:
