@@ -394,3 +394,14 @@ def test_a_delegation_task_is_created_read_and_moved_along(pact: Pact):
             api.complete_task(TASK, "too early")
     assert str(created.task_id) == TASK and (task.status, task.worker) == ("queued", None)
     assert conflict.value.type == "urn:agentlog:problem:state-conflict"
+
+
+def test_a_trace_nobody_kept_is_a_problem_the_client_raises(pact: Pact):
+    # a kept trace needs spans recorded by a traced process (tests/integration/test_tracing.py reads those)
+    unknown = "0af7651916cd43dd8448eb211c80319c"
+    missing = expect(pact, "a read of a trace that is not kept", "GET", f"/v1/traces/{unknown}")
+    answer(missing, 404, problem(404, "not-found", "Not found", f"trace {unknown} not found"),
+           "application/problem+json")  # fmt: skip
+    with pact.serve() as server, client(server.url) as api, pytest.raises(NotFound) as not_found:
+        api.get_trace(unknown)
+    assert not_found.value.status == 404
