@@ -95,7 +95,9 @@ def _view(name: str) -> View:
 async def list_dead_letters(
     svc: ServicesDep,
     _: PlatformAdminDep,
-    view: Annotated[str | None, Query(description="only this view", examples=["sessions"])] = None,
+    view: Annotated[
+        str | None, Query(description="only this view", examples=["sessions"], json_schema_extra={"enum": list(VIEWS)})
+    ] = None,
     limit: Annotated[int, Query(ge=0, le=1000, description="letters listed per view")] = 100,
 ) -> DeadLetterList:
     if view is not None and view not in VIEWS:
@@ -119,6 +121,7 @@ async def list_dead_letters(
     responses=responses(403, 404),
 )
 async def replay_dead_letters(view: ViewName, svc: ServicesDep, _: PlatformAdminDep) -> ReplayOut:
+    """Done when it answers (200, not a command's 202: it records no event, it applies letters to a view)."""
     chosen = _view(view)
     settings = svc.settings
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
