@@ -290,7 +290,7 @@ class _PublishSpans:
 
     def traceparent(self, row: asyncpg.Record) -> str | None:
         traceparent: str | None = row["traceparent"]
-        if not (self.active and traceparent):
+        if not (self.active and tracing.sampled(traceparent)):  # an unsampled trace records nothing downstream
             return traceparent
         attributes = {  # few: each one costs (the SDK checks every value), and this runs per event
             "messaging.system": "kafka",

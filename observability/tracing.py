@@ -86,6 +86,16 @@ def context_of(traceparent: str | None) -> otel_context.Context | None:
     return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
+def sampled(traceparent: str | None) -> bool:
+    """Whether a W3C traceparent asks for recording (its sampled flag); False when absent or malformed."""
+    if not traceparent or len(traceparent) < 55:
+        return False
+    try:
+        return bool(int(traceparent[53:55], 16) & 1)
+    except ValueError:
+        return False
+
+
 def traceparent_of(span: Span | None = None) -> str | None:
     """The W3C traceparent naming `span` (default: the current one) as a parent; None when it is not recording."""
     span = span or trace.get_current_span()

@@ -13,7 +13,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from observability.spanstore import as_json
-from observability.tracing import TracingSettings, configure_tracing, context_of, header, parent_of, traceparent_of
+from observability.tracing import (
+    TracingSettings,
+    configure_tracing,
+    context_of,
+    header,
+    parent_of,
+    sampled,
+    traceparent_of,
+)
 
 pytestmark = pytest.mark.unit
 TRACE, PARENT = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -100,3 +108,11 @@ def test_a_finished_span_is_kept_as_json_with_its_parent_service_times_and_attri
     )
     assert kept["attributes"] == {"agentlog.tenant": "acme", "agentlog.position": 42, "codes": [1, 2]}
     assert 0 < kept["start_unix_nano"] <= kept["end_unix_nano"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "recorded"), [("01", True), ("03", True), ("00", False), ("02", False), ("zz", False)]
+)
+def test_only_a_traceparent_with_the_sampled_flag_asks_the_relay_for_a_span(flags, recorded):
+    assert sampled(f"00-{TRACE}-{PARENT}-{flags}") is recorded
+    assert sampled(None) is False and sampled("00-short") is False
