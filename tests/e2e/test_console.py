@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Error, Page, expect, sync_playwright
 
 from stack.install import require_binary
+from tests.support.processes import until
 from tests.support.runtime import Runtime, running_runtime
 from tests.support.tools import allowing
 
@@ -50,14 +51,21 @@ class Console:
     """A browser tab on the console that records every error the page logs or throws."""
 
     def __init__(self, page: Page, url: str, shots: Path) -> None:
-        self.page, self.url, self.shots, self.errors = page, url, shots, []
+        self.page, self.url, self.shots = page, url, shots
+        self.errors: list[str] = []
         page.on("console", self._logged)
-        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
-        page.on("dialog", lambda dialog: self.errors.append(f"dialog opened: {dialog.message}"))
+        page.on("pageerror", self._thrown)
+        page.on("dialog", self._dialog)
 
     def _logged(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(message.text)
+
+    def _thrown(self, error: Error) -> None:
+        self.errors.append(f"uncaught: {error}")
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.errors.append(f"dialog opened: {dialog.message}")
 
     def sign_in(self, key: str) -> None:
         self.page.goto(f"{self.url}/console")
@@ -205,12 +213,26 @@ def test_the_timeline_shows_each_event_travels_in_time_forks_and_opens_the_trace
     copy = httpx.get(f"{runtime.url}/v1/sessions/{forked}/events", headers=headers).json()
     assert copy[0]["data"]["forked_from"] == {"session_id": session, "version": 2}
 
+    trace = traced(runtime.url, headers, events[1]["traceparent"].split("-")[1])
     console.page.goto(f"{runtime.url}/console#/sessions/{session}")
     console.page.locator("tr[data-version]").nth(1).locator("td").nth(6).get_by_role("link").click()
     spans = console.page.locator(".waterfall .span")
-    expect(spans.first).to_be_visible(timeout=WAIT_MS)
-    assert spans.count() >= 2
+    expect(spans).to_have_count(len(trace["spans"]), timeout=WAIT_MS)
+    assert [span.get_attribute("data-span") for span in spans.all()] == [s["span_id"] for s in trace["spans"]]
+    expect(spans.first).to_contain_text("POST /v1/session/message")
     console.shoot("trace")
+
+
+def traced(url: str, headers: dict[str, str], trace_id: str) -> dict:
+    """The trace once every process's spans reached the span store (each sends them in batches as they end)."""
+
+    def joined() -> dict | None:
+        found = httpx.get(f"{url}/v1/traces/{trace_id}", headers=headers)
+        trace = found.json() if found.status_code == 200 else {"spans": []}
+        services = {span["service"] for span in trace["spans"]}
+        return trace if {"agentlog-api", "agentlog-relay", "agentlog-worker-conversation"} <= services else None
+
+    return until(joined, f"trace {trace_id} with the API's, the relay's and the worker's spans", timeout=30)
 
 
 def test_the_operations_page_shows_freshness_dead_letters_processes_and_budgets(console, runtime):

@@ -84,6 +84,7 @@ def running_runtime(
             "AGENTLOG_DB_SCHEMA": schema,
             "AGENTLOG_TOPIC_PREFIX": codec.routing.prefix,
             "AGENTLOG_REDIS_PREFIX": redis_prefix,
+            "AGENTLOG_TRACING": "true",  # as the local stack runs them: spans kept in Redis, beside the views
         }
         migrated = agentlog("db", "migrate", env=env)
         assert migrated.returncode == 0, migrated.stderr
