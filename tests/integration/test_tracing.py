@@ -140,11 +140,11 @@ def answered(world):
         response = post(client, headers, CALL)
         assert response.status_code in (200, 201, 202), response.text
         session = response.json()["session_id"]
-        [reply] = wait_for_reply(client, headers, session)
+        [reply] = wait_for_reply(client, headers, session, timeout=60)  # a busy machine is slow, not wrong
     assert reply["text"] == "2 + 2 = 4"
-    root = eventually(lambda: request_span(spans, tenant))
+    root = eventually(lambda: request_span(spans, tenant), timeout=30)
     expected = {"conversation.turn", "policy.decide", "tool.run calculator", "model.call", "eventstore.append"}
-    eventually(lambda: expected <= names(of_trace(spans, root.context.trace_id)), timeout=20)
+    eventually(lambda: expected <= names(of_trace(spans, root.context.trace_id)), timeout=30)
     return tenant, headers, session, root.context.trace_id
 
 
@@ -152,10 +152,10 @@ def test_a_message_is_one_connected_trace_from_the_post_to_the_reply_chunks(worl
     _, _, spans, _ = world
     tenant, _, _, trace_id = answered
     # the reply's last events are folded into the views after the reply is read: wait for their spans too
-    eventually(lambda: sum(s.name == "projection.apply transcript" for s in of_trace(spans, trace_id)) >= 3)
+    eventually(lambda: sum(s.name == "projection.apply transcript" for s in of_trace(spans, trace_id)) >= 3, timeout=30)
     # a span is exported when it ends: a relay's publish span after Kafka confirmed its batch, maybe after a
     # view applied the event; wait until every parent has ended (or the trace stays broken, and this fails)
-    eventually(lambda: len(roots_of(of_trace(spans, trace_id))) == 1, timeout=10)
+    eventually(lambda: len(roots_of(of_trace(spans, trace_id))) == 1, timeout=30)
     found = of_trace(spans, trace_id)
     by_id = {s.context.span_id: s for s in found}
 
@@ -272,9 +272,14 @@ def test_an_api_process_with_tracing_on_keeps_its_spans_in_redis_for_the_waterfa
             "/v1/session/message", json={"message": "hi"}, headers={**headers, "traceparent": traceparent}
         )
         assert posted.status_code in (200, 201, 202), posted.text
-        body = eventually(
-            lambda: (r := client.get(f"/v1/traces/{trace_id}", headers=headers)).status_code == 200 and r.json()
-        )
+
+        def both() -> dict | None:  # the append's span ends first and may be stored a batch before the request's
+            found = client.get(f"/v1/traces/{trace_id}", headers=headers)
+            body = found.json() if found.status_code == 200 else None
+            kinds = {s["kind"] for s in body["spans"]} if body else set()
+            return body if {"server", "client"} <= kinds else None
+
+        body = eventually(both, timeout=30)
 
     spans = body["spans"]
     assert spans[0]["name"] == "POST /v1/session/message" and spans[0]["parent_span_id"] == traceparent.split("-")[2]
