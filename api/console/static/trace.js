@@ -24,7 +24,7 @@ function depths(spans) {
 }
 
 function bar(s, total, depth) {
-  const fill = h("span", { class: `bar${s.status === "ERROR" ? " failed" : ""}` });
+  const fill = h("span", { class: `bar${s.status === "error" ? " failed" : ""}` });
   fill.style.marginLeft = `${(100 * s.offset_ms) / total}%`; // CSSOM, which the style policy allows
   fill.style.width = `${Math.max((100 * s.duration_ms) / total, 0.3)}%`;
   const label = h("span", { class: "span-name", title: JSON.stringify(s.attributes || {}) }, s.name);
