@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from eventstore.migrate import MIGRATIONS
 from tests.support.cli import agentlog
 
 
@@ -12,7 +13,9 @@ def test_migrate_applies_each_migration_once(pg_schema):
     again = agentlog("db", "migrate", env=env)
 
     assert first.returncode == 0, first.stderr
-    assert "applied 2 migration(s) 001_event_store.sql 002_tenants.sql" in first.stdout
+    files = sorted(path.name for path in MIGRATIONS.glob("*.sql"))
+    assert files[:3] == ["001_event_store.sql", "002_tenants.sql", "003_traceparent.sql"]
+    assert f"applied {len(files)} migration(s) {' '.join(files)}" in first.stdout
     assert "applied 0 migration(s)" in again.stdout
     with pg_schema.connect() as conn:
         tables = {
