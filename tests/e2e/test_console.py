@@ -167,11 +167,13 @@ def test_the_sessions_page_lists_the_tenants_sessions_and_finds_one_by_id(consol
         ]
         for n in range(3)
     ]
+    listed = until(lambda: answered(runtime.url, headers, len(ids)), "every session answered")
+    assert sorted(listed) == sorted(ids)
     console.sign_in(key_of(headers))
     console.page.get_by_role("link", name="Sessions").click()
     rows = console.page.locator("tr[data-session]")
     expect(rows).to_have_count(3, timeout=WAIT_MS)
-    assert [rows.nth(n).get_attribute("data-session") for n in range(3)] == ids[::-1]  # most recent first
+    assert [rows.nth(n).get_attribute("data-session") for n in range(3)] == listed  # most recently active first
     console.shoot("sessions")
     console.page.get_by_label("session id").fill("not-an-id")
     console.page.get_by_role("button", name="Open").click()
@@ -179,6 +181,13 @@ def test_the_sessions_page_lists_the_tenants_sessions_and_finds_one_by_id(consol
     console.page.get_by_label("session id").fill(ids[0])
     console.page.get_by_role("button", name="Open").click()
     console.page.wait_for_url(f"**#/sessions/{ids[0]}")
+
+
+def answered(url: str, headers: dict[str, str], count: int) -> list[str] | None:
+    """The ids of the tenant's sessions in the API's order once all `count` have their reply (a reply moves a
+    session up the list), else None."""
+    items = httpx.get(f"{url}/v1/sessions", headers=headers).json()["items"]
+    return [s["session_id"] for s in items] if len(items) == count and all(s["messages"] == 2 for s in items) else None
 
 
 def test_the_timeline_shows_each_event_travels_in_time_forks_and_opens_the_trace(console, runtime):
