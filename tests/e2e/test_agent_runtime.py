@@ -360,3 +360,38 @@ def test_a_fork_is_not_answered_for_the_history_it_copied_only_for_what_comes_af
     assert [r["text"] for r in wait_for_reply(client, key, fork, timeout=60)] == ["another way"]
     copied = [(e["version"], e["data"].get("text")) for e in events(client, key, fork)]
     assert copied[:2] == [(1, None), (2, "Calculate 2 + 2")]
+
+
+def roots(spans: list[dict[str, Any]]) -> list[str]:
+    """The names of the spans whose parent is not among `spans`."""
+    ids = {s["span_id"] for s in spans}
+    return [s["name"] for s in spans if s["parent_span_id"] not in ids]
+
+
+def test_a_message_is_one_trace_across_the_processes_read_back_as_a_waterfall(runtime, client):
+    """Each process's composition root sets tracing up: the message's trace, read back through GET /v1/traces/{id},
+    spans the API, relay, views, conversation worker and tool executor, under the caller's span."""
+    _, key = runtime.tenant(policy=allowing("calculator"))
+    trace_id = uuid.uuid4().hex
+    sent = {**key, "traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"}
+    posted = client.post("/v1/session/message", json={"message": "Calculate 2 + 2"}, headers=sent)
+    assert posted.status_code == 202, posted.text
+    [reply] = wait_for_reply(client, key, posted.json()["session_id"], timeout=60)
+
+    def waterfall() -> dict[str, Any] | None:
+        found = client.get(f"/v1/traces/{trace_id}", headers=key)
+        body = found.json() if found.status_code == 200 else None
+        if not body or "tool.run calculator" not in {s["name"] for s in body["spans"]}:
+            return None
+        # spans arrive as they end, a parent maybe after its child: wait until they join up
+        return body if len(roots(body["spans"])) == 1 else None
+
+    spans = until(waterfall, "the whole trace in the span store", timeout=30)["spans"]
+    assert reply["text"] == "2 + 2 = 4"
+    services = {s["service"] for s in spans}
+    assert {"agentlog-api", "agentlog-relay", "agentlog-projections", "agentlog-worker-conversation",
+            "agentlog-worker-tools"} <= services  # fmt: skip
+    assert roots(spans) == ["POST /v1/session/message"]  # the one root, a child of the caller's span
+    assert {"eventstore.append", "relay.publish", "conversation.turn", "model.call", "policy.decide"} <= {
+        s["name"] for s in spans
+    }
