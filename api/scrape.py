@@ -4,7 +4,6 @@ dependency's reachability, and the supervised processes' restarts (from the supe
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -65,19 +64,8 @@ def _measure_processes(svc: Services) -> None:
     PROCESS_UP.clear()
     PROCESS_RESTARTS.clear()
     for name, record in (state.processes if state else {}).items():
-        PROCESS_UP.labels(name).set(1 if record.pid is not None and alive(record.pid) else 0)
+        PROCESS_UP.labels(name).set(1 if record.up() else 0)
         PROCESS_RESTARTS.labels(name).set(record.restarts)
-
-
-def alive(pid: int) -> bool:
-    """Whether a process with this pid runs on this machine (the supervisor runs beside the API)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by another user
-    return True
 
 
 async def workers_behind_of(svc: Services) -> dict[str, Behind]:

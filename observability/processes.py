@@ -24,6 +24,10 @@ class ProcessRecord(BaseModel):
     detail: str = ""
     fix: str = ""
 
+    def up(self) -> bool:
+        """Whether its recorded process runs (on this machine: the supervisor's)."""
+        return self.pid is not None and alive(self.pid)
+
 
 class SupervisorState(BaseModel):
     """The whole file: which supervisor wrote it, when, and a record per process name."""
@@ -31,6 +35,15 @@ class SupervisorState(BaseModel):
     pid: int
     updated: str
     processes: dict[str, ProcessRecord]
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists on this machine and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def read_state(path: Path) -> SupervisorState | None:

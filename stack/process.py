@@ -14,7 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from observability.processes import alive
 from stack.errors import StackError
+
+__all__ = ["alive"]  # where the launcher and its tests have always called it (`process.alive`)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -31,15 +34,6 @@ def cmdline(pid: int) -> str:
     except OSError:
         return ""
     return raw.replace(b"\0", b" ").decode(errors="replace")
-
-
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def tracked_pid(pid_file: Path, marker: str, env_name: str = "") -> int | None:

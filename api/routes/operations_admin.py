@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.body import JsonRoute
 from api.deps import PlatformAdminDep, ServicesDep
 from api.errors import ApiError, responses
-from api.scrape import alive
 from domain.errors import Unavailable
-from observability.processes import read_state
+from observability.processes import ProcessRecord, read_state
 from projections.deadletter import DeadLetters
 from projections.dlq import Where, pending, replay_view, row
 from projections.views import VIEWS, View
@@ -154,7 +153,7 @@ async def list_processes(svc: ServicesDep, _: PlatformAdminDep) -> ProcessList:
         ProcessOut(
             name=name,
             pid=record.pid,
-            state=_state(record.pid, record.detail),
+            state=_state(record),
             restarts=record.restarts,
             last_exit=record.last_exit,
             last_start=record.last_start,
@@ -165,7 +164,7 @@ async def list_processes(svc: ServicesDep, _: PlatformAdminDep) -> ProcessList:
     return ProcessList(items=items, supervisor_pid=state.pid, updated=state.updated)
 
 
-def _state(pid: int | None, detail: str) -> str:
-    if pid is not None and alive(pid):
+def _state(record: ProcessRecord) -> str:
+    if record.up():
         return "running"
-    return "restarting" if detail else "stopped"
+    return "restarting" if record.detail else "stopped"
