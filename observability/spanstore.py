@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +20,12 @@ import redis
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from observability.tracing import TENANT, TracingSettings
+
 if TYPE_CHECKING:
     from redis import asyncio as aioredis
 
-    from observability.tracing import TracingSettings
-
 log = logging.getLogger("agentlog.tracing")
-TRACE_ID = re.compile(r"[0-9a-f]{32}")
-TENANT = "agentlog.tenant"
 
 
 def trace_key(prefix: str, trace_id: str) -> str:
