@@ -6,7 +6,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from functools import cache
@@ -74,18 +74,31 @@ _FROM_TEXT: dict[Any, Callable[[str], Any]] = {
     date: date.fromisoformat,
     Decimal: Decimal,
 }
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _from_epoch_ms(value: int) -> datetime:
+    """A time as Avro's timestamp-millis writes it (what `EventCodec.read()` gives), exactly."""
+    return _EPOCH + timedelta(milliseconds=value)
+
+
+# Times also arrive as epoch milliseconds (Avro read as written): parsed when an int.
+_FROM_INT: dict[Any, Callable[[int], Any]] = {datetime: _from_epoch_ms}
 
 
 @cache
 def _builder(cls: Any) -> Build:
     """Builds `cls` from a dict of its fields (converted in place); an unknown name raises KeyError."""
     hints = typing.get_type_hints(cls)
+    hints_of = {name: _unwrap(hint) for name, hint in hints.items()}
     texts, others = _plan(hints)
 
     def build(values: dict[str, Any]) -> Any:
         for name, parse in texts:
             if isinstance(value := values.get(name), str):
                 values[name] = parse(value)
+            elif type(value) is int and (from_int := _FROM_INT.get(hints_of[name])):
+                values[name] = from_int(value)
         for name, convert in others:
             if (value := values.get(name)) is not None:
                 values[name] = convert(value)
@@ -131,7 +144,7 @@ def _converter(hint: Any) -> Convert | None:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _nested(hint)
     if hint in _FROM_TEXT:
-        return _text(_FROM_TEXT[hint])
+        return _text(hint)
     return None
 
 
@@ -152,5 +165,12 @@ def _nested(cls: Any) -> Convert:
     return lambda value: from_plain(cls, value)
 
 
-def _text(parse: Callable[[str], Any]) -> Convert:
-    return lambda value: parse(value) if isinstance(value, str) else value
+def _text(hint: Any) -> Convert:
+    parse, from_int = _FROM_TEXT[hint], _FROM_INT.get(hint)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            return parse(value)
+        return from_int(value) if from_int and type(value) is int else value
+
+    return convert
