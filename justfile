@@ -47,6 +47,10 @@ test-contract *ARGS:
 test-e2e *ARGS:
     pytest -m e2e {{ARGS}}
 
+# cluster tier: three Kafka brokers, Redis Cluster, relays and projections in several processes, with kills (the suite runs it last)
+test-cluster *ARGS:
+    pytest -m cluster {{ARGS}}
+
 # mutation testing of domain/ and contracts/ (the unit tier and the contract tests of the codec and registry, on the servers), score per package (80% killed): just mutate 'domain.*'
 mutate *ARGS:
     agentlog stack up

@@ -27,12 +27,13 @@ from tests.support.api import RunningApi, running_api
 from tests.support.servers import session_servers
 from tests.support.suite import ModuleScheduling
 
-TIERS = ("unit", "integration", "contract", "e2e", "faults", "performance")
+TIERS = ("unit", "integration", "contract", "e2e", "faults", "performance", "cluster")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test with its tier, taken from the folder it lives in; the fault tier restarts the shared
-    servers, so it runs alone (`serial`)."""
+    servers, so it runs alone (`serial`); the cluster tier starts clusters of its own (three Kafka brokers, a Redis
+    Cluster, several relays or projection processes) and runs alone after it."""
     for item in items:
         tier = Path(item.fspath).relative_to(Path(__file__).parent).parts[0]
         if tier in TIERS:

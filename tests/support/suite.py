@@ -4,8 +4,10 @@ Most tests own their names (schemas, topics, subjects, key prefixes), so they ru
 workers at once against the same servers, a module at a time (`ModuleScheduling`): a module's tests run on
 one worker, in order, so its module-scoped world (an API, workers, a private stack) is set up once, and the
 pact modules all run on one worker in turn (the consumer tests rewrite the pact files the verifiers read).
-Those marked `serial` restart or kill a server the others share, so they run alone afterwards. Coverage
-from both parts is combined and held to the gate (`fail_under` in pyproject.toml). In the native mode the
+Those marked `serial` restart or kill a server the others share, so they run alone afterwards, and the
+cluster tier (`tests/cluster/`, marked `cluster`: clusters of its own, several processes of one kind, broker
+and process kills) runs last, alone (`just test-cluster` runs it by itself). Coverage from all parts is
+combined and held to the gate (`fail_under` in pyproject.toml). In the native mode the
 servers are started once for both parts, and those this run started are stopped at its end (unless
 AGENTLOG_KEEP_STACK is set).
 
@@ -51,14 +53,20 @@ def main() -> int:
     workers = parser.parse_args().workers
     with native() if mode() == "native" else nullcontext():
         parallel = subprocess.run(
-            [*PYTEST, "-m", "not serial", "-n", str(workers), "--dist", "loadfile", "--cov", "--cov-report=",
-             "--cov-fail-under=0", "--durations=15"],
+            [*PYTEST, "-m", "not serial and not cluster", "-n", str(workers), "--dist", "loadfile", "--cov",
+             "--cov-report=", "--cov-fail-under=0", "--durations=15"],
             check=False,
         )  # fmt: skip
         alone = subprocess.run(
-            [*PYTEST, "-m", "serial", "--cov", "--cov-append", "--cov-report=term-missing:skip-covered"], check=False
+            [*PYTEST, "-m", "serial and not cluster", "--cov", "--cov-append", "--cov-report=", "--cov-fail-under=0"],
+            check=False,
         )
-    return parallel.returncode or alone.returncode
+        clusters = subprocess.run(
+            [*PYTEST, "-m", "cluster", "--cov", "--cov-append", "--cov-report=term-missing:skip-covered",
+             "--durations=10"],
+            check=False,
+        )  # fmt: skip
+    return parallel.returncode or alone.returncode or clusters.returncode
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The cluster tier: agentlog on clusters it starts (several brokers, Redis Cluster, processes), with kills."""
