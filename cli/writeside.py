@@ -51,6 +51,7 @@ async def _relay(settings: EventStoreSettings, where: str = "") -> None:
         name=settings.relay_name,
         batch_size=settings.relay_batch_size,
         poll_interval=settings.relay_poll_interval,
+        standby_interval=settings.relay_standby_interval,
     )
     out.print(f"relay {settings.relay_name!r}: {settings.db_schema} -> {settings.kafka_bootstrap_servers}{where}")
     try:

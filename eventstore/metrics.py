@@ -15,6 +15,9 @@ from eventstore.queries import relay_behind
 
 log = logging.getLogger("agentlog.relay")
 PUBLISHED = Counter("agentlog_relay_published_events", "Events the relay published to Kafka", ["relay"])
+ACTIVE = Gauge(
+    "agentlog_relay_active", "1 while this relay process is the active one of its name, 0 standing by", ["relay"]
+)
 LAG_EVENTS = Gauge("agentlog_relay_lag_events", "Events in the store the relay has not published yet")
 LAG_SECONDS = Gauge("agentlog_relay_lag_seconds", "Age of the oldest event the relay has not published")
 

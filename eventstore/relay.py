@@ -24,6 +24,15 @@ the events already there (each record carries its txid and position in headers).
 Outages. A broken connection, a restarting Postgres or an unreachable Kafka is retried with
 backoff (stamina) from the checkpoint, on a fresh listening connection; LISTEN/NOTIFY wakes the
 relay as soon as events are appended, polling is the fallback.
+
+High availability. Any number of relays of one name may run (on one machine or several): one is
+active, the one whose listening connection holds the Postgres advisory lock of the relay's name
+and schema; the others stand by, trying for the lock every `standby_interval`. A relay killed
+(SIGKILL, a lost machine) loses its connection, so Postgres frees the lock and a standby takes
+over within that interval, from the shared checkpoint, first leaving out what the dead relay
+published past it (the same look at the partition tails as a restart). A relay whose connection
+breaks while it lives stops publishing at once: it drops the records it has not sent yet and
+stands by again, so two relays never publish the same batch.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ import stamina
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from eventstore.errors import POSTGRES_OUTAGES, postgres_unavailable
-from eventstore.metrics import PUBLISHED
+from eventstore.metrics import ACTIVE, PUBLISHED
 from eventstore.store import CHANNEL
 from observability import tracing
 
@@ -56,6 +65,8 @@ WHERE (e.txid, e.position) > ($1::text::xid8, $2) AND e.txid < pg_snapshot_xmin(
 ORDER BY e.txid, e.position
 LIMIT $3
 """
+# One active relay per name and schema: a session lock, held by the relay's listening connection.
+_LEAD = "SELECT pg_try_advisory_lock(hashtextextended('agentlog.relay:' || current_schema() || ':' || $1, 0))"
 _SAVE = (
     "INSERT INTO relay_checkpoints (relay, txid, position) VALUES ($1, $2::text::xid8, $3) "
     "ON CONFLICT (relay) DO UPDATE SET txid = EXCLUDED.txid, position = EXCLUDED.position, updated_at = now()"
@@ -78,6 +89,10 @@ class ListenerLost(Exception):
     """The connection LISTENing for appends closed; the relay listens again on a new one."""
 
 
+class LeadershipLost(ListenerLost):
+    """The connection holding the relay's lock closed: another relay may be active now."""
+
+
 class Stopped(Exception):
     """The relay was asked to stop while Kafka had not confirmed its batch (it is published again on start)."""
 
@@ -98,6 +113,7 @@ class Relay:
         name: str = "main",
         batch_size: int = 5000,
         poll_interval: float = 0.5,
+        standby_interval: float = 0.5,
         producer_config: Mapping[str, str | int | bool] | None = None,
     ) -> None:
         self.pool = pool
@@ -106,12 +122,15 @@ class Relay:
         self.name = name
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.standby_interval = standby_interval
+        self.active = False  # holds the lock of its name: publishes (else stands by)
         self.published = 0
         self.skipped = 0  # events found already on Kafka when the relay started
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._done: Checkpoint | None = None  # what Kafka confirmed, when Postgres has not stored it yet
         self._first_batch = True
+        self._holding: asyncpg.Connection | None = None  # the connection that holds the lock while active
 
     @staticmethod
     def producer_config(bootstrap_servers: str) -> dict[str, str | int | bool]:
@@ -134,6 +153,7 @@ class Relay:
 
     async def publish_batch(self) -> int:
         """Publish the next batch of finished events; returns how many (0: nothing to do)."""
+        self._check_leadership()
         if self._done is not None:  # Kafka has the last batch: store its checkpoint before reading on
             await self._save(self._done)
         start = await self.checkpoint()
@@ -179,6 +199,7 @@ class Relay:
                     )
                 if self._stop.is_set():
                     raise Stopped
+                self._check_leadership()
         finally:
             spans.end(failures)
         if failures:  # a permanent error: what reached Kafka is looked up again before publishing on
@@ -257,8 +278,11 @@ class Relay:
             await asyncio.to_thread(self.producer.flush, 5)
 
     async def _follow(self, stop: asyncio.Event) -> None:
-        """Drain, then sleep until NOTIFY or the poll interval, on one listening connection."""
+        """Stand by until active, then drain and sleep until NOTIFY or the poll interval, on one listening
+        connection, which holds the relay's lock."""
         async with self.pool.acquire() as listener:
+            if not await self._lead(listener, stop):
+                return
             await listener.add_listener(CHANNEL, self._on_notify)
             try:
                 while not stop.is_set():
@@ -266,10 +290,45 @@ class Relay:
                         continue
                     await self._idle(stop)
                     if listener.is_closed():
-                        raise ListenerLost
+                        raise LeadershipLost
             finally:  # a broken connection has nothing to unlisten (and may already be back in the pool)
+                self._resign()
                 with contextlib.suppress(asyncpg.InterfaceError, *POSTGRES_OUTAGES):
                     await listener.remove_listener(CHANNEL, self._on_notify)
+                    await listener.execute("SELECT pg_advisory_unlock_all()")
+
+    async def _lead(self, listener: asyncpg.Connection, stop: asyncio.Event) -> bool:
+        """Wait until `listener` holds the relay's lock (True), or until `stop` (False)."""
+        waiting = False
+        while not await listener.fetchval(_LEAD, self.name):
+            if not waiting:
+                log.info("relay %r: standing by (another relay of this name is active)", self.name)
+                waiting = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.standby_interval)
+            if stop.is_set():
+                return False
+        log.info("relay %r: active", self.name)
+        self._holding = listener
+        self.active = True
+        ACTIVE.labels(self.name).set(1)
+        self._first_batch = True  # the relay before may have published past the checkpoint
+        return True
+
+    def _check_leadership(self) -> None:
+        """Stop at once when the lock's connection closed: drop what is not sent yet (it is published again by
+        whichever relay is active next, from the checkpoint)."""
+        if self.active and self._holding is not None and self._holding.is_closed():
+            self.producer.purge(in_queue=True)
+            self._resign()
+            log.warning("relay %r: lost its lock's connection; standing by", self.name)
+            raise LeadershipLost
+
+    def _resign(self) -> None:
+        self.active = False
+        self._holding = None
+        self._done = None  # its checkpoint is stored, if at all, by the relay that is active next
+        ACTIVE.labels(self.name).set(0)
 
     async def _idle(self, stop: asyncio.Event) -> None:
         self._wake.clear()

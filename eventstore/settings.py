@@ -27,4 +27,7 @@ class EventStoreSettings(BaseSettings):
     relay_name: str = Field(default="main", min_length=1)
     relay_batch_size: int = Field(default=5000, ge=1, le=100_000)
     relay_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    relay_standby_interval: float = Field(
+        default=0.5, gt=0, le=60, description="seconds between a standing-by relay's tries for the lock"
+    )
     relay_metrics_port: int = Field(default=0, ge=0, le=65535, description="/metrics port, 0: none")
