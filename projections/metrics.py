@@ -21,3 +21,8 @@ LAG_SECONDS = Gauge(
 VERSION = Gauge(
     "agentlog_projection_key_version", "Key version the projection writes (readers use the same)", ["projection"]
 )
+PARTITIONS = Gauge(
+    "agentlog_projection_partitions",
+    "Partitions of the projection's topics this process reads (its share of the view's consumer group)",
+    ["projection"],
+)

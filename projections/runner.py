@@ -1,9 +1,10 @@
 """Runs one view live: its own Kafka consumer group folding every event exactly once into Redis.
 
 Offsets live in Redis next to the view (written by the same atomic step as each change), so a
-restarted runner resumes exactly where the view is, whatever Kafka's group offsets say. The
-runner follows the view's version pointer: when a rebuild switches readers to a new key version,
-the runner seeks to the offsets the rebuild recorded there and carries on in the new version.
+restarted runner resumes exactly where the view is; Kafka's group offsets are never committed. The
+view's runners in several processes share its partitions (projections/handover.py). The runner
+follows the view's version pointer: when a rebuild switches readers to a new key version, the
+runner seeks to the offsets the rebuild recorded there and carries on in the new version.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import httpx
 import redis
 import redis.asyncio as aioredis
 import stamina
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException
 
 from contracts.codec import EventCodec
 from contracts.errors import RegistryUnavailable
 from projections import metrics
 from projections.apply import Applier
+from projections.handover import Handover, at_stored_offsets, owned
 from projections.pipeline import DeadLetterSink, Projector, fetch
 from projections.views import Keys, View
 
@@ -42,14 +44,6 @@ async def current_version(client: aioredis.Redis, keys: Keys) -> int:
     """The key version readers use (1 for a view never rebuilt; recorded on first use)."""
     await client.set(keys.shared("current"), 1, nx=True)
     return int(await client.get(keys.shared("current")) or 1)
-
-
-def at_stored_offsets(partitions: list[TopicPartition], stored: Mapping[Any, Any]) -> list[TopicPartition]:
-    """The partitions, each set to the next offset the view recorded for it (else the beginning)."""
-    for tp in partitions:
-        offset = stored.get(f"{tp.topic}:{tp.partition}".encode())
-        tp.offset = int(offset) if offset is not None else OFFSET_BEGINNING
-    return partitions
 
 
 class ProjectionRunner:
@@ -77,10 +71,13 @@ class ProjectionRunner:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
-                # one group per view and Redis prefix: runners of other copies must not share its partitions
+                # one group per view and Redis prefix: the view's runners in several processes share its
+                # partitions; runners of other copies must not
                 "group.id": f"{codec.routing.prefix}agentlog-projection-{prefix}{view.name}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
+                # a rebalance moves only the partitions that change owner: the others are read on meanwhile
+                "partition.assignment.strategy": "cooperative-sticky",
                 # a runner that died (SIGKILL) holds its partitions until its session expires: its
                 # successor waited out Kafka's default 45 s; the broker's minimum is 6 s
                 "session.timeout.ms": 6000,
@@ -108,17 +105,14 @@ class ProjectionRunner:
     def version(self) -> int:
         return self.projector.keys.version
 
-    def _resume(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """On assignment, start each partition at the offset the view recorded (else the beginning)."""
-        with redis.Redis.from_url(self.redis_url) as client:
-            at_stored_offsets(partitions, client.hgetall(self.projector.keys("offsets")))
-        consumer.assign(partitions)
+    async def _stored_offsets(self) -> Mapping[Any, Any]:
+        return await self.client.hgetall(self.projector.keys("offsets"))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume and apply until `stop` is set; server outages (Redis, Kafka or the registry) are waited
         out with backoff, then the view re-reads from its stored offsets: nothing is dead-lettered for them."""
         await self._retrying(self._start, stop, rewind=False)
-        self.consumer.subscribe(self.topics, on_assign=self._resume)
+        Handover(self.view.name, self._stored_offsets, self.projector.settle).subscribe(self.consumer, self.topics)
         last_tick = 0.0
         try:
             while not stop.is_set():
@@ -139,7 +133,8 @@ class ProjectionRunner:
     async def _step(self) -> None:
         """Fetch what has arrived and feed it; chunks in flight are settled by the next feed, so Redis never
         runs dry; when idle, at once."""
-        batch = await asyncio.to_thread(fetch, self.consumer, self.batch)  # while chunks are in Redis
+        fetched = await asyncio.to_thread(fetch, self.consumer, self.batch)  # while chunks are in Redis
+        batch = owned(self.consumer, fetched)
         await (self.projector.feed(batch) if batch else self.projector.settle())
         if batch:
             self.lag_seconds = max(0.0, time.time() - batch[0].timestamp_ms / 1000)
@@ -174,12 +169,9 @@ class ProjectionRunner:
                 await self._retrying(self.projector.settle, stop)
                 await self._seek(version)
                 log.info("%s: now writing key version %d", self.view.name, version)
-            self._measure()
-            await self.client.hset(
-                self.keys.shared("runners"),
-                self.instance,
-                json.dumps({"version": self.version, "applied": self.applied, "at": time.time()}),
-            )
+            partitions = self._measure()
+            beat = {"version": self.version, "applied": self.applied, "partitions": partitions, "at": time.time()}
+            await self.client.hset(self.keys.shared("runners"), self.instance, json.dumps(beat))
         except INFRA_ERRORS as e:
             log.warning("%s: status update failed: %s", self.view.name, e)
 
@@ -191,7 +183,8 @@ class ProjectionRunner:
             await asyncio.to_thread(self.consumer.seek, tp)
         self.projector.keys = self.keys.at(version)
 
-    def _measure(self) -> None:
+    def _measure(self) -> list[str]:
+        """Publish this process's share of the view's metrics; the partitions it reads ("topic:partition")."""
         name = self.view.name
         assigned = self.consumer.position(self.consumer.assignment())
         highs = [self.consumer.get_watermark_offsets(tp, cached=True) for tp in assigned]
@@ -207,3 +200,5 @@ class ProjectionRunner:
         metrics.LAG_EVENTS.labels(name).set(self.lag_events)
         metrics.LAG_SECONDS.labels(name).set(self.lag_seconds)
         metrics.VERSION.labels(name).set(self.version)
+        metrics.PARTITIONS.labels(name).set(len(assigned))
+        return sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
