@@ -1,10 +1,14 @@
 """Each view's health against the event store's head, read from Redis, Postgres and Kafka (right even
 while no runner is up).
 
-Freshness is measured against the store, not Kafka: a relay that stopped publishing leaves Kafka
-"caught up" while the store moves on. Behind in events: the events on the view's topics stored past
-the position the view applied; behind in seconds: the age of the oldest of them. A view whose
-runner is alive but whose oldest waiting event is too old (observability.freshness) is `degraded`.
+Freshness is measured against the store: a relay that stopped publishing leaves Kafka "caught up"
+while the store moves on. Behind in events: the events on the view's topics stored past the position
+the view applied; behind in seconds: the age of the oldest of them. That position is the highest
+applied, so when several processes share the view's partitions and one stops, the others' progress
+hides what waits on its partitions: the view is also measured against Kafka as its consumer group
+stands (every process), by the offsets the view stored in Redis per partition; the larger counts.
+A view whose runners are alive but whose oldest waiting event is too old (observability.freshness)
+is `degraded`.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 from confluent_kafka import Consumer
 
+from contracts.lag import partitions_of, trailing
 from contracts.routing import Routing
 from observability.freshness import freshness
 from projections.deadletter import dlq_topic, end_offset
@@ -59,7 +66,9 @@ async def view_status(
     state = await client.hgetall(keys("state"))
     heartbeats = [json.loads(v) for v in (await client.hgetall(shared.shared("runners"))).values()]
     position = int(state.get("position", 0))
-    behind = await store.fetchrow(_BEHIND, position, [routing.prefix + t for t in view.topics])
+    topics = [routing.prefix + t for t in view.topics]
+    behind = await store.fetchrow(_BEHIND, position, topics)
+    unread = await asyncio.to_thread(_unread, consumer, topics, held(await client.hgetall(keys("offsets"))))
     replayed = int(await client.get(shared.shared("dlq-replayed")) or 0)
     dead = await asyncio.to_thread(end_offset, consumer, dlq_topic(routing.prefix, view.name))
     event_ms = int(state.get("event_ms", 0))
@@ -69,11 +78,27 @@ async def view_status(
         rebuilding=bool(await client.exists(shared.shared("rebuilding"))),
         position=position,
         last_event_at=event_ms / 1000 if event_ms else None,
-        lag_events=int(behind["events"]),
-        lag_seconds=float(behind["seconds"] or 0),
+        lag_events=max(int(behind["events"]), unread[0]),
+        lag_seconds=max(float(behind["seconds"] or 0), unread[1]),
         runners=sum(1 for h in heartbeats if h["at"] > time.time() - ALIVE_SECONDS),
         dead_letters=max(dead - replayed, 0),
     )
+
+
+def held(offsets: Mapping[Any, Any]) -> dict[tuple[str, int], int]:
+    """The view's offsets hash ("topic:partition" -> next offset, text or bytes) as (topic, partition) -> offset."""
+    found = {}
+    for field, offset in offsets.items():
+        topic, partition = (field.decode() if isinstance(field, bytes) else field).rsplit(":", 1)
+        found[(topic, int(partition))] = int(offset)
+    return found
+
+
+def _unread(consumer: Consumer, topics: list[str], offsets: dict[tuple[str, int], int]) -> tuple[int, float]:
+    """The records of the view's partitions past its stored offsets, whichever process reads each, and the age
+    of the oldest (blocking)."""
+    places = partitions_of(consumer, topics)
+    return trailing(consumer, places, offsets) if places else (0, 0.0)
 
 
 async def statuses(

@@ -13,8 +13,9 @@ from domain.session.commands import PostUserMessage
 from domain.session.service import post_user
 from eventstore.migrate import migrate
 from eventstore.store import PostgresEventStore
+from projections.status import statuses
 from projections.views import VIEWS, Keys
-from tests.support.projections import ctx, publish, runners, session_with_messages
+from tests.support.projections import ctx, project, publish, runners, session_with_messages
 
 SESSIONS = 30  # keys spread over the three partitions of a topic: each runner is sure to own some of them
 PARTITIONS = 3 * len(VIEWS["sessions"].topics)
@@ -75,3 +76,37 @@ async def _both_own(*running) -> bool:
 
 async def _owns(runner, at_least: int) -> bool:
     return len(await asyncio.to_thread(runner.consumer.assignment)) >= at_least
+
+
+async def test_a_view_with_a_partition_nobody_reads_is_behind_though_its_newest_position_is_applied(
+    pg_schema, servers, own_codec, redis_prefix, tenant
+):
+    """The store alone cannot tell: the highest position applied is the store's last. The group's offsets can."""
+    migrate(pg_schema.dsn, pg_schema.name)
+    ensure_topics(servers.kafka_bootstrap_servers, own_codec.routing.topics(), 3)
+    store = await PostgresEventStore.connect(pg_schema.dsn, own_codec, schema=pg_schema.name)
+    client = aioredis.Redis.from_url(servers.redis_url, decode_responses=True)
+    keys = Keys(redis_prefix, "sessions")
+    try:
+        for _ in range(SESSIONS):
+            await session_with_messages(store, tenant, 1)
+        await publish(store, pg_schema.dsn, pg_schema.name, servers)
+        await project(["sessions"], own_codec, servers, redis_prefix, until=lambda rs: rs[0].applied == 2 * SESSIONS)
+        [caught_up] = await _statuses(store, client, servers, own_codec, redis_prefix)
+        offsets = await client.hgetall(keys("offsets"))
+        unread = max(offsets, key=lambda field: int(offsets[field]))
+        # as if the process reading this partition had died before it applied anything there
+        await client.hdel(keys("offsets"), unread)
+        [behind] = await _statuses(store, client, servers, own_codec, redis_prefix)
+    finally:
+        await client.aclose()
+        await store.close()
+
+    assert (caught_up.lag_events, caught_up.lag_seconds) == (0, 0.0)
+    assert behind.position == caught_up.position  # the newest event is applied all the same
+    assert behind.lag_events == int(offsets[unread]) and behind.lag_seconds > 0
+
+
+async def _statuses(store, client, servers, codec, prefix: str) -> list:
+    bootstrap = servers.kafka_bootstrap_servers
+    return await statuses(client, store.pool, bootstrap, codec.routing, prefix, [VIEWS["sessions"]])
