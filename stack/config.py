@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +23,7 @@ class StackSettings(BaseSettings):
     redis_port: int = Field(default=16379, ge=1024, le=65535)
     kafka_port: int = Field(default=19092, ge=1024, le=65535)
     kafka_controller_port: int = Field(default=19093, ge=1024, le=65535)
+    kafka_brokers: int = Field(default=1, ge=1, le=5, description="Kafka nodes (broker and controller each): 1, or 3-5")
     registry_port: int = Field(default=18081, ge=1024, le=65535)
     registry_management_port: int = Field(default=18082, ge=1024, le=65535)
     projections_metrics_port: int = Field(default=19100, ge=1024, le=65535, description="the projections' /metrics")
@@ -53,11 +55,29 @@ class StackSettings(BaseSettings):
     def run(self) -> Path:
         return self.home / "run"
 
+    def kafka_node_ports(self, node: int) -> tuple[int, int]:
+        """Kafka node `node`'s (client, controller) ports: node 1 on the settings, each further one 2 above."""
+        step = 2 * (node - 1)
+        return self.kafka_port + step, self.kafka_controller_port + step
+
+    @model_validator(mode="after")
+    def _kafka_nodes_fit(self) -> Self:
+        # two voters stop when either stops: a quorum of two tolerates no failure, unlike one that never promised to
+        if self.kafka_brokers == 2:
+            raise ValueError("kafka_brokers=2 survives no broker failure; choose 1, or 3 to 5")
+        if self.kafka_brokers > 1:
+            kafka = [port for node in range(1, self.kafka_brokers + 1) for port in self.kafka_node_ports(node)]
+            others = {value for key, value in self if key.endswith("_port") and not key.startswith("kafka_")}
+            if clash := [port for port in kafka if port in others or port > 65535 or kafka.count(port) > 1]:
+                raise ValueError(f"a Kafka node would listen on {clash[0]}, taken by another setting or out of range")
+        return self
+
     def endpoints(self) -> Endpoints:
+        brokers = range(1, self.kafka_brokers + 1)
         return Endpoints(
             postgres_dsn=f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{self.database}",
             redis_url=f"redis://127.0.0.1:{self.redis_port}/0",
-            kafka_bootstrap_servers=f"127.0.0.1:{self.kafka_port}",
+            kafka_bootstrap_servers=",".join(f"127.0.0.1:{self.kafka_node_ports(n)[0]}" for n in brokers),
             schema_registry_url=f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7",
         )
 

@@ -1,16 +1,15 @@
-"""Private Apache Kafka 4.x broker (KRaft, one combined node) from Maven Central jars."""
+"""Private Apache Kafka 4.x from Maven Central jars: KRaft nodes, each a broker and a controller (one, or a cluster)."""
 
 from __future__ import annotations
 
-import base64
 import logging
-import uuid
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from stack import install, process
+from stack import install, kafka_quorum, process
+from stack.config import StackSettings
 from stack.server import Server
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -53,15 +52,26 @@ _quiet.propagate = False
 
 
 class Kafka(Server):
-    name = "kafka"
+    """KRaft node `node` of AGENTLOG_KAFKA_BROKERS: node 1 is `kafka` (the one node by default), further
+    nodes of a cluster are `kafka-2`, `kafka-3`, ... with their own ports, data, log and pid file."""
+
+    def __init__(self, settings: StackSettings, node: int = 1) -> None:
+        super().__init__(settings)
+        self.node = node
+        self.name = "kafka" if node == 1 else f"kafka-{node}"
 
     @property
     def port(self) -> int:
-        return self.settings.kafka_port
+        return self.settings.kafka_node_ports(self.node)[0]
 
     @property
     def more_ports(self) -> dict[str, int]:
-        return {"kafka_controller": self.settings.kafka_controller_port}
+        return {"kafka_controller": self.settings.kafka_node_ports(self.node)[1]}
+
+    @property
+    def port_settings(self) -> dict[str, int]:
+        # every node's ports move with AGENTLOG_KAFKA_PORT and AGENTLOG_KAFKA_CONTROLLER_PORT
+        return {"kafka": self.port, **self.more_ports}
 
     @property
     def libs(self) -> Path:
@@ -73,6 +83,7 @@ class Kafka(Server):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "server.properties").write_text(self._properties())
         (self.data_dir / "log4j2.yaml").write_text(_LOG4J)
+        kafka_quorum.check(self.settings)
         if not (self.data_dir / "log" / "meta.properties").exists():
             self._format()
 
@@ -91,39 +102,57 @@ class Kafka(Server):
         )
 
     def _properties(self) -> str:
-        port, controller = self.port, self.settings.kafka_controller_port
-        single_replica = {
-            f"{topic}.{key}": "1"
-            for topic in ("offsets.topic", "transaction.state.log", "share.coordinator.state.topic")
-            for key in ("replication.factor", "min.isr")
-        }
-        del single_replica["offsets.topic.min.isr"]
+        port, controller = self.settings.kafka_node_ports(self.node)
+        nodes = range(1, self.settings.kafka_brokers + 1)
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": str(self.node),
             "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller}",
+            "controller.quorum.bootstrap.servers": ",".join(
+                f"127.0.0.1:{self.settings.kafka_node_ports(n)[1]}" for n in nodes
+            ),
             "log.dirs": str(self.data_dir / "log"),
             "num.partitions": "1",
             "group.initial.rebalance.delay.ms": "0",
-            **single_replica,
+            **self._replication(),
         }
         return "".join(f"{key}={value}\n" for key, value in props.items())
 
+    def _replication(self) -> dict[str, str]:
+        """Every topic on min(3, nodes) replicas, and a write (acks=all) acknowledged by two of three: one
+        node may stop without losing an acknowledged record or refusing writes. The topics agentlog
+        creates take these broker defaults (contracts/topics.py), Kafka's internal topics their own."""
+        replicas = min(3, self.settings.kafka_brokers)
+        in_sync = str(min(2, replicas))
+        internal = ("offsets.topic", "transaction.state.log", "share.coordinator.state.topic")
+        props = {f"{topic}.replication.factor": str(replicas) for topic in internal}
+        props |= {f"{topic}.min.isr": in_sync for topic in internal if topic != "offsets.topic"}  # no such key
+        if self.settings.kafka_brokers > 1:
+            props |= {
+                "default.replication.factor": str(replicas),
+                "min.insync.replicas": in_sync,
+                # a killed node is fenced (its partitions led elsewhere, it leaves their ISR) within 6 s, not 9
+                "broker.session.timeout.ms": "6000",
+                "broker.heartbeat.interval.ms": "1000",
+            }
+        return props
+
     def _format(self) -> None:
-        cluster_id = "-"
-        while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: a leading "-" reads as a flag
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if self.settings.kafka_brokers == 1:
+            cluster_id, voters = kafka_quorum.kafka_uuid(), ["--standalone"]
+        else:  # every node formatted with the same voters: the quorum elects a leader once a majority runs
+            shared = kafka_quorum.quorum(self.settings)
+            cluster_id, voters = shared.cluster_id, ["--initial-controllers", shared.initial_controllers(self.settings)]
         install.run_java(
             self.java,
             self.libs,
             [
                 "kafka.tools.StorageTool",
                 "format",
-                "--standalone",
+                *voters,
                 "--ignore-formatted",
                 "-t",
                 cluster_id,
@@ -151,9 +180,8 @@ class Kafka(Server):
         if not process.port_open(self.port):
             return False
         admin = AdminClient({"bootstrap.servers": self.address}, logger=_quiet)
-        try:
-            admin.list_topics(timeout=5)
-            return True
+        try:  # a node of a cluster is ready once the cluster lists it as a broker
+            return self.node in admin.list_topics(timeout=5).brokers
         except KafkaException:
             return False
 

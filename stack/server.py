@@ -57,6 +57,11 @@ class Server(ABC):
         return {}
 
     @property
+    def port_settings(self) -> dict[str, int]:
+        """Every port it binds, by the setting that moves it (AGENTLOG_<SETTING>_PORT)."""
+        return {self.name: self.port, **self.more_ports}
+
+    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
@@ -107,7 +112,7 @@ class Server(ABC):
 
     def start(self) -> subprocess.Popen[bytes]:
         """Start a new instance now (its ports must be free) and return the child process."""
-        for setting, port in {self.name: self.port, **self.more_ports}.items():
+        for setting, port in self.port_settings.items():
             if port and process.port_open(port):
                 raise StackError(
                     f"port {port} for {setting.lower().replace('_', ' ')} is taken by another process",

@@ -26,7 +26,7 @@ class Stack:
         self.backing: list[Server] = [
             Postgres(self.settings),
             Redis(self.settings),
-            Kafka(self.settings),
+            *(Kafka(self.settings, node) for node in range(1, self.settings.kafka_brokers + 1)),
             Registry(self.settings),
         ]
         self.apps: list[AppProcess] = [app(self.settings) for app in SUPERVISED]
@@ -62,8 +62,8 @@ class Stack:
     def _up(self, progress: Progress) -> list[str]:
         started: list[str] = []
         try:
-            postgres, redis, kafka, registry = self.backing
-            for phase in ([postgres], [redis, kafka, registry]):
+            postgres, *others = self.backing
+            for phase in ([postgres], others):
                 for server in phase:
                     self._launch(server, started, progress)
                 for server in phase:

@@ -7,25 +7,31 @@ reply (a calculation answered with its result, through the tool executor), and n
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
-import threading
 import time
 import uuid
 
 import httpx
-import psycopg
 import pytest
-import redis
 
 from contracts.routing import Routing
-from projections.views import Keys
 from stack import Stack
 from tests.support.cli import agentlog
-from tests.support.faults import Tally, Writer, check_kafka, replies_wrong, stored_events, transcript, wait_for
+from tests.support.faults import (
+    Tally,
+    check_kafka,
+    head,
+    read_models_mismatching,
+    relay_has,
+    replies_wrong,
+    start_writers,
+    stored_events,
+    views_have,
+    wait_for,
+)
 from tests.support.servers import mode
 
 pytestmark = pytest.mark.skipif(mode() != "native", reason="injecting faults needs the native launcher")
@@ -46,36 +52,7 @@ FAULTS = [
     ("kill", "conversation"),
 ]
 WRITERS = 6
-REDIS_PREFIX = "agentlog:"  # the stack's processes run with the default prefixes
-VIEWS = ("sessions", "transcript")
 PROCESSES = ("relay", "projections", "api", "conversation", "tools", "delegation")
-
-
-def head(dsn: str) -> int:
-    with psycopg.connect(dsn) as conn:
-        return int(conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchall()[0][0])
-
-
-def relay_has(dsn: str, position: int) -> bool:
-    """The relay published every event up to `position`."""
-    with psycopg.connect(dsn) as conn:
-        waiting = conn.execute(
-            "SELECT count(*) FROM events e LEFT JOIN relay_checkpoints c ON c.relay = 'main' "
-            "WHERE e.position <= %s AND (c.relay IS NULL OR (e.txid, e.position) > (c.txid, c.position))",
-            (position,),
-        ).fetchall()[0][0]
-    return waiting == 0
-
-
-def views_have(redis_url: str, position: int) -> bool:
-    """Both session views applied up to `position`."""
-    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-        for view in VIEWS:
-            keys = Keys(REDIS_PREFIX, view)
-            state = keys.at(int(client.get(keys.shared("current")) or 1))("state")
-            if int(client.hget(state, "position") or 0) < position:
-                return False
-    return True
 
 
 def inject(stack: Stack, kind: str, name: str) -> None:
@@ -110,43 +87,6 @@ def recovery(stack: Stack, tally: Tally, kind: str, name: str) -> dict[str, obje
     }
 
 
-def start_writers(
-    url: str, key: str, tally: Tally
-) -> tuple[threading.Thread, asyncio.AbstractEventLoop, asyncio.Event]:
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    async def write() -> None:
-        await asyncio.gather(*(Writer(url, key, tally).run(stop) for _ in range(WRITERS)))
-
-    def run() -> None:
-        loop.run_until_complete(write())
-
-    thread = threading.Thread(target=run, name="fault-writers", daemon=True)
-    thread.start()
-    return thread, loop, stop
-
-
-def read_models_mismatching(url: str, key: str, dsn: str, sessions: set[str]) -> list[str]:
-    """Sessions whose read models differ from a fold of the store (message count, message versions)."""
-    wrong = []
-    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as client, psycopg.connect(dsn) as conn:
-        for session in sessions:
-            versions = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT version FROM events WHERE stream_id = %s AND event_type = 'agentlog.session.MessagePosted' "
-                    "ORDER BY version",
-                    (session,),
-                ).fetchall()
-            ]
-            shown = [m["version"] for m in transcript(client, session)]
-            count = client.get(f"/v1/sessions/{session}").json()["messages"]
-            if shown != versions or count != len(versions):
-                wrong.append(session)
-    return wrong
-
-
 @pytest.mark.timeout(900)
 def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(servers, report):
     stack = Stack()
@@ -160,7 +100,7 @@ def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(serv
     restarts_before = {row.name: row.restarts or 0 for row in stack.status()}
     tally = Tally()
     began = time.monotonic()
-    thread, loop, stop = start_writers(url, key, tally)
+    thread, loop, stop = start_writers(url, key, tally, WRITERS)
     try:
         wait_for(lambda: len(tally.accepted) >= 200, 60, "writes before the first fault")
         time.sleep(1)

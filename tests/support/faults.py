@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -12,9 +13,14 @@ from dataclasses import dataclass, field
 
 import httpx
 import psycopg
+import redis
 from confluent_kafka import Message
 
+from projections.views import Keys
 from tests.support.kafka import header, read_until
+
+REDIS_PREFIX = "agentlog:"  # a stack's processes run with the default prefixes
+VIEWS = ("sessions", "transcript")
 
 
 @dataclass
@@ -162,3 +168,68 @@ def replies_wrong(client: httpx.Client, session: str) -> list[str]:
         elif m["text"].startswith("Calculate ") and str(int(m["text"].split()[1]) + 1) not in got[0]:
             wrong.append(f"{m['text']!r} answered {got[0]!r}")
     return wrong
+
+
+def head(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchall()[0][0])
+
+
+def relay_has(dsn: str, position: int) -> bool:
+    """The relay published every event up to `position`."""
+    with psycopg.connect(dsn) as conn:
+        waiting = conn.execute(
+            "SELECT count(*) FROM events e LEFT JOIN relay_checkpoints c ON c.relay = 'main' "
+            "WHERE e.position <= %s AND (c.relay IS NULL OR (e.txid, e.position) > (c.txid, c.position))",
+            (position,),
+        ).fetchall()[0][0]
+    return waiting == 0
+
+
+def views_have(redis_url: str, position: int) -> bool:
+    """Both session views applied up to `position`."""
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        for view in VIEWS:
+            keys = Keys(REDIS_PREFIX, view)
+            state = keys.at(int(client.get(keys.shared("current")) or 1))("state")
+            if int(client.hget(state, "position") or 0) < position:
+                return False
+    return True
+
+
+def read_models_mismatching(url: str, key: str, dsn: str, sessions: set[str]) -> list[str]:
+    """Sessions whose read models differ from a fold of the store (message count, message versions)."""
+    wrong = []
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as client, psycopg.connect(dsn) as conn:
+        for session in sessions:
+            versions = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT version FROM events WHERE stream_id = %s AND event_type = 'agentlog.session.MessagePosted' "
+                    "ORDER BY version",
+                    (session,),
+                ).fetchall()
+            ]
+            shown = [m["version"] for m in transcript(client, session)]
+            count = client.get(f"/v1/sessions/{session}").json()["messages"]
+            if shown != versions or count != len(versions):
+                wrong.append(session)
+    return wrong
+
+
+def start_writers(
+    url: str, key: str, tally: Tally, writers: int
+) -> tuple[threading.Thread, asyncio.AbstractEventLoop, asyncio.Event]:
+    """`writers` Writers posting on a thread of their own until the returned event is set (on the loop)."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def write() -> None:
+        await asyncio.gather(*(Writer(url, key, tally).run(stop) for _ in range(writers)))
+
+    def run() -> None:
+        loop.run_until_complete(write())
+
+    thread = threading.Thread(target=run, name="fault-writers", daemon=True)
+    thread.start()
+    return thread, loop, stop

@@ -35,14 +35,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _ports(kafka_brokers: int) -> dict[str, int]:
+    """A free port for each setting; with several Kafka nodes, also free where the further nodes listen
+    (2 above the one before: StackSettings.kafka_node_ports) and distinct from every other port."""
+    while True:
+        ports = {name: free_port() for name in PORTS}
+        kafka = [ports[name] + 2 * i for name in ("KAFKA", "KAFKA_CONTROLLER") for i in range(1, kafka_brokers)]
+        if all(map(_bindable, kafka)) and len({*ports.values(), *kafka}) == len(ports) + len(kafka):
+            return ports
+
+
 @contextmanager
-def private_stack_env() -> Iterator[dict[str, str]]:
+def private_stack_env(kafka_brokers: int = 1) -> Iterator[dict[str, str]]:
     """AGENTLOG_* settings of a stack of its own (home and ports); stopped and deleted afterwards.
 
     The home is under the repository's .agentlog: the postgres user must be able to reach it.
     """
     home = REPO_ROOT / ".agentlog" / f"e2e-{uuid.uuid4().hex[:8]}"
-    env = {"AGENTLOG_HOME": str(home), **{f"AGENTLOG_{name}_PORT": str(free_port()) for name in PORTS}}
+    env = {"AGENTLOG_HOME": str(home), **{f"AGENTLOG_{name}_PORT": str(p) for name, p in _ports(kafka_brokers).items()}}
+    if kafka_brokers > 1:
+        env["AGENTLOG_KAFKA_BROKERS"] = str(kafka_brokers)
     try:
         yield env
     finally:
