@@ -1,7 +1,8 @@
 """agentlog's own processes beside the servers (relay, projections, API) and the supervisor that runs them.
 
 To add a process the supervisor keeps running (a worker), subclass AppProcess with its `name`,
-the `agentlog` arguments that run it and a line it logs once ready, and list it in SUPERVISED.
+the `agentlog` arguments that run it and a line it logs once ready, and list it in SUPERVISED. A kind
+the stack runs several of says how many in `instances` (`supervised` lists them all).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from stack import freshness, process, supervision
+from stack.config import StackSettings
 from stack.errors import StackError
 from stack.server import Server, ServerStatus
 from workers.delegation.settings import new_secret
@@ -30,6 +32,11 @@ class AppProcess(Server):
     args: tuple[str, ...] = ()
     ready_text = ""
     route = ""
+
+    @classmethod
+    def instances(cls, settings: StackSettings) -> list[AppProcess]:
+        """The processes of this kind the stack runs: one, unless the kind says otherwise."""
+        return [cls(settings)]
 
     @property
     def port(self) -> int:
@@ -130,23 +137,37 @@ class RelayProcess(AppProcess):
 
 
 class ProjectionsProcess(AppProcess):
+    """`agentlog projections run`, AGENTLOG_PROJECTIONS_PROCESSES of them (`projections`, `projections-2`, ...), each
+    with its own /metrics port: they share each view's partitions (docs/scale.md)."""
+
     name = "projections"
     args = ("projections", "run")
     ready_text = "projections running"
 
+    def __init__(self, settings: StackSettings, number: int = 1) -> None:
+        super().__init__(settings)
+        self.number = number
+        if number > 1:
+            self.name = f"projections-{number}"
+
+    @classmethod
+    def instances(cls, settings: StackSettings) -> list[AppProcess]:
+        return [cls(settings, number) for number in range(1, settings.projections_processes + 1)]
+
+    @property
+    def metrics_port(self) -> int:
+        return self.settings.projections_metrics_port_of(self.number)
+
     @property
     def more_ports(self) -> dict[str, int]:
-        return {"PROJECTIONS_METRICS": self.settings.projections_metrics_port}
+        return {"PROJECTIONS_METRICS": self.metrics_port}
 
     @property
     def address(self) -> str:
-        return f"kafka -> redis, http://127.0.0.1:{self.settings.projections_metrics_port}/metrics"
+        return f"kafka -> redis, http://127.0.0.1:{self.metrics_port}/metrics"
 
     def environment(self) -> dict[str, str]:
-        return {
-            **super().environment(),
-            "AGENTLOG_PROJECTIONS_METRICS_PORT": str(self.settings.projections_metrics_port),
-        }
+        return {**super().environment(), "AGENTLOG_PROJECTIONS_METRICS_PORT": str(self.metrics_port)}
 
     def assess(self) -> tuple[str, str]:
         """degraded when alive but a view trails the store (freshness.py)."""
@@ -254,6 +275,11 @@ SUPERVISED: tuple[type[AppProcess], ...] = (
     ToolsProcess,
     DelegationProcess,
 )
+
+
+def supervised(settings: StackSettings) -> list[AppProcess]:
+    """Every process the supervisor runs, in SUPERVISED order, each kind as many times as the settings say."""
+    return [app for kind in SUPERVISED for app in kind.instances(settings)]
 
 
 class SupervisorProcess(Server):

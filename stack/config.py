@@ -27,6 +27,7 @@ class StackSettings(BaseSettings):
     registry_port: int = Field(default=18081, ge=1024, le=65535)
     registry_management_port: int = Field(default=18082, ge=1024, le=65535)
     projections_metrics_port: int = Field(default=19100, ge=1024, le=65535, description="the projections' /metrics")
+    projections_processes: int = Field(default=1, ge=1, le=9, description="projections processes sharing the views")
     relay_metrics_port: int = Field(default=19101, ge=1024, le=65535, description="the relay's /metrics")
     conversation_metrics_port: int = Field(default=19102, ge=1024, le=65535, description="its worker's /metrics")
     tools_metrics_port: int = Field(default=19103, ge=1024, le=65535, description="the tool executor's /metrics")
@@ -71,6 +72,10 @@ class StackSettings(BaseSettings):
             if clash := [port for port in kafka if port in others or port > 65535 or kafka.count(port) > 1]:
                 raise ValueError(f"a Kafka node would listen on {clash[0]}, taken by another setting or out of range")
         return self
+
+    def projections_metrics_port_of(self, number: int) -> int:
+        """The /metrics port of projections process `number` (1 first): the setting's, each further one 10 above."""
+        return self.projections_metrics_port + 10 * (number - 1)
 
     def endpoints(self) -> Endpoints:
         brokers = range(1, self.kafka_brokers + 1)

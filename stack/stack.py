@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from stack import process
-from stack.apps import SUPERVISED, AppProcess, SupervisorProcess
+from stack.apps import AppProcess, SupervisorProcess, supervised
 from stack.config import Endpoints, StackSettings
 from stack.errors import StackError
 from stack.kafka import Kafka
@@ -29,7 +29,7 @@ class Stack:
             *(Kafka(self.settings, node) for node in range(1, self.settings.kafka_brokers + 1)),
             Registry(self.settings),
         ]
-        self.apps: list[AppProcess] = [app(self.settings) for app in SUPERVISED]
+        self.apps: list[AppProcess] = supervised(self.settings)
         self.supervisor = SupervisorProcess(self.settings)
         # the order to start in; `down` goes backwards: the supervisor first, so nothing restarts
         self.servers: dict[str, Server] = {

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stack import process, supervision
-from stack.apps import SUPERVISED, AppProcess
+from stack.apps import AppProcess, supervised
 from stack.config import StackSettings
 from stack.errors import StackError
 
@@ -192,4 +192,4 @@ def supervise(settings: StackSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with process.exclusive(settings.run / "supervisor.lock", wait=False, holder="another supervisor of this stack"):
-        Supervisor(settings, [app(settings) for app in SUPERVISED]).run(stop)
+        Supervisor(settings, supervised(settings)).run(stop)
