@@ -1,5 +1,8 @@
 """Append benchmark: commands per second through agentlog's event store next to `eventsourcing`'s, interleaved.
 
+Each of our figures is also set beside the database's own limit, measured in the same run: pgbench
+committing single-row inserts with as many clients as we have writers (bench/pgbench.py).
+
 Ours: the session command services (`domain.session.service`: `domain.service.execute`, i.e.
 load, decide, append with the expected version) on a `PostgresEventStore` with the real Avro
 codec, asyncio tasks as the concurrent writers. Peer: the
@@ -28,6 +31,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 
+from bench import pgbench
 from bench.codec import TEXT
 from bench.common import Result, endpoints, interleaved, median, out, write_results
 from contracts.codec import EventCodec
@@ -304,6 +308,7 @@ def main(
     codec = ready_codec(servers.schema_registry_url)
     fresh_schema(dsn, OURS_SCHEMA)
     fresh_schema(dsn, PEER_SCHEMA, migrated=False)  # the peer creates its own table
+    pgbench.prepare(dsn)
     loop = asyncio.new_event_loop()
     counts = writers or [1, 16, 64]
     out.print(f"[dim]{commands} commands per batch x {rounds} rounds per configuration, interleaved with {PEER}[/dim]")
@@ -312,11 +317,13 @@ def main(
         for n in counts:
             ours, peer = Ours.connect(loop, dsn, codec, n), Peer(dsn, n, peer_cache)
             try:
+                limit = median([pgbench.commits_per_second(dsn, n) for _ in range(rounds)])
                 for mode in MODES:
-                    results.append(measure(ours, peer, mode, n, commands, rounds, peer_cache))
-                    r = results[-1]
+                    r = measure(ours, peer, mode, n, commands, rounds, peer_cache)
+                    results += [r, Result(f"{r.metric} / pgbench", r.value, r.unit, True, "pgbench", limit, r.params)]
                     out.print(
-                        f"[dim]· {n:>2} writers, {mode:8}: ours {r.value:,.0f}/s, peer {r.peer_value:,.0f}/s[/dim]"
+                        f"[dim]· {n:>2} writers, {mode:8}: ours {r.value:,.0f}/s, peer {r.peer_value:,.0f}/s, "
+                        f"pgbench {limit:,.0f} commits/s[/dim]"
                     )
             finally:
                 peer.close()
