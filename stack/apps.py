@@ -32,11 +32,19 @@ class AppProcess(Server):
     args: tuple[str, ...] = ()
     ready_text = ""
     route = ""
+    count_setting = ""  # the StackSettings field saying how many of this kind run (none: one)
+
+    def __init__(self, settings: StackSettings, number: int = 1) -> None:
+        super().__init__(settings)
+        self.number = number  # processes of one kind: `name`, `name-2`, ... each with its own files and ports
+        if number > 1:
+            self.name = f"{self.name}-{number}"
 
     @classmethod
     def instances(cls, settings: StackSettings) -> list[AppProcess]:
-        """The processes of this kind the stack runs: one, unless the kind says otherwise."""
-        return [cls(settings)]
+        """The processes of this kind the stack runs: one, or as many as its `count_setting` says."""
+        count = int(getattr(settings, cls.count_setting)) if cls.count_setting else 1
+        return [cls(settings, number) for number in range(1, count + 1)]
 
     @property
     def port(self) -> int:
@@ -114,21 +122,29 @@ class AppProcess(Server):
 
 
 class RelayProcess(AppProcess):
+    """`agentlog relay`, AGENTLOG_RELAYS of them (`relay`, `relay-2`, ...), each with its own /metrics port: one is
+    active, the others stand by to take over (docs/scale.md)."""
+
     name = "relay"
     args = ("relay",)
     ready_text = "relay 'main':"
     route = "postgres -> kafka"
+    count_setting = "relays"
+
+    @property
+    def metrics_port(self) -> int:
+        return self.settings.numbered_port(self.settings.relay_metrics_port, self.number)
 
     @property
     def more_ports(self) -> dict[str, int]:
-        return {"RELAY_METRICS": self.settings.relay_metrics_port}
+        return {"RELAY_METRICS": self.metrics_port}
 
     @property
     def address(self) -> str:
-        return f"{self.route}, http://127.0.0.1:{self.settings.relay_metrics_port}/metrics"
+        return f"{self.route}, http://127.0.0.1:{self.metrics_port}/metrics"
 
     def environment(self) -> dict[str, str]:
-        return {**super().environment(), "AGENTLOG_RELAY_METRICS_PORT": str(self.settings.relay_metrics_port)}
+        return {**super().environment(), "AGENTLOG_RELAY_METRICS_PORT": str(self.metrics_port)}
 
     def assess(self) -> tuple[str, str]:
         """degraded when alive but the oldest event it has not published waited too long (freshness.py)."""
@@ -143,20 +159,11 @@ class ProjectionsProcess(AppProcess):
     name = "projections"
     args = ("projections", "run")
     ready_text = "projections running"
-
-    def __init__(self, settings: StackSettings, number: int = 1) -> None:
-        super().__init__(settings)
-        self.number = number
-        if number > 1:
-            self.name = f"projections-{number}"
-
-    @classmethod
-    def instances(cls, settings: StackSettings) -> list[AppProcess]:
-        return [cls(settings, number) for number in range(1, settings.projections_processes + 1)]
+    count_setting = "projections_processes"
 
     @property
     def metrics_port(self) -> int:
-        return self.settings.projections_metrics_port_of(self.number)
+        return self.settings.numbered_port(self.settings.projections_metrics_port, self.number)
 
     @property
     def more_ports(self) -> dict[str, int]:

@@ -29,6 +29,7 @@ class StackSettings(BaseSettings):
     projections_metrics_port: int = Field(default=19100, ge=1024, le=65535, description="the projections' /metrics")
     projections_processes: int = Field(default=1, ge=1, le=9, description="projections processes sharing the views")
     relay_metrics_port: int = Field(default=19101, ge=1024, le=65535, description="the relay's /metrics")
+    relays: int = Field(default=1, ge=1, le=9, description="relay processes: one active, the others standing by")
     conversation_metrics_port: int = Field(default=19102, ge=1024, le=65535, description="its worker's /metrics")
     tools_metrics_port: int = Field(default=19103, ge=1024, le=65535, description="the tool executor's /metrics")
     delegation_metrics_port: int = Field(default=19104, ge=1024, le=65535, description="its worker's /metrics")
@@ -73,9 +74,11 @@ class StackSettings(BaseSettings):
                 raise ValueError(f"a Kafka node would listen on {clash[0]}, taken by another setting or out of range")
         return self
 
-    def projections_metrics_port_of(self, number: int) -> int:
-        """The /metrics port of projections process `number` (1 first): the setting's, each further one 10 above."""
-        return self.projections_metrics_port + 10 * (number - 1)
+    @staticmethod
+    def numbered_port(port: int, number: int) -> int:
+        """The port of process `number` (1 first) of a kind the stack runs several of: the setting's `port` for the
+        first, each further one 10 above (metrics ports of one kind sit 1 apart from the other kinds')."""
+        return port + 10 * (number - 1)
 
     def endpoints(self) -> Endpoints:
         brokers = range(1, self.kafka_brokers + 1)
