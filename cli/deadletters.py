@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 import typer
 from rich.table import Table
 
 from cli.console import JsonOpt, native_stderr_held, out, print_json
 from cli.errors import build
 from cli.readside import NameArg, codec_of, dead_letters_of, views_named
+from observability import redisconn
 from projections.deadletter import DeadLetter, Replayed
 from projections.dlq import Where, pending, replay_view, row
 from projections.settings import ProjectionSettings
@@ -48,7 +48,7 @@ def _where(settings: ProjectionSettings) -> Where:
 
 
 async def _pending(settings: ProjectionSettings, view: View, every: bool) -> list[DeadLetter]:
-    async with aioredis.Redis.from_url(settings.redis_url) as client:
+    async with redisconn.connect(settings.redis_url) as client:
         return await pending(client, _where(settings), view, every=every)
 
 
@@ -67,7 +67,7 @@ def dlq_replay(name: NameArg) -> None:
 
 
 async def _replay(settings: ProjectionSettings, view: View) -> Replayed:
-    async with aioredis.Redis.from_url(settings.redis_url) as client:
+    async with redisconn.connect(settings.redis_url) as client:
         return await replay_view(
             client,
             _where(settings),

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import asyncpg
-import redis.asyncio as aioredis
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -21,6 +20,7 @@ from cli.readside import NameArg, NamesArg, codec_of, dead_letters_of, views_nam
 from cli.running import metrics_served, report_progress, stop_on_signals
 from contracts.routing import Routing
 from contracts.topics import ensure_topics
+from observability import redisconn
 from observability.tracing import TracingSettings, configure_tracing
 from projections import queries as read_models
 from projections.deadletter import dlq_topic
@@ -157,7 +157,7 @@ def rebuild(
 
 
 async def _rebuild(settings: ProjectionSettings, view: View, store: StoreSource | None, keep_old: bool) -> Rebuilt:
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = redisconn.connect(settings.redis_url)
     columns = (
         TextColumn(f"rebuilding {view.name}"),
         BarColumn(),

@@ -25,7 +25,6 @@ from typing import Any
 import asyncpg
 import httpx
 import psycopg
-import redis
 import uvicorn
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
@@ -40,6 +39,7 @@ from contracts.topics import ensure_topics
 from eventstore.migrate import migrate
 from eventstore.relay import Relay
 from eventstore.store import PostgresEventStore
+from observability import redisconn
 from projections.deadletter import DeadLetters, dlq_topic
 from projections.runner import ProjectionRunner
 from projections.views import VIEWS
@@ -124,7 +124,7 @@ def drop_topics(bootstrap_servers: str, prefix: str) -> None:
 
 def drop_keys(redis_url: str, prefix: str) -> None:
     """Every Redis key that starts with `prefix`."""
-    with redis.Redis.from_url(redis_url) as client:
+    with redisconn.connect_sync(redis_url) as client:
         if keys := list(client.scan_iter(match=f"{prefix}*", count=1000)):
             client.delete(*keys)
 

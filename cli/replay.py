@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated
 
 import asyncpg
-import redis.asyncio as aioredis
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
@@ -28,6 +27,7 @@ from contracts.schemas import event_contracts
 from domain.errors import NotFound
 from domain.history import PastState, state_at
 from eventstore.store import PostgresEventStore
+from observability import redisconn
 from projections.rebuild import RebuildInProgress, Refed, StoreSource, refeed
 from projections.settings import ProjectionSettings
 from projections.views import View
@@ -160,7 +160,7 @@ def into(
 
 
 async def _into(settings: ProjectionSettings, view: View, after: int, upto: int | None) -> Refed:
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = redisconn.connect(settings.redis_url)
     try:
         store = StoreSource(settings.postgres_dsn, settings.db_schema)
         return await refeed(view, codec_of(settings), client, dead_letters_of(settings), store, after=after, upto=upto,

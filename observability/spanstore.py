@@ -20,6 +20,7 @@ import redis
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from observability import redisconn
 from observability.tracing import TENANT, TracingSettings
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class RedisSpanExporter(SpanExporter):
     @classmethod
     def connect(cls, settings: TracingSettings) -> RedisSpanExporter:
         """An exporter on the settings' Redis (connected at the first export, not now)."""
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        client = redisconn.connect_sync(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         return cls(client, settings.redis_prefix, settings.tracing_ttl, settings.tracing_max_spans)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:

@@ -32,6 +32,8 @@ import msgpack
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection as Connection
 
+from observability.redisconn import own_connection
+
 # Ops are Redis commands, plus two of ours:
 #   IFNEWER key version index_prefix field value ...: set the hash's fields only if `version` is
 #     newer than its `_version`; when the hash's `status` changes, move the id (the key's last
@@ -195,15 +197,15 @@ class Applier:
         `run` names the sender's run that a failing batch halts ("" for none)."""
         command = ("EVAL", _SCRIPT, 3, *keys, msgpack.packb(deliveries), run)  # Redis caches the script by hash
         previous = self._sent[-1] if self._sent else None
-        write = asyncio.ensure_future(self._write(previous, command))
+        write = asyncio.ensure_future(self._write(previous, command, keys[0]))
         write.add_done_callback(_retrieved)
         self._sent.append(write)
 
-    async def _write(self, previous: asyncio.Future[None] | None, command: tuple[object, ...]) -> None:
+    async def _write(self, previous: asyncio.Future[None] | None, command: tuple[object, ...], key: str) -> None:
         if previous is not None:
             await previous  # in order, whatever the socket takes at once
-        if self._connection is None:  # taken from the client's pool for good: closed with the client
-            self._connection = await self.client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        if self._connection is None:  # on the server holding the view's keys (one slot: a hash tag per view)
+            self._connection = await own_connection(self.client, key)
         await self._connection.send_command(*command)
 
     async def receive(self) -> Applied:

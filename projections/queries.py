@@ -19,6 +19,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from observability import redisconn
 from projections.views import Keys
 
 Row = dict[str, Any]
@@ -33,7 +34,7 @@ def connect(url: str) -> aioredis.Redis:
     """A client for reading the views: a pooled connection that Redis dropped (a restart) is opened again
     and the read retried, up to 3 times within about a second, before the outage reaches the caller."""
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
-    return aioredis.Redis.from_url(url, decode_responses=True, retry=retry)
+    return redisconn.connect(url, decode_responses=True, retry=retry)
 
 
 class ViewBehind(Exception):

@@ -28,6 +28,7 @@ from confluent_kafka import Consumer, KafkaException
 
 from contracts.codec import EventCodec
 from contracts.errors import RegistryUnavailable
+from observability import redisconn
 from projections import metrics
 from projections.apply import Applier
 from projections.handover import Handover, at_stored_offsets, owned
@@ -84,7 +85,7 @@ class ProjectionRunner:
                 "heartbeat.interval.ms": 1500,
             }
         )
-        self.client = aioredis.Redis.from_url(redis_url)
+        self.client = redisconn.connect(redis_url)
         self.projector = Projector(
             view, codec, Applier(self.client), self.keys, dead_letters, retries=retries, backoff=backoff
         )

@@ -21,6 +21,9 @@ class StackSettings(BaseSettings):
     cache: Path = Field(default=Path.home() / ".cache" / "agentlog", description="downloaded jars")
     postgres_port: int = Field(default=15432, ge=1024, le=65535)
     redis_port: int = Field(default=16379, ge=1024, le=65535)
+    redis_nodes: int = Field(
+        default=1, ge=1, le=9, description="Redis masters: 1 (one server), or a Redis Cluster of 3-9"
+    )
     kafka_port: int = Field(default=19092, ge=1024, le=65535)
     kafka_controller_port: int = Field(default=19093, ge=1024, le=65535)
     kafka_brokers: int = Field(default=1, ge=1, le=5, description="Kafka nodes (broker and controller each): 1, or 3-5")
@@ -74,6 +77,28 @@ class StackSettings(BaseSettings):
                 raise ValueError(f"a Kafka node would listen on {clash[0]}, taken by another setting or out of range")
         return self
 
+    def redis_node_ports(self, node: int) -> tuple[int, int]:
+        """Redis Cluster node `node`'s (client, cluster bus) ports: clients on consecutive ports from the setting's,
+        the buses right above them (the usual client port + 10000 may not exist)."""
+        return self.redis_port + node - 1, self.redis_port + self.redis_nodes + node - 1
+
+    @model_validator(mode="after")
+    def _redis_nodes_fit(self) -> Self:
+        if self.redis_nodes == 2:  # redis-cli --cluster create, and a majority of masters, need three
+            raise ValueError("redis_nodes=2: a Redis Cluster needs at least 3 masters; choose 1, or 3 to 9")
+        if self.redis_nodes > 1:
+            redis = [port for node in range(1, self.redis_nodes + 1) for port in self.redis_node_ports(node)]
+            others = {value for key, value in self if key.endswith("_port") and key != "redis_port"}
+            if clash := [port for port in redis if port in others or port > 65535]:
+                raise ValueError(f"a Redis node would listen on {clash[0]}, taken by another setting or out of range")
+        return self
+
+    def _redis_url(self) -> str:
+        if self.redis_nodes == 1:
+            return f"redis://127.0.0.1:{self.redis_port}/0"
+        nodes = ",".join(f"127.0.0.1:{self.redis_node_ports(n)[0]}" for n in range(1, self.redis_nodes + 1))
+        return f"redis+cluster://{nodes}"  # observability.redisconn reads it
+
     @staticmethod
     def numbered_port(port: int, number: int) -> int:
         """The port of process `number` (1 first) of a kind the stack runs several of: the setting's `port` for the
@@ -84,7 +109,7 @@ class StackSettings(BaseSettings):
         brokers = range(1, self.kafka_brokers + 1)
         return Endpoints(
             postgres_dsn=f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{self.database}",
-            redis_url=f"redis://127.0.0.1:{self.redis_port}/0",
+            redis_url=self._redis_url(),
             kafka_bootstrap_servers=",".join(f"127.0.0.1:{self.kafka_node_ports(n)[0]}" for n in brokers),
             schema_registry_url=f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7",
         )

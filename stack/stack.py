@@ -25,7 +25,7 @@ class Stack:
         self.settings = settings or StackSettings()
         self.backing: list[Server] = [
             Postgres(self.settings),
-            Redis(self.settings),
+            *(Redis(self.settings, node) for node in range(1, self.settings.redis_nodes + 1)),
             *(Kafka(self.settings, node) for node in range(1, self.settings.kafka_brokers + 1)),
             Registry(self.settings),
         ]

@@ -21,6 +21,7 @@ from contracts.codec import EventCodec
 from contracts.routing import Routing
 from eventstore.migrate import migrate
 from eventstore.store import PostgresEventStore
+from observability import redisconn
 from stack import Endpoints
 from tests.support import kafka as kafka_support
 from tests.support.api import RunningApi, running_api
@@ -90,7 +91,7 @@ def redis_prefix(servers: Endpoints, unique: str) -> Iterator[str]:
 
 @pytest.fixture
 def redis_client(servers: Endpoints) -> Iterator[redis.Redis]:
-    with redis.Redis.from_url(servers.redis_url, decode_responses=True) as client:
+    with redisconn.connect_sync(servers.redis_url, decode_responses=True) as client:
         yield client
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from confluent_kafka import KafkaException, Producer
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +16,7 @@ from api.body import JsonRoute
 from api.deps import PlatformAdminDep, ServicesDep
 from api.errors import ApiError, responses
 from domain.errors import Unavailable
+from observability import redisconn
 from observability.processes import ProcessRecord, read_state
 from projections.deadletter import DeadLetters
 from projections.dlq import Where, pending, replay_view, row
@@ -124,7 +124,7 @@ async def replay_dead_letters(view: ViewName, svc: ServicesDep, _: PlatformAdmin
     chosen = _view(view)
     settings = svc.settings
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
-    async with aioredis.Redis.from_url(settings.redis_url) as client:
+    async with redisconn.connect(settings.redis_url) as client:
         try:
             done = await replay_view(
                 client, _where(svc), chosen, svc.store.codec, DeadLetters(producer, settings.topic_prefix)

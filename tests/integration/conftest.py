@@ -7,12 +7,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-import redis.asyncio as aioredis
 
 from contracts.topics import ensure_topics
 from domain.events import CommandContext
 from eventstore.migrate import migrate
 from eventstore.store import PostgresEventStore
+from observability import redisconn
 from projections.queries import ReadModels
 
 
@@ -37,7 +37,7 @@ def topics(servers, codec) -> None:
 @pytest.fixture
 async def reads(servers, redis_prefix):
     """Read-model queries over this test's Redis key prefix."""
-    client = aioredis.Redis.from_url(servers.redis_url, decode_responses=True)
+    client = redisconn.connect(servers.redis_url, decode_responses=True)
     yield ReadModels(client, redis_prefix)
     await client.aclose()
 

@@ -20,6 +20,7 @@ from domain.session.commands import CloseSession, PostAssistantReply, PostUserMe
 from domain.session.service import StartWithMessage, close_session, post_reply, start_with_message
 from domain.tool.commands import CompleteTool, RequestTool
 from domain.tool.service import complete_tool, request_tool
+from observability import redisconn
 from projections.queries import ViewBehind
 from projections.views import Keys
 from tests.support.projections import ctx, project, publish, session_with_messages
@@ -166,7 +167,7 @@ async def test_redelivered_events_change_nothing(
     session = await session_with_messages(event_store, tenant, 30)
     await publish(event_store, pg_schema.dsn, pg_schema.name, servers)
     k = Keys(redis_prefix, "sessions")
-    raw = redis.Redis.from_url(servers.redis_url)
+    raw = redisconn.connect_sync(servers.redis_url)
 
     await project(
         ["sessions", "transcript"],

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from domain.session.events import Role, SessionClosed
+from observability import redisconn
 from projections.apply import Applier
 from projections.pipeline import FROM_STORE, Incoming, Projector
 from projections.views import VIEWS, Keys
@@ -68,8 +69,8 @@ async def redis_state(client: aioredis.Redis, raw: aioredis.Redis, keys: Keys) -
 async def test_the_model_folds_every_view_as_the_script_on_redis_does(name, servers, codec, redis_prefix):
     view, events = VIEWS[name], scenarios()[name]
     keys = Keys(redis_prefix, name)
-    client = aioredis.Redis.from_url(servers.redis_url, decode_responses=True)
-    raw = aioredis.Redis.from_url(servers.redis_url)
+    client = redisconn.connect(servers.redis_url, decode_responses=True)
+    raw = redisconn.connect(servers.redis_url)
     try:
         projector = Projector(view, codec, Applier(raw), keys, dead_letters(servers, codec))
         encoded = [codec.encode(event) for event in events]

@@ -1,0 +1,52 @@
+"""A Redis Cluster of three masters for a test session, started by the launcher on free ports of its own."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from stack.config import REPO_ROOT, StackSettings
+from stack.redis import Redis
+
+NODES = 3
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive ports nothing listens on (tried from a port the kernel picks)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = int(probe.getsockname()[1])
+        if first + count <= 65535 and all(_free(port) for port in range(first, first + count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@contextmanager
+def redis_cluster() -> Iterator[str]:
+    """A `redis+cluster://` URL of a fresh cluster (its own home, data and logs), stopped and deleted afterwards."""
+    home = REPO_ROOT / ".agentlog" / f"redis-cluster-{uuid.uuid4().hex[:8]}"
+    settings = StackSettings(home=home, redis_port=free_ports(2 * NODES), redis_nodes=NODES)
+    nodes = [Redis(settings, node) for node in range(1, NODES + 1)]
+    try:
+        for node in nodes:
+            node.launch()
+        for node in nodes:
+            node.wait_ready()
+        yield settings.endpoints().redis_url
+    finally:
+        for node in nodes:
+            node.stop()
+        shutil.rmtree(home, ignore_errors=True)
