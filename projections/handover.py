@@ -65,6 +65,7 @@ class Handover:
         self.settle = settle
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
+        self.held = 0  # partitions assigned (for the log: the consumer cannot be asked while it closes)
 
     def subscribe(self, consumer: Consumer, topics: list[str]) -> None:
         consumer.subscribe(topics, on_assign=self.assigned, on_revoke=self.revoked, on_lost=self.lost)
@@ -79,7 +80,8 @@ class Handover:
             stored = self._on_loop(self.stored())
         finally:
             consumer.incremental_assign(at_stored_offsets(partitions, stored))
-            log.info("%s: assigned %s (%d now)", self.view, names(partitions), len(consumer.assignment()))
+            self.held += len(partitions)
+            log.info("%s: assigned %s (%d now)", self.view, names(partitions), self.held)
 
     def revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Let the batches in flight land (their offsets with them), then give the partitions up, whatever happens:
@@ -89,11 +91,13 @@ class Handover:
                 self._on_loop(self.settle())
             finally:
                 consumer.incremental_unassign(partitions)
-                log.info("%s: revoked %s (%d left)", self.view, names(partitions), len(consumer.assignment()))
+                self.held -= len(partitions)
+                log.info("%s: revoked %s (%d left)", self.view, names(partitions), self.held)
 
     def lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Another process may own them already: abandon them without waiting (a redelivery is a no-op)."""
         consumer.incremental_unassign(partitions)
+        self.held -= len(partitions)
         log.warning("%s: lost %s (its session expired); another process reads them", self.view, names(partitions))
 
     def _on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
