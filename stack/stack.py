@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from stack import process
 from stack.apps import AppProcess, SupervisorProcess, supervised
@@ -103,8 +105,14 @@ class Stack:
         """
         names = set(self.servers if only is None else only)
         stopped = []
-        for server in reversed(self.servers.values()):
-            if server.name in names and server.stop():
+        # a Kafka cluster's nodes stop together: the last one stopped alone finds no controller quorum to
+        # grant its controlled shutdown, and waits for one (minutes) until it is killed
+        order = reversed([server for server in self.servers.values() if server.name in names])
+        for _, group in itertools.groupby(order, key=lambda server: isinstance(server, Kafka) or server.name):
+            servers = list(group)
+            with ThreadPoolExecutor(len(servers)) as pool:
+                done = list(pool.map(Server.stop, servers))
+            for server in itertools.compress(servers, done):
                 stopped.append(server.name)
                 progress(f"{server.name} stopped")
         return stopped

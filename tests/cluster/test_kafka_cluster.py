@@ -95,9 +95,10 @@ def test_the_launcher_runs_three_nodes_and_every_topic_lives_on_all_three(cluste
         assert future.result(timeout=10)["min.insync.replicas"].value == "2", resource
 
 
-def partitions(admin: AdminClient) -> list[Any]:
+def partitions(admin: AdminClient) -> list[tuple[str, Any]]:
+    """Each partition of agentlog's topics as (topic, its metadata: leader, replicas, in-sync replicas)."""
     metadata = admin.list_topics(timeout=10)
-    return [p for topic in TOPICS for p in metadata.topics[topic].partitions.values()]
+    return [(topic, p) for topic in TOPICS for p in metadata.topics[topic].partitions.values()]
 
 
 def busiest_leader(cluster: Cluster, admin: AdminClient) -> str:
@@ -105,8 +106,8 @@ def busiest_leader(cluster: Cluster, admin: AdminClient) -> str:
     load: Counter[int] = Counter()
     consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"load-{uuid.uuid4().hex}"}, logger=QUIET)
     try:
-        for p in partitions(admin):
-            load[p.leader] += consumer.get_watermark_offsets(TopicPartition(p.topic, p.id), timeout=10)[1]
+        for topic, p in partitions(admin):
+            load[p.leader] += consumer.get_watermark_offsets(TopicPartition(topic, p.id), timeout=10)[1]
     finally:
         consumer.close()
     leader = load.most_common(1)[0][0]
@@ -115,11 +116,11 @@ def busiest_leader(cluster: Cluster, admin: AdminClient) -> str:
 
 def leaders_moved_from(admin: AdminClient, node: int) -> bool:
     """Every partition has a leader again, none of them `node`, and `node` left every in-sync set."""
-    return all(p.leader not in (-1, node) and node not in p.isrs for p in partitions(admin))
+    return all(p.leader not in (-1, node) and node not in p.isrs for _, p in partitions(admin))
 
 
 def fully_replicated(admin: AdminClient) -> bool:
-    return all(len(p.isrs) == 3 for p in partitions(admin))
+    return all(len(p.isrs) == 3 for _, p in partitions(admin))
 
 
 def kill_and_bring_back(cluster: Cluster, tally: Tally) -> dict[str, Any]:
