@@ -8,7 +8,6 @@ import uuid
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 from confluent_kafka import Producer
 from prometheus_client import generate_latest
 
@@ -16,6 +15,7 @@ from contracts.routing import INBOUND
 from domain.session.commands import PostUserMessage
 from domain.session.service import post_user
 from eventstore.relay import Relay
+from observability import redisconn
 from projections.deadletter import DeadLetters, dlq_topic, read
 from projections.pipeline import CHUNK
 from projections.queries import ReadModels
@@ -181,7 +181,7 @@ async def test_rebuild_while_writes_continue_equals_a_view_built_from_scratch(
 
     rebuilt = asyncio.Event()
     reader = asyncio.create_task(read_throughout(rebuilt))
-    client = aioredis.Redis.from_url(servers.redis_url)
+    client = redisconn.connect(servers.redis_url)
     letters, lock = dead_letters(servers, codec), Keys(redis_prefix, "sessions").shared("rebuilding")
     await client.set(lock, "another rebuild")
     with pytest.raises(RebuildInProgress):

@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from stack.config import REPO_ROOT, StackSettings
 from stack.redis import Redis
@@ -34,9 +35,17 @@ def _free(port: int) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """A running cluster: its `redis+cluster://` URL and the launcher's nodes (to stop and start one)."""
+
+    url: str
+    nodes: list[Redis]
+
+
 @contextmanager
-def redis_cluster() -> Iterator[str]:
-    """A `redis+cluster://` URL of a fresh cluster (its own home, data and logs), stopped and deleted afterwards."""
+def redis_cluster() -> Iterator[Cluster]:
+    """A fresh cluster (its own home, data and logs), stopped and deleted afterwards."""
     home = REPO_ROOT / ".agentlog" / f"redis-cluster-{uuid.uuid4().hex[:8]}"
     settings = StackSettings(home=home, redis_port=free_ports(2 * NODES), redis_nodes=NODES)
     nodes = [Redis(settings, node) for node in range(1, NODES + 1)]
@@ -45,7 +54,7 @@ def redis_cluster() -> Iterator[str]:
             node.launch()
         for node in nodes:
             node.wait_ready()
-        yield settings.endpoints().redis_url
+        yield Cluster(settings.endpoints().redis_url, nodes)
     finally:
         for node in nodes:
             node.stop()

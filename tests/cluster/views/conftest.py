@@ -20,8 +20,8 @@ __all__ = ["client", "own_store", "reads", "tenant", "topics", "worker"]  # fixt
 @pytest.fixture(scope="session")
 def servers(servers: Endpoints) -> Iterator[Endpoints]:
     """The session's Postgres, Kafka and registry; a Redis Cluster of this session's own instead of its Redis."""
-    with redis_cluster() as url:
-        yield dataclasses.replace(servers, redis_url=url)
+    with redis_cluster() as cluster:
+        yield dataclasses.replace(servers, redis_url=cluster.url)
 
 
 @pytest.fixture(scope="session")
