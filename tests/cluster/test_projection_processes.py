@@ -240,7 +240,8 @@ async def _writer(store: PostgresEventStore, n: int, stop: threading.Event, writ
                 await start_with_message(store, context, StartWithMessage(start=start, message=hello))
                 written.counts["sessions"] += 1
             elif turn % 5 == 1:
-                charge = ConsumeTokens(tenant_id=tenant, persona_id=f"p{turn % 12}", day=date(2026, 1, 1), tokens=turn)
+                persona, day = f"p{turn % 12}", date(2026, 1, 1)  # a dozen streams: some on every partition
+                charge = ConsumeTokens(tenant_id=tenant, persona_id=persona, day=day, tokens=1 + turn % 7)
                 await consume_tokens(store, context, charge)
                 written.counts["charges"] += 1
             elif turn % 5 == 3:
