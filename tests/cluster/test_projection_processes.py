@@ -229,7 +229,8 @@ async def _write(setup: Setup, stop: threading.Event, written: Written) -> None:
 
 async def _writer(store: PostgresEventStore, n: int, stop: threading.Event, written: Written) -> None:
     """Sessions with messages, token charges and tool requests, in turn, until `stop`."""
-    tenant, sessions, turn = f"t{n}", [], 0
+    tenant, turn = f"t{n}", 0
+    sessions: list[uuid.UUID] = []
     while not stop.is_set():
         context = CommandContext(tenant_id=tenant, correlation_id=uuid.uuid4(), occurred_at=datetime.now(UTC))
         try:
