@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 from contracts.routing import Routing
 from stack import Stack, StackSettings
@@ -73,7 +73,9 @@ def cluster() -> Iterator[Cluster]:
         env["AGENTLOG_KAFKA_HEAP"] = "320m"  # three JVMs beside the registry's on a 2-core machine
         up = agentlog("stack", "up", env=env, timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
-        settings = StackSettings(**{key.removeprefix("AGENTLOG_").lower(): value for key, value in env.items()})
+        settings = StackSettings.model_validate(
+            {key.removeprefix("AGENTLOG_").lower(): value for key, value in env.items()}
+        )
         yield Cluster(env, Stack(settings), up.stdout)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from stack.config import REPO_ROOT
@@ -44,14 +46,26 @@ def _bindable(port: int) -> bool:
         return True
 
 
-def _ports(kafka_brokers: int) -> dict[str, int]:
-    """A free port for each setting; with several Kafka nodes, also free where the further nodes listen
-    (2 above the one before: StackSettings.kafka_node_ports) and distinct from every other port."""
+def _kafka_ports(nodes: int, taken: set[int]) -> tuple[int, int]:
+    """Client and controller ports of the first of `nodes` Kafka nodes (each further one 2 above:
+    StackSettings.kafka_node_ports), all free, outside `taken`, and below the kernel's range of ports for
+    outgoing connections: a killed node's port in that range may be given to any connection on the machine
+    before the node is back (seen once: the restarted node failed on `Address already in use`)."""
+    outgoing = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     while True:
-        ports = {name: free_port() for name in PORTS}
-        kafka = [ports[name] + 2 * i for name in ("KAFKA", "KAFKA_CONTROLLER") for i in range(1, kafka_brokers)]
-        if all(map(_bindable, kafka)) and len({*ports.values(), *kafka}) == len(ports) + len(kafka):
-            return ports
+        # client ports even, controller ports odd: the two rows never meet
+        client, controller = (random.randrange(start, outgoing - 2 * nodes, 2) for start in (20000, 20001))
+        ports = [first + 2 * i for first in (client, controller) for i in range(nodes)]
+        if not taken.intersection(ports) and all(map(_bindable, ports)):
+            return client, controller
+
+
+def _ports(kafka_brokers: int) -> dict[str, int]:
+    """A free port for each setting; a Kafka cluster's where its nodes can be killed and come back."""
+    ports = {name: free_port() for name in PORTS}
+    if kafka_brokers > 1:
+        ports["KAFKA"], ports["KAFKA_CONTROLLER"] = _kafka_ports(kafka_brokers, set(ports.values()))
+    return ports
 
 
 @contextmanager
