@@ -128,7 +128,8 @@ local function raise(hash, values)
   if #higher > 0 then redis.call('HSET', hash, unpack(higher)) end
 end
 local function flush()
-  for partition, offset in pairs(nexts) do redis.call('HSET', offsets, partition, offset) end
+  -- raised, never lowered: a process paused past its session may land a batch after the partition's new owner
+  raise(offsets, nexts)
   raise(positions, tops)
   raise(state, {position = top, event_ms = newest})
 end

@@ -13,6 +13,8 @@ from domain.session.commands import PostUserMessage
 from domain.session.service import post_user
 from eventstore.migrate import migrate
 from eventstore.store import PostgresEventStore
+from observability import redisconn
+from projections.apply import Applier, Delivery
 from projections.status import statuses
 from projections.views import VIEWS, Keys
 from tests.support.projections import ctx, project, publish, runners, session_with_messages
@@ -110,3 +112,22 @@ async def test_a_view_with_a_partition_nobody_reads_is_behind_though_its_newest_
 async def _statuses(store, client, servers, codec, prefix: str) -> list:
     bootstrap = servers.kafka_bootstrap_servers
     return await statuses(client, store.pool, bootstrap, codec.routing, prefix, [VIEWS["sessions"]])
+
+
+async def test_a_late_batch_from_a_partitions_former_owner_never_moves_its_stored_offset_back(servers, redis_prefix):
+    keys = Keys(redis_prefix, "sessions")
+    hashes = (keys("offsets"), keys("positions"), keys("state"))
+    raw = redisconn.connect(servers.redis_url)
+    applier = Applier(raw)
+
+    def skipped(offset: int) -> Delivery:  # an event only passed over: nothing but its offset is stored
+        return Delivery("", 1, "s", offset, "t:0", offset + 1, 0, ())
+
+    try:
+        await applier.apply(hashes, [skipped(41)])  # the partition's new owner, ahead
+        await applier.apply(hashes, [skipped(7)])  # its former owner, paused past its session, lands a batch late
+
+        assert await raw.hget(keys("offsets"), "t:0") == b"42"
+    finally:
+        await applier.reset()
+        await raw.aclose()
