@@ -241,10 +241,7 @@ class PostgresEventStore(Repository):
             dsn,
             min_size=min(2, pool_size),
             max_size=pool_size,
-            # The append's statement takes arrays, whose sizes the planner cannot know, so Postgres keeps
-            # planning it afresh (custom plans cost less on paper); planning was a third of an append's
-            # time. Every query here is a lookup by key that one generic plan serves well.
-            server_settings={"search_path": schema, "plan_cache_mode": "force_generic_plan"},
+            server_settings={"search_path": schema},
             reset=_keep_session,
         )
         return cls(pool, codec, snapshot_every=snapshot_every)
