@@ -47,6 +47,9 @@ def api() -> None:
         log_level=None,
         access_log=False,  # RequestGuard logs requests when AGENTLOG_LOG_REQUESTS is set
         timeout_graceful_shutdown=5,
+        # longer than clients keep idle connections (httpx 5 s, browsers up to 60 s): a server closing an idle
+        # connection as a client reuses it is a failed request for that client (a POST is not retried)
+        timeout_keep_alive=75,
     )
 
 
