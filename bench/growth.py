@@ -113,7 +113,10 @@ def at_mark(
     ours: Ours, mark: int, writers: int, commands: int, rounds: int, sessions: dict[str, uuid.UUID]
 ) -> dict[str, float]:
     """Every figure at one size of the store, each after an untimed warm-up batch (the fill's rows are cold)."""
-    make = lambda: per_writer(ours.create_streams(max(writers, commands // 10)), writers)  # noqa: E731 - untimed setup
+
+    def make() -> list[list[uuid.UUID]]:  # untimed setup: fresh streams, each writer its own
+        return per_writer(ours.create_streams(max(writers, commands // 10)), writers)
+
     ours.new_streams(writers, commands)
     ours.existing_streams(make(), commands)
     new = _timed(lambda: None, lambda _: ours.new_streams(writers, commands), rounds)

@@ -158,9 +158,9 @@ class Timed(ProjectionRunner):
 
     assigned = 0.0
 
-    def _resume(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    async def _stored_offsets(self) -> Mapping[Any, Any]:  # asked first when the partitions are assigned
         self.assigned = self.assigned or time.perf_counter()
-        super()._resume(consumer, partitions)
+        return await super()._stored_offsets()
 
 
 async def ours(views: list[View], codec: EventCodec, servers: Endpoints, events: int, show: Show) -> float:
