@@ -84,10 +84,12 @@ def codec(registry: SchemaRegistryClient, routing: Routing) -> Iterator[EventCod
 
 
 @pytest.fixture(scope="module")
-def confluent(registry: SchemaRegistryClient) -> dict[str, AvroSerializer]:
-    """confluent-kafka's own serializer of every contract, as a client nobody here wrote would write."""
+def confluent(registry: SchemaRegistryClient) -> tuple[dict[str, AvroSerializer], AvroDeserializer]:
+    """confluent-kafka's own serializer of every contract and its deserializer, made once (each caches the schemas
+    it fetched), as a client nobody here wrote would use them."""
     conf = {"auto.register.schemas": False, "subject.name.strategy": topic_record_subject_name_strategy}
-    return {name: AvroSerializer(registry, CONTRACTS[name].schema_str, conf=conf) for name in NAMES}
+    serializers = {name: AvroSerializer(registry, CONTRACTS[name].schema_str, conf=conf) for name in NAMES}
+    return serializers, AvroDeserializer(registry)
 
 
 def _recorded(name: str, record: dict[str, Any]) -> RecordedEvent:
@@ -100,7 +102,7 @@ def _recorded(name: str, record: dict[str, Any]) -> RecordedEvent:
 def test_valid_records_round_trip_exactly_in_the_confluent_wire_format(
     codec: EventCodec,
     registry: SchemaRegistryClient,
-    confluent: dict[str, AvroSerializer],
+    confluent: tuple[dict[str, AvroSerializer], AvroDeserializer],
     name: str,
     data: st.DataObject,
 ):
@@ -119,8 +121,9 @@ def test_valid_records_round_trip_exactly_in_the_confluent_wire_format(
     assert encoded.key == recorded.meta.stream_id.encode()
     # byte for byte what confluent-kafka's serializer writes, and its deserializer reads it back
     context = SerializationContext(encoded.topic, MessageField.VALUE)
-    assert confluent[name](record, context) == encoded.value
-    assert AvroDeserializer(registry)(encoded.value, context) == record
+    serializers, deserializer = confluent
+    assert serializers[name](record, context) == encoded.value
+    assert deserializer(encoded.value, context) == record
 
 
 def _assert_rejected(codec: EventCodec, recorded: RecordedEvent, field: str, wrong: Any) -> None:

@@ -67,7 +67,7 @@ async def test_two_runners_share_a_view_and_one_leaving_hands_its_partitions_ove
         await client.aclose()
         await store.close()
 
-    assert first.applied > 0 and second.applied > SESSIONS  # both did part of the work before the hand-over
+    assert first.applied > 0 and second.applied >= SESSIONS  # the leaver worked before, the other after the hand-over
     assert second.applied + first.applied == SESSIONS * 4  # started, two messages, one more: each applied once
     assert first.duplicates + second.duplicates == 0  # the leaver's batches landed before its partitions moved
 
