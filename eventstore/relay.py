@@ -32,7 +32,7 @@ and schema; the others stand by, trying for the lock every `standby_interval`. A
 over within that interval, from the shared checkpoint, first leaving out what the dead relay
 published past it (the same look at the partition tails as a restart). A relay whose connection
 breaks while it lives stops publishing at once: it drops the records it has not sent yet and
-stands by again, so two relays never publish the same batch.
+stands by again; only records already in flight to a broker at that moment could reach Kafka twice.
 """
 
 from __future__ import annotations
@@ -123,7 +123,6 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.standby_interval = standby_interval
-        self.active = False  # holds the lock of its name: publishes (else stands by)
         self.published = 0
         self.skipped = 0  # events found already on Kafka when the relay started
         self._wake = asyncio.Event()
@@ -131,6 +130,11 @@ class Relay:
         self._done: Checkpoint | None = None  # what Kafka confirmed, when Postgres has not stored it yet
         self._first_batch = True
         self._holding: asyncpg.Connection | None = None  # the connection that holds the lock while active
+
+    @property
+    def active(self) -> bool:
+        """Whether this relay holds the lock of its name: it publishes (else it stands by)."""
+        return self._holding is not None
 
     @staticmethod
     def producer_config(bootstrap_servers: str) -> dict[str, str | int | bool]:
@@ -310,7 +314,6 @@ class Relay:
                 return False
         log.info("relay %r: active", self.name)
         self._holding = listener
-        self.active = True
         ACTIVE.labels(self.name).set(1)
         self._first_batch = True  # the relay before may have published past the checkpoint
         return True
@@ -318,14 +321,13 @@ class Relay:
     def _check_leadership(self) -> None:
         """Stop at once when the lock's connection closed: drop what is not sent yet (it is published again by
         whichever relay is active next, from the checkpoint)."""
-        if self.active and self._holding is not None and self._holding.is_closed():
+        if self._holding is not None and self._holding.is_closed():
             self.producer.purge(in_queue=True)
             self._resign()
             log.warning("relay %r: lost its lock's connection; standing by", self.name)
             raise LeadershipLost
 
     def _resign(self) -> None:
-        self.active = False
         self._holding = None
         self._done = None  # its checkpoint is stored, if at all, by the relay that is active next
         ACTIVE.labels(self.name).set(0)
