@@ -11,7 +11,6 @@ leaves `echo` to a person). The pieces (`pipeline`, `serve`) are also what the A
 from __future__ import annotations
 
 import asyncio
-import socket
 import tempfile
 import threading
 import time
@@ -44,6 +43,7 @@ from projections.deadletter import DeadLetters, dlq_topic
 from projections.runner import ProjectionRunner
 from projections.views import VIEWS
 from stack import Endpoints
+from stack.ports import free_port
 from workers.runtime import Worker
 from workers.tools.executor import Executor
 from workers.tools.policy import FailClosed, RegoFiles
@@ -127,12 +127,6 @@ def drop_keys(redis_url: str, prefix: str) -> None:
     with redisconn.connect_sync(redis_url) as client:
         if keys := list(client.scan_iter(match=f"{prefix}*", count=1000)):
             client.delete(*keys)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def pipeline(

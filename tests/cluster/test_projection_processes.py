@@ -24,7 +24,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.provider import drop_keys, drop_schema, free_port
+from cli.provider import drop_keys, drop_schema
 from contracts.codec import EventCodec
 from domain.budget.commands import ConsumeTokens
 from domain.budget.service import consume_tokens
@@ -37,6 +37,7 @@ from eventstore.store import PostgresEventStore
 from projections.status import ViewStatus, statuses
 from projections.views import VIEWS, Keys
 from stack import Endpoints
+from stack.ports import free_port
 from tests.conftest import registered_codec
 from tests.integration.test_projections_fold_model import redis_state
 from tests.support.cli import agentlog

@@ -89,7 +89,7 @@ def confluent(registry: SchemaRegistryClient) -> tuple[dict[str, AvroSerializer]
     it fetched), as a client nobody here wrote would use them."""
     conf = {"auto.register.schemas": False, "subject.name.strategy": topic_record_subject_name_strategy}
     serializers = {name: AvroSerializer(registry, CONTRACTS[name].schema_str, conf=conf) for name in NAMES}
-    return serializers, AvroDeserializer(registry)
+    return serializers, AvroDeserializer(registry, conf={"subject.name.strategy": topic_record_subject_name_strategy})
 
 
 def _recorded(name: str, record: dict[str, Any]) -> RecordedEvent:

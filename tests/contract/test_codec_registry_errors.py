@@ -12,8 +12,9 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from contracts.codec import EventCodec
 from contracts.errors import RegistryUnavailable, SchemaNotRegistered, UndecodableRecord
 from contracts.routing import Routing
+from stack.ports import free_port
 from tests.support.events import message
-from tests.support.tcp import free_port, gateway
+from tests.support.tcp import gateway
 
 
 def codec_at(url: str, routing: Routing, **conf: object) -> EventCodec:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from cli.provider import free_port
+from stack.ports import free_port
 from tests.support.cli import AGENTLOG, agentlog, child_env
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"

@@ -9,13 +9,8 @@ import time
 
 import httpx
 
+from stack.ports import free_port
 from tests.support.cli import AGENTLOG, agentlog, child_env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scrape(port: int, wanted: str, timeout: float = 30.0) -> str:

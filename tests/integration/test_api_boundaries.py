@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from cli.provider import free_port, serve
+from cli.provider import serve
 from domain.budget.commands import ConsumeTokens
 from domain.budget.service import consume_tokens
+from stack.ports import free_port
 from tests.integration.test_api_resources import problem
 from tests.support.api import another_api
 

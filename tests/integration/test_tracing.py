@@ -21,11 +21,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api.tenants import Tenants
-from cli.provider import drop_keys, drop_schema, free_port
+from cli.provider import drop_keys, drop_schema
 from contracts.routing import INBOUND, TOOL_REQUESTS
 from eventstore.migrate import migrate
 from observability.spanstore import RedisSpanExporter
 from observability.tracing import header
+from stack.ports import free_port
 from tests.conftest import registered_codec
 from tests.support.api import eventually, running_api
 from tests.support.conversation import post, settings_for, wait_for_reply, worker_running

@@ -20,13 +20,14 @@ import psycopg
 
 from api.settings import ApiSettings
 from api.tenants import Tenants
-from cli.provider import background_loop, drop_keys, drop_schema, free_port, pipeline, serve
+from cli.provider import background_loop, drop_keys, drop_schema, pipeline, serve
 from contracts.codec import EventCodec
 from contracts.topics import ensure_topics
 from eventstore.migrate import migrate
 from projections.deadletter import dlq_topic
 from projections.views import VIEWS
 from stack import Endpoints
+from stack.ports import free_port
 
 JWT_SECRET = "test-secret-of-32-characters-or-more!"
 

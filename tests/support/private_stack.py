@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import random
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from stack.config import REPO_ROOT
+from stack.ports import free_ports
 from tests.support.cli import agentlog
 
 PORTS = (
@@ -31,41 +29,14 @@ PORTS = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _kafka_ports(nodes: int, taken: set[int]) -> tuple[int, int]:
-    """Client and controller ports of the first of `nodes` Kafka nodes (each further one 2 above:
-    StackSettings.kafka_node_ports), all free, outside `taken`, and below the kernel's range of ports for
-    outgoing connections: a killed node's port in that range may be given to any connection on the machine
-    before the node is back (seen once: the restarted node failed on `Address already in use`)."""
-    outgoing = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    while True:
-        # client ports even, controller ports odd: the two rows never meet
-        client, controller = (random.randrange(start, outgoing - 2 * nodes, 2) for start in (20000, 20001))
-        ports = [first + 2 * i for first in (client, controller) for i in range(nodes)]
-        if not taken.intersection(ports) and all(map(_bindable, ports)):
-            return client, controller
-
-
 def _ports(kafka_brokers: int) -> dict[str, int]:
-    """A free port for each setting; a Kafka cluster's where its nodes can be killed and come back."""
-    ports = {name: free_port() for name in PORTS}
-    if kafka_brokers > 1:
-        ports["KAFKA"], ports["KAFKA_CONTROLLER"] = _kafka_ports(kafka_brokers, set(ports.values()))
-    return ports
+    """A free port for each setting, all from one free block; Kafka's client and controller ports alternate in it
+    (each further node 2 above the first: StackSettings.kafka_node_ports)."""
+    others = [name for name in PORTS if not name.startswith("KAFKA")]
+    first = free_ports(len(others) + 2 * kafka_brokers)
+    ports = {name: first + i for i, name in enumerate(others)}
+    kafka = first + len(others)
+    return ports | {"KAFKA": kafka, "KAFKA_CONTROLLER": kafka + 1}
 
 
 @contextmanager

@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from stack.config import REPO_ROOT, StackSettings
+from stack.ports import free_ports
 from stack.redis import Redis
 
 NODES = 3
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive ports nothing listens on (tried from a port the kernel picks)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + count <= 65535 and all(_free(port) for port in range(first, first + count)):
-            return first
-    raise RuntimeError(f"no {count} consecutive free ports found")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @dataclass(frozen=True)

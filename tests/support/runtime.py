@@ -15,8 +15,9 @@ import asyncpg
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from api.tenants import Tenants
-from cli.provider import drop_keys, drop_schema, free_port
+from cli.provider import drop_keys, drop_schema
 from stack import Endpoints
+from stack.ports import free_port
 from tests.conftest import registered_codec
 from tests.support.cli import agentlog
 from tests.support.processes import Processes, answers, until

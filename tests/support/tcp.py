@@ -7,18 +7,13 @@ import socket
 import threading
 from collections.abc import Iterator
 
+from stack.ports import free_port
+
 # what a load balancer answers while the server behind it is down
 UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n"
     b"Connection: close\r\n\r\nno backend is up\r\n"
 )
-
-
-def free_port() -> int:
-    """A port nothing listens on (the kernel's pick)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Gateway:
