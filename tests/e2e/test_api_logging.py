@@ -8,6 +8,8 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,9 +32,17 @@ def tenant_key(servers, pg_schema) -> tuple[str, str]:
     return tenant, added.stdout.strip()
 
 
+@dataclass
+class JsonApi:
+    url: str
+    child: subprocess.Popen[bytes]
+    log: Path  # its stderr: a file, so the child never blocks on a full pipe however much it logs
+
+
 @pytest.fixture
-def json_api(servers, pg_schema, codec, redis_prefix) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`agentlog api` with AGENTLOG_LOG_FORMAT=json and request logging, until the test stops it."""
+def json_api(servers, pg_schema, codec, redis_prefix, tenant_key, tmp_path) -> Iterator[JsonApi]:
+    """`agentlog api` with AGENTLOG_LOG_FORMAT=json and request logging on the migrated schema, until the test
+    stops it."""
     port = free_port()
     env = {
         **servers.as_env(),
@@ -43,43 +53,43 @@ def json_api(servers, pg_schema, codec, redis_prefix) -> Iterator[tuple[str, sub
         "AGENTLOG_LOG_FORMAT": "json",
         "AGENTLOG_LOG_REQUESTS": "true",
     }
-    child = subprocess.Popen(
-        [str(AGENTLOG), "api"], env=child_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    log = tmp_path / "api.log"
+    with log.open("wb") as stderr:
+        child = subprocess.Popen([str(AGENTLOG), "api"], env=child_env(env), stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        yield f"http://127.0.0.1:{port}", child
+        yield JsonApi(f"http://127.0.0.1:{port}", child, log)
     finally:
         if child.poll() is None:
             child.kill()
-            child.communicate(timeout=10)
+            child.wait(timeout=10)
 
 
-def wait_for_health(url: str, child: subprocess.Popen[str], timeout: float = 60.0) -> None:
+def wait_for_health(api: JsonApi, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert child.poll() is None, child.communicate()[1]
+        assert api.child.poll() is None, api.log.read_text()
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code in (200, 503):
+            if httpx.get(f"{api.url}/health", timeout=2).status_code in (200, 503):
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"the API at {url} did not answer within {timeout} s")
+    raise AssertionError(f"the API at {api.url} did not answer within {timeout} s; it logged: {api.log.read_text()}")
 
 
 def test_a_request_is_logged_as_json_with_its_request_id_tenant_and_trace_id(json_api, tenant_key):
-    url, child = json_api
     tenant, key = tenant_key
-    wait_for_health(url, child)
+    wait_for_health(json_api)
     headers = {
         "X-API-Key": key,
         "X-Request-ID": f"req-{uuid.uuid4().hex[:8]}",
         "traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01",
     }
 
-    answer = httpx.get(f"{url}/v1/sessions", headers=headers, timeout=10)
-    child.send_signal(signal.SIGTERM)
-    _, stderr = child.communicate(timeout=30)
+    answer = httpx.get(f"{json_api.url}/v1/sessions", headers=headers, timeout=10)
+    json_api.child.send_signal(signal.SIGTERM)
+    json_api.child.wait(timeout=30)
+    stderr = json_api.log.read_text()
 
     assert answer.status_code == 200, answer.text
     assert answer.headers["X-Request-ID"] == headers["X-Request-ID"]
