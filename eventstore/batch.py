@@ -28,29 +28,8 @@ Row = tuple[Any, ...]  # stream_id, stream_type, version, event_type, event_id, 
 # tenant_id, correlation_id, causation_id, occurred_at, traceparent, expected version
 Conflict = Callable[[asyncpg.Connection, str, int], Awaitable[ConcurrencyConflict]]
 
-_INSERT = """
-WITH written AS (
-    INSERT INTO events (stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
-                        tenant_id, correlation_id, causation_id, occurred_at, traceparent)
-    SELECT e.stream_id, e.stream_type, e.version, e.event_type, e.event_id, e.schema_id, e.topic, e.payload,
-           e.tenant_id, e.correlation_id, e.causation_id, e.occurred_at, e.traceparent
-    FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::int[], $7::text[], $8::bytea[],
-                $9::text[], $10::uuid[], $11::uuid[], $12::timestamptz[], $13::text[], $14::int[], $15::text[])
-         WITH ORDINALITY
-         AS e(stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
-              tenant_id, correlation_id, causation_id, occurred_at, traceparent, expected, key, n)
-    WHERE (SELECT coalesce(max(x.version), 0) FROM events x WHERE x.stream_id = e.stream_id) = e.expected
-      AND (e.key IS NULL OR NOT EXISTS (SELECT FROM command_results c WHERE c.idempotency_key = e.key))
-    ORDER BY e.n
-    RETURNING stream_id, position
-), claimed AS (  -- the results of the idempotent commands written, with their last event's position
-    INSERT INTO command_results (idempotency_key, request_hash, result)
-    SELECT k.key, k.hash, jsonb_set(k.result, '{position}', to_jsonb(w.last))
-    FROM unnest($16::text[], $17::text[], $18::jsonb[], $19::text[]) AS k(key, hash, result, stream_id)
-    JOIN (SELECT stream_id, max(position) AS last FROM written GROUP BY stream_id) w USING (stream_id)
-)
-SELECT stream_id, position FROM written
-"""
+# the statement itself: eventstore/migrations/004_append_function.sql (planned once per connection)
+_INSERT = "SELECT stream_id, position FROM append_events(" + ", ".join(f"${i}" for i in range(1, 20)) + ")"
 
 
 @dataclass(frozen=True)
