@@ -12,22 +12,20 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import asyncpg
-import httpx
-import psycopg
-import redis.exceptions
 import typer
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pydantic import ValidationError
 from rich.markup import escape
 from typer.core import TyperGroup
 
 from cli.console import err
-from contracts.errors import ContractError, RegistryUnavailable
-from stack import StackError
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaException
+
+# The drivers, the launcher and the contracts are imported by `explain` when a failure needs explaining, not
+# here: every command imports this module, and most use only some of them (ruff's PLC0415 is off for this file).
 
 T = TypeVar("T")
 EXIT_CODES = "Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or setting, 3 a server unreachable."
@@ -84,18 +82,12 @@ class FriendlyGroup(TyperGroup):
 
 
 UP = "start it with `agentlog stack up` or set"
-UNREACHABLE_KAFKA = {
-    KafkaError._TRANSPORT,
-    KafkaError._ALL_BROKERS_DOWN,
-    KafkaError._TIMED_OUT,
-    KafkaError._RESOLVE,
-    KafkaError._MSG_TIMED_OUT,
-    KafkaError._WAIT_COORD,
-}
 
 
 def explain(e: BaseException) -> CliError | None:
     """What to tell the user about e, or None for a bug (which keeps its traceback)."""
+    from stack import StackError
+
     match e:
         case CliError():
             return e
@@ -116,6 +108,11 @@ def _settings(e: ValidationError) -> str:
 
 
 def _servers(e: BaseException) -> CliError | None:
+    import asyncpg
+    import psycopg
+    import redis.exceptions
+    from confluent_kafka import KafkaException
+
     match e:
         case redis.exceptions.ConnectionError() | redis.exceptions.TimeoutError():
             return CliError(f"cannot reach Redis: {e}", f"{UP} REDIS_URL", Exit.UNREACHABLE)
@@ -130,6 +127,9 @@ def _servers(e: BaseException) -> CliError | None:
 
 def _postgres(e: BaseException) -> CliError | None:
     """Postgres errors met while connecting (asyncpg raises OSError for a refused connection)."""
+    import asyncpg
+    import psycopg
+
     reason = _first_line(e)
     match e:
         case asyncpg.UndefinedTableError() | psycopg.errors.UndefinedTable():
@@ -153,9 +153,19 @@ def _bad_dsn(reason: str) -> bool:
 
 
 def _kafka(e: KafkaException) -> CliError:
+    from confluent_kafka import KafkaError
+
+    unreachable = {
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+        KafkaError._RESOLVE,
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._WAIT_COORD,
+    }
     error = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
     reason = error.str() if error else str(e)
-    if error is not None and error.code() in UNREACHABLE_KAFKA:
+    if error is not None and error.code() in unreachable:
         return CliError(f"cannot reach Kafka: {reason}", f"{UP} KAFKA_BOOTSTRAP_SERVERS", Exit.UNREACHABLE)
     if error is not None and error.code() == KafkaError._INVALID_ARG:
         return CliError(f"a Kafka setting is not valid: {reason}", "check KAFKA_BOOTSTRAP_SERVERS", Exit.USAGE)
@@ -163,6 +173,11 @@ def _kafka(e: KafkaException) -> CliError:
 
 
 def _contracts(e: BaseException) -> CliError | None:
+    import httpx
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    from contracts.errors import ContractError, RegistryUnavailable
+
     match e:
         case RegistryUnavailable() | httpx.TransportError():
             reason = str(e) if isinstance(e, RegistryUnavailable) else f"cannot reach the schema registry: {e}"
