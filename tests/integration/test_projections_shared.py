@@ -67,7 +67,9 @@ async def test_two_runners_share_a_view_and_one_leaving_hands_its_partitions_ove
         await client.aclose()
         await store.close()
 
-    assert first.applied > 0 and second.applied >= SESSIONS  # the leaver worked before, the other after the hand-over
+    # the other did the work after the hand-over (which of the two owned the partitions the first messages went to
+    # before it is the assignor's choice: it balances partition counts over the view's topics, not the data)
+    assert second.applied >= SESSIONS
     assert second.applied + first.applied == SESSIONS * 4  # started, two messages, one more: each applied once
     assert first.duplicates + second.duplicates == 0  # the leaver's batches landed before its partitions moved
 
