@@ -14,14 +14,14 @@ import signal
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 from contracts.routing import Routing
@@ -116,13 +116,22 @@ def busiest_leader(cluster: Cluster, admin: AdminClient) -> str:
     return next(name for name, node in NODES.items() if node == leader)
 
 
+def every_partition(admin: AdminClient, holds: Callable[[Any], bool]) -> bool:
+    """Whether `holds` is true of every partition's metadata; false while the metadata cannot be had (the admin
+    client's request may time out on the node just killed, before it asks another)."""
+    try:
+        return all(holds(p) for _, p in partitions(admin))
+    except KafkaException:
+        return False
+
+
 def leaders_moved_from(admin: AdminClient, node: int) -> bool:
     """Every partition has a leader again, none of them `node`, and `node` left every in-sync set."""
-    return all(p.leader not in (-1, node) and node not in p.isrs for _, p in partitions(admin))
+    return every_partition(admin, lambda p: p.leader not in (-1, node) and node not in p.isrs)
 
 
 def fully_replicated(admin: AdminClient) -> bool:
-    return all(len(p.isrs) == 3 for _, p in partitions(admin))
+    return every_partition(admin, lambda p: len(p.isrs) == 3)
 
 
 def kill_and_bring_back(cluster: Cluster, tally: Tally) -> dict[str, Any]:
