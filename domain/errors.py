@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from domain.events import DomainEvent
+
 
 class DomainError(Exception):
     """A command broke a business rule; nothing was recorded."""
@@ -35,13 +41,25 @@ class StateConflict(DomainError):
 
 
 class ConcurrencyConflict(DomainError):
-    """Another writer appended to the stream first: expected version `expected`, found `actual`."""
+    """Another writer appended to the stream first: expected version `expected`, found `actual`.
 
-    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+    `newer`: the (version, event) pairs recorded after `expected`, when the store returned them with the refusal.
+    """
+
+    def __init__(
+        self, stream_id: str, expected: int, actual: int, newer: Sequence[tuple[int, DomainEvent]] = ()
+    ) -> None:
         super().__init__(f"stream {stream_id}: expected version {expected}, found {actual}")
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+        self.newer = newer
+
+    def missed(self) -> list[DomainEvent] | None:
+        """Every event recorded after `expected` up to `actual`, in order; None when `newer` does not hold them all."""
+        if [version for version, _ in self.newer] != list(range(self.expected + 1, self.actual + 1)) or not self.newer:
+            return None
+        return [event for _, event in self.newer]
 
 
 class IdempotencyKeyReused(DomainError):

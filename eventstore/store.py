@@ -185,9 +185,14 @@ class PostgresRecorder:
             return None
         return Claim(context.idempotency_key, context.request_hash or "", json.dumps(to_plain(result), default=str))
 
-    async def _conflict(self, conn: asyncpg.Connection, stream_id: str, expected: int) -> ConcurrencyConflict:
-        """The stream moved on: say where it is."""
-        return ConcurrencyConflict(stream_id, expected, await self._version(conn, stream_id))
+    async def _conflict(
+        self, conn: asyncpg.Connection, stream_id: str, expected: int, newer: list[tuple[int, bytes]]
+    ) -> ConcurrencyConflict:
+        """The stream moved on: say where it is, with the events the command missed when the append returned them."""
+        if not newer:
+            return ConcurrencyConflict(stream_id, expected, await self._version(conn, stream_id))
+        events = [(version, self.codec.decode(payload).event) for version, payload in newer]
+        return ConcurrencyConflict(stream_id, expected, events[-1][0], newer=events)
 
     @staticmethod
     async def _version(conn: asyncpg.Connection, stream_id: str) -> int:
@@ -216,6 +221,11 @@ class PostgresRecorder:
             self._notify_pending = True
             self._notifier = asyncio.get_running_loop().create_task(self._notify())  # held: not collected
 
+    async def notified(self) -> None:
+        """Once the NOTIFY on its way (if any) is sent: the pool may close then."""
+        if self._notifier is not None:
+            await asyncio.gather(self._notifier, return_exceptions=True)
+
     async def _notify(self) -> None:
         await asyncio.sleep(0.002)
         self._notify_pending = False
@@ -225,6 +235,8 @@ class PostgresRecorder:
 
 class PostgresEventStore(Repository):
     """The EventStore of the API and the workers: a Repository over a PostgresRecorder."""
+
+    recorder: PostgresRecorder
 
     def __init__(
         self, pool: asyncpg.Pool, codec: EventCodec, *, snapshot_every: int = 50, cache_size: int = 10_000
@@ -247,6 +259,7 @@ class PostgresEventStore(Repository):
         return cls(pool, codec, snapshot_every=snapshot_every)
 
     async def close(self) -> None:
+        await self.recorder.notified()
         await self.pool.close()
 
 

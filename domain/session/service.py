@@ -36,8 +36,9 @@ from domain.session.commands import (
 start_session = command(DECIDER, lambda c: stream_id(c.session_id), start, retries=0, creates=True)
 # a user may write while the conversation worker streams a reply into the same session, one append
 # per chunk: re-deciding a message on the newer state is safe, and losing that race is no user's fault
-# the worker replies on the same stream between a user's messages: what the API remembers is mostly behind
-post_user = command(DECIDER, lambda c: stream_id(c.session_id), post_user_message, retries=20, fresh=True)
+# the worker replies on the same stream between a user's messages, so what the API remembers is often behind:
+# trying it first costs nothing then, the refused append returns what it missed (domain/service.py)
+post_user = command(DECIDER, lambda c: stream_id(c.session_id), post_user_message, retries=20)
 post_system = command(DECIDER, lambda c: stream_id(c.session_id), post_system_message)
 post_reply = command(DECIDER, lambda c: stream_id(c.session_id), post_assistant_reply)
 # re-deciding a close on a newer state is safe (it checks the session is still open); another

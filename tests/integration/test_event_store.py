@@ -72,15 +72,35 @@ async def test_appended_events_load_back_with_metadata_in_order(event_store):
     assert [r.meta.event_id for r in recorded[:2]] == list(first.event_ids)
 
 
-async def test_a_stale_expected_version_is_a_concurrency_conflict_with_both_versions(event_store):
+async def test_a_stale_expected_version_is_a_concurrency_conflict_with_both_versions_and_what_it_missed(event_store):
     session = uuid.uuid4()
-    await event_store.append(str(session), "session", 0, [started(session), posted(session)], context())
+    first, second = posted(session, "first"), posted(session, "second")
+    await event_store.append(str(session), "session", 0, [started(session), first, second], context())
 
     with pytest.raises(ConcurrencyConflict) as conflict:
         await event_store.append(str(session), "session", 1, [posted(session)], context())
 
-    assert (conflict.value.stream_id, conflict.value.expected, conflict.value.actual) == (str(session), 1, 2)
-    assert await count(event_store, str(session)) == 2
+    assert (conflict.value.stream_id, conflict.value.expected, conflict.value.actual) == (str(session), 1, 3)
+    assert conflict.value.missed() == [first, second]  # returned by the append itself, decoded
+    assert await count(event_store, str(session)) == 3
+
+
+async def test_in_one_group_statement_a_stale_command_gets_what_it_missed_and_the_others_land(event_store):
+    stale, other = uuid.uuid4(), uuid.uuid4()
+    theirs = posted(stale, "theirs")
+    await event_store.append(str(stale), "session", 0, [started(stale), theirs], context())
+    await event_store.append(str(other), "session", 0, [started(other)], context())
+
+    outcomes = await asyncio.gather(
+        event_store.append(str(stale), "session", 1, [posted(stale, "mine")], context()),
+        *(event_store.append(str(uuid.uuid4()), "session", 0, [started(other)], context()) for _ in range(8)),
+        event_store.append(str(other), "session", 1, [posted(other)], context()),
+        return_exceptions=True,
+    )
+
+    conflict, *landed = outcomes
+    assert isinstance(conflict, ConcurrencyConflict) and conflict.missed() == [theirs]
+    assert not any(isinstance(o, Exception) for o in landed)
 
 
 async def test_of_many_concurrent_writers_at_the_same_version_exactly_one_wins(event_store):

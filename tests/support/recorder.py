@@ -18,7 +18,8 @@ from domain.repository import Stored
 class RowsRecorder:
     """Streams as lists of (version, event), with the stream type and tenant of their first event."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, returns_missed: bool = True) -> None:
+        self.returns_missed = returns_missed  # a conflict carries the events it missed, as the Postgres recorder's does
         self.streams: dict[str, list[tuple[int, DomainEvent]]] = {}
         self.heads: dict[str, tuple[str, str]] = {}  # stream -> (stream type, tenant)
         self.snapshots: dict[str, tuple[int, object]] = {}
@@ -48,7 +49,8 @@ class RowsRecorder:
             return self.results[context.idempotency_key], False
         stream = self.streams.setdefault(stream_id, [])
         if len(stream) != expected:
-            raise ConcurrencyConflict(stream_id, expected, len(stream))
+            missed = stream[expected:] if self.returns_missed else []
+            raise ConcurrencyConflict(stream_id, expected, len(stream), missed)
         self.heads.setdefault(stream_id, (stream_type, context.tenant_id))
         stream += [(expected + i, e) for i, e in enumerate(events, start=1)]
         result = AppendResult(stream_id=stream_id, version=len(stream), position=len(stream))

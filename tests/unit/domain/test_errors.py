@@ -26,6 +26,7 @@ from domain.errors import (
     UnexpectedEvent,
 )
 from domain.session.errors import ReplyCancelledError, SessionAlreadyStarted, SessionClosedError, TextTooLong
+from domain.session.events import SessionClosed
 from domain.tool.errors import (
     ApprovalDeadlinePassed,
     ApprovalNotDue,
@@ -131,6 +132,14 @@ def test_the_shared_errors_carry_their_data_and_messages():
     assert (reused.key, str(reused)) == ("k-1", "idempotency key 'k-1' was already used for a different request")
     invalid = InvalidCommand("title", "must not be blank")
     assert (invalid.field, invalid.reason, str(invalid)) == ("title", "must not be blank", "title: must not be blank")
+
+
+def test_a_conflict_gives_the_events_it_missed_only_when_it_holds_all_of_them():
+    one, two = SessionClosed(session_id=uuid.uuid4()), SessionClosed(session_id=uuid.uuid4())
+    assert ConcurrencyConflict("s-1", 3, 5, [(4, one), (5, two)]).missed() == [one, two]
+    assert ConcurrencyConflict("s-1", 3, 5).missed() is None  # the store did not return them
+    assert ConcurrencyConflict("s-1", 3, 5, [(5, two)]).missed() is None  # one is missing
+    assert ConcurrencyConflict("s-1", 3, 3).missed() is None  # the stream did not move (its key was recorded)
 
 
 def test_a_bug_and_an_outage_are_not_broken_rules():

@@ -78,8 +78,9 @@ async def test_another_tenants_stream_is_not_found_and_nothing_is_recorded():
     assert len(recorder.streams[str(session)]) == 1
 
 
-async def test_a_state_another_process_moved_past_is_caught_up_and_the_command_decided_again():
-    recorder = RowsRecorder()
+@pytest.mark.parametrize("returns_missed", [True, False], ids=["conflict-carries-missed", "conflict-without"])
+async def test_a_state_another_process_moved_past_is_caught_up_and_the_command_decided_again(returns_missed):
+    recorder = RowsRecorder(returns_missed=returns_missed)
     mine, theirs = Repository(recorder), Repository(recorder)
     session = await started(mine)
     await execute(theirs, SESSIONS, str(session), ctx(), lambda _: [message(session, "theirs")])
@@ -94,7 +95,8 @@ async def test_a_state_another_process_moved_past_is_caught_up_and_the_command_d
 
     assert seen == [0, 1]  # first against the stale memory, then against the stream as it is
     assert result.version == 3
-    assert (recorder.reads, recorder.catch_ups) == (reads, 1)  # only what the other process recorded was read
+    # the conflict carried what the other process recorded; else only that was read
+    assert (recorder.reads, recorder.catch_ups) == (reads, 0 if returns_missed else 1)
 
 
 async def test_a_fresh_load_reads_only_the_events_after_the_remembered_state():
