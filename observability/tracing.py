@@ -130,7 +130,11 @@ def span(
     attributes: Mapping[str, Any] | None = None,
 ) -> Iterator[Span]:
     """A span named `name`, current for the block, under `parent` (default: the current span); an exception
-    that leaves the block is recorded on it and marks it failed."""
+    that leaves the block is recorded on it and marks it failed. Where nothing records, the block runs under
+    a span that ignores what it is told, without OpenTelemetry's no-op machinery (a tenth of an append's CPU)."""
+    if not active():
+        yield trace.INVALID_SPAN
+        return
     clean = {key: value for key, value in (attributes or {}).items() if value is not None}
     with TRACER.start_as_current_span(name, context=parent, kind=kind, attributes=clean) as current:
         yield current
