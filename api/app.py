@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import console, docs, errors, openapi
+from api import console, docs, errors, openapi, scrape
 from api.auth import Authenticator
 from api.deps import Services
 from api.middleware import RequestGuard
@@ -50,6 +50,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.services = Services(
         settings, store, ReadModels(client, settings.redis_prefix), tenants, Authenticator(tenants, settings)
     )
+    app.state.measured = scrape.Measured(app.state.services)
     # what start-up built lives as long as the process: keep it out of the collector's full passes,
     # which otherwise stall requests for tens of milliseconds under load (p99)
     gc.collect()
@@ -57,6 +58,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.measured.close()
         await client.aclose()
         await store.close()
 

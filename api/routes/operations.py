@@ -7,11 +7,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -19,9 +18,16 @@ from pydantic import BaseModel, Field
 from api import scrape
 from api.deps import Services, ServicesDep
 from contracts.routing import WORKER_TOPICS
-from eventstore.queries import Behind, relay_behind
+from eventstore.queries import Behind
 
 router = APIRouter(tags=["operations"])
+
+
+def _measured(request: Request) -> scrape.Measured:
+    return request.app.state.measured  # type: ignore[no-any-return]
+
+
+MeasuredDep = Annotated[scrape.Measured, Depends(_measured)]
 
 
 class Dependency(BaseModel):
@@ -87,30 +93,27 @@ def _checks(svc: Services) -> dict[str, Callable[[], Awaitable[Any]]]:
     "worker its topics",
     responses={503: {"model": Health, "description": "a dependency is down"}},
 )
-async def health(svc: ServicesDep) -> JSONResponse:
+async def health(svc: ServicesDep, measured: MeasuredDep) -> JSONResponse:
     checks = _checks(svc)
     results = await asyncio.gather(*(_probe(check) for check in checks.values()))
     deps = dict(zip(checks, results, strict=True))
     if any(d.status != "ok" for d in deps.values()):
         return JSONResponse(Health(status="down", dependencies=deps).model_dump(), status_code=503)
-    fresh = await _freshness(svc)
+    fresh = _freshness(await measured.progress())
     degraded = any(f.status != "ok" for f in fresh.values())
     body = Health(status="degraded" if degraded else "ok", dependencies=deps, freshness=fresh)
     return JSONResponse(body.model_dump(), status_code=200)
 
 
-async def _freshness(svc: Services) -> dict[str, Freshness]:
+def _freshness(progress: scrape.Progress) -> dict[str, Freshness]:
     """The relay's and each view's distance to the store head, each worker's to the end of its topics."""
-    found = {"relay": _fresh(await relay_behind(svc.store.pool))}
-    for s in await scrape.view_statuses(svc):
+    found = {"relay": _fresh(progress.relay)}
+    for s in progress.views:
         found[f"view:{s.view}"] = Freshness(status=s.health, events_behind=s.lag_events, seconds_behind=s.lag_seconds)
-    try:
-        workers = await scrape.workers_behind_of(svc)
-    except KafkaException as e:  # alive or not, a worker whose progress cannot be measured is not known to progress
-        error = f"cannot measure its progress: {type(e).__name__}: {e}"[:300]
-        unknown = Freshness(status="degraded", events_behind=None, seconds_behind=None, error=error)
+    if progress.workers is None:
+        unknown = Freshness(status="degraded", events_behind=None, seconds_behind=None, error=progress.workers_error)
         return found | {f"worker:{name}": unknown for name in WORKER_TOPICS}
-    return found | {f"worker:{name}": _fresh(behind) for name, behind in workers.items()}
+    return found | {f"worker:{name}": _fresh(behind) for name, behind in progress.workers.items()}
 
 
 def _fresh(behind: Behind) -> Freshness:
@@ -124,8 +127,8 @@ def _fresh(behind: Behind) -> Freshness:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "the text exposition format"}},
 )
-async def metrics(svc: ServicesDep) -> Response:
-    await scrape.measure(svc, _up, _checks(svc))
+async def metrics(svc: ServicesDep, measured: MeasuredDep) -> Response:
+    await scrape.measure(svc, measured, _up, _checks(svc))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

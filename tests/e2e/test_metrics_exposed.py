@@ -65,11 +65,13 @@ def test_each_process_counts_its_own_work_on_its_own_port(runtime: Runtime):
 
     def counted() -> dict[str, Families] | None:
         pages = scrape(runtime)
-        tools = pages["tools"]
+        tools, views = pages["tools"], pages["projections"]
         done = value(tools, "agentlog_tool_outcomes_total", tool="echo", outcome="completed") >= 1
-        return pages if done and value(tools, "agentlog_tool_decisions_total", verdict="deny") >= 1 else None
+        done = done and value(tools, "agentlog_tool_decisions_total", verdict="deny") >= 1
+        applied = value(views, "agentlog_projection_events_total", projection="sessions", outcome="applied") >= 2
+        return pages if done and applied else None
 
-    pages = until(counted, "the tool executor counting the echo run and the denial", timeout=60)
+    pages = until(counted, "the tool executor counting the echo run and the denial, the views what they applied", 60)
     assert_red(pages)
 
 

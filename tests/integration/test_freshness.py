@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
+
+from api.scrape import MEASURED_FOR
+from cli.provider import serve
 from stack import freshness
 from stack.config import Endpoints
+from tests.support.api import another_api
 from tests.support.projections import publish, session_with_messages
 
 
@@ -42,3 +47,19 @@ def test_health_reports_the_relay_and_every_view_against_the_store(api):
     assert {"relay", "view:sessions", "view:transcript"} <= set(body["freshness"])
     assert body["freshness"]["relay"]["status"] == "ok"
     assert all(f["events_behind"] >= 0 and f["seconds_behind"] >= 0 for f in body["freshness"].values())
+
+
+async def test_health_checks_close_together_share_one_measurement_and_a_later_one_measures_again(
+    api, event_store, pg_schema
+):
+    await session_with_messages(event_store, f"t{uuid.uuid4().hex[:6]}", 3)
+    await event_store.pool.execute("UPDATE events SET recorded_at = now() - interval '1 minute'")  # no relay here
+    with serve(another_api(api, db_schema=pg_schema.name)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            together = await asyncio.gather(*(client.get("/health") for _ in range(6)))
+            await asyncio.sleep(MEASURED_FOR + 0.2)
+            later = await client.get("/health")
+
+    ages = {response.json()["freshness"]["relay"]["seconds_behind"] for response in together}
+    assert len(ages) == 1, ages  # one measurement answered all six (a load balancer's probes cost one)
+    assert later.json()["freshness"]["relay"]["seconds_behind"] > ages.pop()  # measured again: the events aged

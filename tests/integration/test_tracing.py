@@ -218,7 +218,8 @@ def test_get_trace_returns_the_waterfall_to_its_tenant_only(world, answered):
     assert body["duration_ms"] >= max(s["offset_ms"] for s in spans)
     assert other.status_code == 404 and other.headers["content-type"] == "application/problem+json"
     assert unknown.status_code == 404
-    assert malformed.status_code == 422 and zeros.status_code == 422
+    assert malformed.status_code == 422
+    assert zeros.status_code == 404  # well-formed (Schemathesis sends it), W3C's invalid id: no trace has it
 
 
 @pytest.fixture(scope="module")
