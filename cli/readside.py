@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from confluent_kafka import Producer
@@ -11,9 +11,11 @@ from cli.errors import CliError, Exit
 from contracts import registry
 from contracts.codec import EventCodec
 from contracts.routing import Routing
-from projections.deadletter import DeadLetters
 from projections.settings import ProjectionSettings
 from projections.views import VIEWS, View
+
+if TYPE_CHECKING:
+    from projections.deadletter import DeadLetters
 
 NamesArg = Annotated[list[str] | None, typer.Argument(help=f"views: {', '.join(VIEWS)} (default all)")]
 NameArg = Annotated[str, typer.Argument(help=f"one view: {', '.join(VIEWS)}")]
@@ -34,5 +36,7 @@ def codec_of(settings: ProjectionSettings) -> EventCodec:
 
 def dead_letters_of(settings: ProjectionSettings) -> DeadLetters:
     """Where the views send the events they cannot apply."""
+    from projections.deadletter import DeadLetters  # noqa: PLC0415 - the projections pipeline: for commands that feed
+
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
     return DeadLetters(producer, settings.topic_prefix)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 import typer
@@ -28,13 +28,15 @@ from domain.errors import NotFound
 from domain.history import PastState, state_at
 from eventstore.store import PostgresEventStore
 from observability import redisconn
-from projections.rebuild import RebuildInProgress, Refed, StoreSource, refeed
 from projections.settings import ProjectionSettings
 from projections.views import View
 from replay.export import FORMATS, Exporter, Summary, run
 from replay.kafka_source import run_kafka, topic_offsets
 from replay.redact import UnknownField, fields_to_redact
 from replay.selection import Selection
+
+if TYPE_CHECKING:
+    from projections.rebuild import Refed
 
 app = typer.Typer(
     help="Analysts' tools over the event store: export, state, into (docs/replay.md).", no_args_is_help=True
@@ -147,6 +149,8 @@ def into(
     if last is not None and last < first:
         raise CliError(f"--to {last} is before --from {first}", "give a range that goes forward", Exit.USAGE)
     settings = build(ProjectionSettings)
+    from projections.rebuild import RebuildInProgress  # noqa: PLC0415 - the projections pipeline: `into` only
+
     try:
         with native_stderr_held():
             done = asyncio.run(_into(settings, view, first - 1, last))
@@ -160,6 +164,8 @@ def into(
 
 
 async def _into(settings: ProjectionSettings, view: View, after: int, upto: int | None) -> Refed:
+    from projections.rebuild import StoreSource, refeed  # noqa: PLC0415 - see `into`
+
     client = redisconn.connect(settings.redis_url)
     try:
         store = StoreSource(settings.postgres_dsn, settings.db_schema)

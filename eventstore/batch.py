@@ -32,7 +32,8 @@ Conflict = Callable[[asyncpg.Connection, str, int, Newer], Awaitable[Concurrency
 # the statement itself: eventstore/migrations/005_append_returns_newer.sql (planned once per connection)
 _INSERT = "SELECT * FROM append_events(" + ", ".join(f"${i}" for i in range(1, 20)) + ")"
 # the same for a batch of one command of one event (one writer, most commands), answering alike: plain values
-# planned in microseconds, no function call, about 0.09 ms less per statement (docs/scale.md)
+# planned in microseconds, no function call, about 0.09 ms less per statement (docs/scale.md). Its rules are
+# append_events's, written twice for that speed: tests/integration/test_event_store.py runs both statements
 _INSERT_ONE = """
 WITH written AS (
     INSERT INTO events (stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
