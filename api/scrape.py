@@ -93,8 +93,7 @@ async def measure(
         projection_metrics.LAG_SECONDS.labels(s.view).set(s.lag_seconds)
         projection_metrics.POSITION.labels(s.view).set(s.position)
         projection_metrics.VERSION.labels(s.view).set(s.version)
-    relay_metrics.LAG_EVENTS.set(progress.relay.events)
-    relay_metrics.LAG_SECONDS.set(progress.relay.seconds)
+    relay_metrics.show_lag(progress.relay)
     WORKER_LAG_EVENTS.clear()  # not measured: no value rather than the last one
     WORKER_LAG_SECONDS.clear()
     for name, behind in (progress.workers or {}).items():

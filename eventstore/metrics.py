@@ -11,7 +11,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge
 
 from eventstore.errors import StoreUnavailable
-from eventstore.queries import relay_behind
+from eventstore.queries import Behind, relay_behind
 
 log = logging.getLogger("agentlog.relay")
 PUBLISHED = Counter("agentlog_relay_published_events", "Events the relay published to Kafka", ["relay"])
@@ -24,7 +24,11 @@ LAG_SECONDS = Gauge("agentlog_relay_lag_seconds", "Age of the oldest event the r
 
 async def measure_lag(pool: asyncpg.Pool, relay: str = "main") -> None:
     """Set the lag gauges from the store: events after the relay's checkpoint and the age of the oldest."""
-    behind = await relay_behind(pool, relay)
+    show_lag(await relay_behind(pool, relay))
+
+
+def show_lag(behind: Behind) -> None:
+    """Set the lag gauges to a measurement (the relay's own, or the API's for /metrics)."""
     LAG_EVENTS.set(behind.events)
     LAG_SECONDS.set(behind.seconds)
 

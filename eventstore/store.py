@@ -28,7 +28,7 @@ from contracts.convert import from_plain, to_plain
 from domain.errors import ConcurrencyConflict, IdempotencyKeyReused
 from domain.events import AppendResult, CommandContext, DomainEvent, EventMetadata, RecordedEvent
 from domain.repository import Repository, Stored
-from eventstore.batch import Claim, GroupAppender
+from eventstore.batch import Claim, GroupAppender, Newer
 from eventstore.errors import translate_outages
 from observability.tracing import span
 
@@ -186,7 +186,7 @@ class PostgresRecorder:
         return Claim(context.idempotency_key, context.request_hash or "", json.dumps(to_plain(result), default=str))
 
     async def _conflict(
-        self, conn: asyncpg.Connection, stream_id: str, expected: int, newer: list[tuple[int, bytes]]
+        self, conn: asyncpg.Connection, stream_id: str, expected: int, newer: Newer
     ) -> ConcurrencyConflict:
         """The stream moved on: say where it is, with the events the command missed when the append returned them."""
         if not newer:
