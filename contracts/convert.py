@@ -77,13 +77,13 @@ _FROM_TEXT: dict[Any, Callable[[str], Any]] = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _from_epoch_ms(value: int) -> datetime:
+def from_epoch_ms(value: int) -> datetime:
     """A time as Avro's timestamp-millis writes it (what `EventCodec.read()` gives), exactly."""
     return _EPOCH + timedelta(milliseconds=value)
 
 
 # Times also arrive as epoch milliseconds (Avro read as written): parsed when an int.
-_FROM_INT: dict[Any, Callable[[int], Any]] = {datetime: _from_epoch_ms}
+_FROM_INT: dict[Any, Callable[[int], Any]] = {datetime: from_epoch_ms}
 
 
 @cache
