@@ -50,7 +50,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from eventstore.errors import POSTGRES_OUTAGES, postgres_unavailable
 from eventstore.metrics import ACTIVE, PUBLISHED
-from eventstore.store import CHANNEL
+from eventstore.store import CHANNEL_OF_SCHEMA
 from observability import tracing
 
 log = logging.getLogger("agentlog.relay")
@@ -287,7 +287,8 @@ class Relay:
         async with self.pool.acquire() as listener:
             if not await self._lead(listener, stop):
                 return
-            await listener.add_listener(CHANNEL, self._on_notify)
+            channel = await listener.fetchval(CHANNEL_OF_SCHEMA)
+            await listener.add_listener(channel, self._on_notify)
             try:
                 while not stop.is_set():
                     if await self.publish_batch():
@@ -298,7 +299,7 @@ class Relay:
             finally:  # a broken connection has nothing to unlisten (and may already be back in the pool)
                 self._resign()
                 with contextlib.suppress(asyncpg.InterfaceError, *POSTGRES_OUTAGES):
-                    await listener.remove_listener(CHANNEL, self._on_notify)
+                    await listener.remove_listener(channel, self._on_notify)
                     await listener.execute("SELECT pg_advisory_unlock_all()")
 
     async def _lead(self, listener: asyncpg.Connection, stop: asyncio.Event) -> bool:

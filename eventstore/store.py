@@ -34,6 +34,9 @@ from observability.tracing import span
 
 S = TypeVar("S")
 CHANNEL = "agentlog_events"
+# The relay's wake-up channel of the schema a connection works in (its search_path): appends to one schema
+# wake only that schema's relays. Channel names are cut to 63 bytes, as Postgres cuts identifiers.
+CHANNEL_OF_SCHEMA = f"SELECT left('{CHANNEL}:' || current_schema(), 63)"
 
 # One round trip: the stream's snapshot (if any), then its first event (whose tenant owns the
 # stream, and whose stream type says what kind of aggregate it is) and every event after the snapshot.
@@ -230,7 +233,7 @@ class PostgresRecorder:
         await asyncio.sleep(0.002)
         self._notify_pending = False
         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-            await self.pool.execute(f"NOTIFY {CHANNEL}")  # if lost, the relay's polling picks the events up
+            await self.pool.execute(f"SELECT pg_notify(({CHANNEL_OF_SCHEMA}), NULL)")  # if lost, the relay polls
 
 
 class PostgresEventStore(Repository):

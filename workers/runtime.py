@@ -50,6 +50,9 @@ DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 OUTAGES = (Unavailable, RegistryUnavailable, KafkaException, *POSTGRES_OUTAGES)
+# Offsets are committed at most this often while running (and at stop): each commit is a round trip to the
+# broker and a write there, and what a restarted worker reads again since the last commit records nothing twice.
+COMMIT_EVERY = 0.5
 # waited out like an outage: another writer went first on a busy stream (a persona's budget of the day)
 TRANSIENT = (*OUTAGES, ConcurrencyConflict)
 
@@ -112,6 +115,7 @@ class Worker:
         self._inflight: dict[tuple[str, int], set[int]] = defaultdict(set)  # offsets per topic partition
         self._read: dict[tuple[str, int], int] = {}  # the next offset to read per topic partition
         self._committed: dict[tuple[str, int], int] = {}
+        self._next_commit = 0.0
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
@@ -131,7 +135,7 @@ class Worker:
 
         Pipelined: the next records are read while earlier ones are handled (a message waiting for a
         tool holds up only its own stream), at most `batch` * 4 in flight; each partition's offset is
-        committed up to its oldest record still in flight.
+        committed up to its oldest record still in flight, every COMMIT_EVERY seconds.
         """
         self.consumer.subscribe(self.topics)
         try:
@@ -141,7 +145,9 @@ class Worker:
                 else:
                     for message in await asyncio.to_thread(poll_batch, self.consumer, self.batch, 0.2):
                         self._start(message)
-                await self._commit()
+                if time.monotonic() >= self._next_commit:
+                    await self._commit()
+                    self._next_commit = time.monotonic() + COMMIT_EVERY
             await asyncio.gather(*self._tails.values())
             await self._commit()
         finally:

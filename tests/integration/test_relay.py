@@ -63,6 +63,25 @@ async def test_concurrent_writers_lose_nothing_and_keep_stream_order(servers, ev
     assert_complete_and_in_stream_order(messages, events)
 
 
+async def test_an_append_wakes_the_relay_of_its_schema_without_waiting_for_the_poll(
+    servers, event_store, relay_pool, topics
+):
+    relay = Relay(relay_pool, servers.kafka_bootstrap_servers, poll_interval=30)  # only a NOTIFY is this quick
+    streams = [uuid.uuid4()]
+
+    async def append_once_idle() -> None:
+        await asyncio.sleep(1)  # the relay has drained the empty store and sleeps
+        await write(event_store, streams, 1)
+        async with asyncio.timeout(10):
+            while relay.published < 1:
+                await asyncio.sleep(0.02)
+
+    await run_relay(relay, append_once_idle)
+
+    messages = read_until(servers.kafka_bootstrap_servers, topics, set(await stored(event_store)))
+    assert len(messages) == 1
+
+
 @pytest.mark.serial
 @pytest.mark.skipif(mode() != "native", reason="restarting the broker needs the native launcher")
 async def test_a_broker_restart_delays_but_loses_nothing(servers, event_store, relay_pool, topics):
