@@ -143,7 +143,9 @@ class PostgresRecorder:
         ]
         result = _result(stream_id, expected_version, [0], recorded)
         attributes = _append_attributes(stream_id, stream_type, encoded, context)
-        with span("eventstore.append", kind=SpanKind.CLIENT, attributes=attributes) as s:
+        with span(
+            "eventstore.append", kind=SpanKind.CLIENT, attributes=attributes, outcomes=(ConcurrencyConflict,)
+        ) as s:
             try:
                 positions = await self._group.append(stream_id, expected_version, rows, self._claim_of(context, result))
             except ConcurrencyConflict:

@@ -19,11 +19,14 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from api.tenants import Tenants
 from cli.provider import drop_keys, drop_schema
 from contracts.routing import INBOUND, TOOL_REQUESTS
+from domain.errors import ConcurrencyConflict
 from eventstore.migrate import migrate
+from observability import tracing
 from observability.spanstore import RedisSpanExporter
 from observability.tracing import header
 from stack.ports import free_port
@@ -314,3 +317,19 @@ def test_an_api_process_with_tracing_off_records_no_span_and_the_events_keep_the
             "SELECT traceparent FROM events WHERE traceparent LIKE %s", (f"00-{trace_id}-%",)
         ).fetchall()
     assert stored and {row[0] for row in stored} == {traceparent}
+
+
+def test_an_outcome_is_named_on_its_span_and_a_failure_is_recorded_with_its_traceback(world):
+    _, _, spans, _ = world
+    with pytest.raises(ConcurrencyConflict), tracing.span("test.outcome", outcomes=(ConcurrencyConflict,)):
+        raise ConcurrencyConflict("s-1", 1, 2)  # a refused append: an answer, not a failure
+    with pytest.raises(ValueError, match="boom"), tracing.span("test.failure", outcomes=(ConcurrencyConflict,)):
+        raise ValueError("boom")
+
+    finished = {s.name: s for s in spans.get_finished_spans() if s.name.startswith("test.")}
+    outcome, failure = finished["test.outcome"], finished["test.failure"]
+    assert attrs(outcome)["agentlog.outcome"] == "ConcurrencyConflict"
+    assert (outcome.status.status_code, outcome.events) == (StatusCode.UNSET, ())
+    assert failure.status.status_code is StatusCode.ERROR and failure.status.description == "ValueError: boom"
+    [recorded] = failure.events
+    assert recorded.name == "exception" and "raise ValueError" in str(dict(recorded.attributes or {}))
