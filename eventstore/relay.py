@@ -128,6 +128,7 @@ class Relay:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._done: Checkpoint | None = None  # what Kafka confirmed, when Postgres has not stored it yet
+        self._at: Checkpoint | None = None  # the stored checkpoint as this relay last read or wrote it
         self._first_batch = True
         self._holding: asyncpg.Connection | None = None  # the connection that holds the lock while active
 
@@ -160,7 +161,8 @@ class Relay:
         self._check_leadership()
         if self._done is not None:  # Kafka has the last batch: store its checkpoint before reading on
             await self._save(self._done)
-        start = await self.checkpoint()
+        # read once per spell as the active relay (only the lock holder writes it), then known
+        start = self._at = self._at or await self.checkpoint()
         rows = await self.pool.fetch(_BATCH, start.txid, start.position, self.batch_size)
         if not rows:
             return 0
@@ -180,7 +182,7 @@ class Relay:
 
     async def _save(self, done: Checkpoint) -> None:
         await self.pool.execute(_SAVE, self.name, done.txid, done.position)
-        self._done = None
+        self._done, self._at = None, done
 
     async def _deliver(self, rows: list[asyncpg.Record]) -> None:
         """Produce the rows and wait until Kafka confirmed every one (however long Kafka is away)."""
@@ -287,11 +289,14 @@ class Relay:
         async with self.pool.acquire() as listener:
             if not await self._lead(listener, stop):
                 return
+            self._at = None  # another relay may have been active meanwhile: read the checkpoint again
             channel = await listener.fetchval(CHANNEL_OF_SCHEMA)
             await listener.add_listener(channel, self._on_notify)
             try:
                 while not stop.is_set():
-                    if await self.publish_batch():
+                    # an append notified from now on (during the batch too) ends the idle wait below at once
+                    self._wake.clear()
+                    if await self.publish_batch() >= self.batch_size:  # a full batch: more may be waiting
                         continue
                     await self._idle(stop)
                     if listener.is_closed():
@@ -334,7 +339,6 @@ class Relay:
         ACTIVE.labels(self.name).set(0)
 
     async def _idle(self, stop: asyncio.Event) -> None:
-        self._wake.clear()
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waits:

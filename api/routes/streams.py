@@ -126,9 +126,8 @@ async def _events(request: Request, reads: ReadModels, session_id: UUID, after: 
     quiet_since = time.monotonic()
     async with aclosing(_tail(reads, session_id, after, request.is_disconnected)) as batches:
         async for updates in batches:
-            for update in updates:
-                yield _event(*update)
-            if updates:
+            if updates:  # one write for what arrived together (a reply's last chunk and its message)
+                yield "".join(_event(*update) for update in updates)
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since >= KEEP_ALIVE:
                 quiet_since = time.monotonic()
