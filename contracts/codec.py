@@ -1,6 +1,7 @@
 """Avro codecs in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body).
 
-Both directions use fastavro directly, with every schema parsed once, in the wire format
+Both directions go through code generated per contract (contracts/compiled.py: the event straight to
+its Avro body and back), falling back to fastavro with every schema parsed once, in the wire format
 confluent-kafka's AvroSerializer and AvroDeserializer write and read (tests read our records with
 them); the serializers' per-record overhead (a subject lookup, a context, their own schema
 handling) would cost more than the Avro itself. Writers never register schemas: `resolve()` looks
@@ -110,9 +111,10 @@ class EventCodec:
         SchemaNotRegistered when its subject lacks the local schema (the server's fault, not the
         event's), RegistryUnavailable when the registry gives no verdict.
 
-        Validation runs before the writer because fastavro's writer coerces some wrong values (a
-        string into a boolean, a float into a long) instead of refusing them. The subject's schema
-        id is looked up once per subject.
+        The generated writer checks and writes in one pass; what it does not accept takes the generic
+        path, where validation runs before fastavro's writer because that coerces some wrong values (a
+        string into a boolean, a float into a long) instead of refusing them. The subject's schema id
+        is looked up once per subject.
         """
         name = recorded.event.type_name()
         parsed = self._parsed.get(name)

@@ -131,14 +131,14 @@ _HELPERS: dict[str, Any] = {
 }
 
 
-def _unwrap(hint: Any) -> tuple[Any, bool]:
-    """The type an optional hint stands for, and whether None is allowed; other unions are not covered."""
+def _unwrap(hint: Any) -> Any:
+    """The type an optional hint stands for; other unions are not covered."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         if len(members) != 1:
             raise Unsupported(f"union {hint}")
-        return members[0], True
-    return hint, False
+        return members[0]
+    return hint
 
 
 class _Generator:
@@ -207,7 +207,7 @@ class _Generator:
         hints = typing.get_type_hints(cls)
         names = [f["name"] for f in schema["fields"]]
         if sorted(names) != sorted(f.name for f in dataclasses.fields(cls)):
-            raise Unsupported(f"{full}: fields differ from {cls.__name__}'s")
+            raise Unsupported(f"{full}: fields differ from {cls.__name__}'s")  # (so every name is an identifier)
         suffix = self.records[full] = str(len(self.records))
         inner = full.rpartition(".")[0]
         write = [f"def w_{suffix}(o, out):"]
@@ -232,7 +232,7 @@ class _Generator:
             schema = {"type": schema}
         if schema.get("logicalType") in _LOGICAL:
             return self._write_logical(schema, var, namespace, depth)
-        return self._write_plain(schema, _unwrap(hint)[0], var, namespace, depth)
+        return self._write_plain(schema, _unwrap(hint), var, namespace, depth)
 
     def _write_logical(self, schema: dict[str, Any], var: str, namespace: str, depth: int) -> list[str]:
         pad = "    " * depth
@@ -261,8 +261,7 @@ class _Generator:
             return [
                 f"{pad}if type({var}) is not _Decimal or {check}({var}) is not None: raise Refused",
                 f"{pad}b = _decimal_bytes({var}, {int(schema.get('scale', 0))})",
-                f"{pad}_write_long(out, len(b))",
-                f"{pad}out += b",
+                *_sized("b", pad),
             ]
         raise Unsupported(f"{logical} on {kind}")
 
@@ -292,14 +291,12 @@ class _Generator:
                 return [
                     f"{pad}if type({var}) is not str: raise Refused",
                     f"{pad}b = {var}.encode()",
-                    f"{pad}_write_long(out, len(b))",
-                    f"{pad}out += b",
+                    *_sized("b", pad),
                 ]
             case "bytes":
                 return [
                     f"{pad}if type({var}) is not bytes: raise Refused",
-                    f"{pad}_write_long(out, len({var}))",
-                    f"{pad}out += {var}",
+                    *_sized(var, pad),
                 ]
             case "enum":
                 index: dict[Any, int] = {}
@@ -353,7 +350,7 @@ class _Generator:
             f"{pad}if {var} is None: out.append({null * 2})",
             f"{pad}else:",
             f"{pad}    out.append({(1 - null) * 2})",
-            *self.writer(other, _unwrap(hint)[0], var, namespace, depth + 1),
+            *self.writer(other, _unwrap(hint), var, namespace, depth + 1),
         ]
 
     # -- reading: lines that read the next value into `target`, advancing `pos` --
@@ -376,7 +373,7 @@ class _Generator:
             return self._read_union(schema, hint, target, namespace, depth)
         if isinstance(schema, str):
             schema = {"type": schema}
-        base, _ = _unwrap(hint)
+        base = _unwrap(hint)
         if schema.get("logicalType") in _LOGICAL:
             return self._read_logical(schema, base, target, pad)
         return self._read_plain(schema, base, target, namespace, depth)
@@ -464,9 +461,14 @@ class _Generator:
             *self._long("branch", pad),
             f"{pad}if branch == {null}: {target} = None",
             f"{pad}elif branch == {1 - null}:",
-            *self.reader(branches[1 - null], _unwrap(hint)[0], target, namespace, depth + 1),
+            *self.reader(branches[1 - null], _unwrap(hint), target, namespace, depth + 1),
             f"{pad}else: raise ValueError('union branch out of range')",
         ]
+
+
+def _sized(var: str, pad: str) -> list[str]:
+    """Lines writing the bytes in `var` as Avro writes bytes and strings: their length, then them."""
+    return [f"{pad}_write_long(out, len({var}))", f"{pad}out += {var}"]
 
 
 def _item_hint(hint: Any) -> Any:

@@ -8,6 +8,7 @@ old sessions, an outage longer than that), is left as it is.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -37,7 +38,8 @@ def is_user_message(recorded: RecordedEvent) -> bool:
 async def answer(store: PostgresEventStore, settings: ConversationSettings, cause: RecordedEvent) -> None:
     """Answer one user message (see workers/conversation/reply.py), once, unless it is too old to begin."""
     reply = Reply(store, settings, cause)
-    done = await reply.progress()
+    # read at once (the session's state is wasted only on a message that is not answered)
+    done, session = await asyncio.gather(reply.progress(), reply.session())
     if "reply" in done:
         return
     age = (datetime.now(UTC) - cause.meta.occurred_at).total_seconds()
@@ -45,15 +47,15 @@ async def answer(store: PostgresEventStore, settings: ConversationSettings, caus
         log.warning("message %s is %.0f s old: not answered (AGENTLOG_CONVERSATION_MAX_AGE)", cause.meta.event_id, age)
         TOO_OLD.inc()
         return
-    session = await reply.session()
     if session is not None and cause.meta.stream_version <= session.forked_at:
         return  # a fork's copy of its original's history: answered there, if at all
     if session is None or reply.stopped(session):  # closed, or cancelled before the worker reached it (or came back)
         await reply.finish_cancelled()
         return
-    history = await history_until(store, cause, settings.conversation_history)
     try:
-        responder = await responder_for(store, settings, session)
+        history, responder = await asyncio.gather(
+            history_until(store, cause, settings.conversation_history), responder_for(store, settings, session)
+        )
     except ResponderError as e:
         await reply.fail(e)
         return
