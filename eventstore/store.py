@@ -30,7 +30,6 @@ from domain.events import AppendResult, CommandContext, DomainEvent, EventMetada
 from domain.repository import Repository, Stored
 from eventstore.batch import Claim, GroupAppender, Newer
 from eventstore.errors import translate_outages
-from eventstore.reads import GroupReader
 from observability.tracing import span
 
 S = TypeVar("S")
@@ -52,6 +51,7 @@ ORDER BY part, version
 """
 
 
+_AFTER = "SELECT version, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
 _READ = """
 SELECT payload FROM events WHERE stream_id = $1 AND version <= $2 AND ($4::text IS NULL OR event_type = $4)
 ORDER BY version DESC LIMIT $3
@@ -67,7 +67,6 @@ class PostgresRecorder:
         self._notify_pending = False
         self._notifier: asyncio.Task[None] | None = None
         self._group = GroupAppender(pool, self._conflict)
-        self._reads = GroupReader(pool, lambda payload: codec.decode(payload).event)
 
     @translate_outages
     async def read(self, stream_id: str, state_type: type[S]) -> Stored:
@@ -86,8 +85,8 @@ class PostgresRecorder:
 
     @translate_outages
     async def read_after(self, stream_id: str, version: int) -> list[tuple[int, DomainEvent]]:
-        """Through the group reader: asked at the same time by several commands, read once (eventstore/reads.py)."""
-        return await self._reads.after(stream_id, version)
+        rows = await self.pool.fetch(_AFTER, stream_id, version)
+        return [(row["version"], self.codec.decode(row["payload"]).event) for row in rows]
 
     @translate_outages
     async def read_stream(
