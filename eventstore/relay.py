@@ -150,8 +150,13 @@ class Relay:
             "queue.buffering.max.messages": 1_000_000,
         }
 
+    def _db(self) -> asyncpg.Connection | asyncpg.Pool:
+        """Where the relay's queries go: the connection holding its lock while active (no pool hand-over, and no
+        reset of a pooled connection after every query), else the pool (`publish_batch` called directly)."""
+        return self._holding or self.pool
+
     async def checkpoint(self) -> Checkpoint:
-        row = await self.pool.fetchrow(
+        row = await self._db().fetchrow(
             "SELECT txid::text AS txid, position FROM relay_checkpoints WHERE relay = $1", self.name
         )
         return Checkpoint(row["txid"], row["position"]) if row else Checkpoint()
@@ -163,7 +168,7 @@ class Relay:
             await self._save(self._done)
         # read once per spell as the active relay (only the lock holder writes it), then known
         start = self._at = self._at or await self.checkpoint()
-        rows = await self.pool.fetch(_BATCH, start.txid, start.position, self.batch_size)
+        rows = await self._db().fetch(_BATCH, start.txid, start.position, self.batch_size)
         if not rows:
             return 0
         if self._first_batch:
@@ -181,7 +186,7 @@ class Relay:
         return len(rows)
 
     async def _save(self, done: Checkpoint) -> None:
-        await self.pool.execute(_SAVE, self.name, done.txid, done.position)
+        await self._db().execute(_SAVE, self.name, done.txid, done.position)
         self._done, self._at = None, done
 
     async def _deliver(self, rows: list[asyncpg.Record]) -> None:
