@@ -123,8 +123,9 @@ class EventCodec:
         topic = self.routing.topic_for(recorded.event)
         subject = self.routing.subject(topic, name)
         schema_id = self.schema_ids.get(subject) or self._lookup(subject, name)
+        header = _HEADER.pack(0, schema_id)
         if compiled := self._compiled_for(name):
-            out = bytearray(_HEADER.pack(0, schema_id))
+            out = bytearray(header)
             try:
                 compiled.write(recorded, out)
                 return Encoded(topic, recorded.meta.stream_id.encode(), bytes(out), schema_id, name)
@@ -133,7 +134,7 @@ class EventCodec:
         record = to_record(recorded)
         self._validate(name, record)
         body = BytesIO()
-        body.write(_HEADER.pack(0, schema_id))
+        body.write(header)
         try:
             schemaless_writer(body, parsed, record)
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError, ArithmeticError) as e:

@@ -24,16 +24,15 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from contracts.convert import from_epoch_ms
+from contracts.convert import from_epoch_ms, to_epoch_ms
 from contracts.validation import CHECKS
 from domain.events import DomainEvent, RecordedEvent
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _LIMITS = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "string", "bytes"})
@@ -99,11 +98,6 @@ def _decimal_of(data: bytes, precision: int, scale: int) -> decimal.Decimal:
     return context.create_decimal(int.from_bytes(data, byteorder="big", signed=True)).scaleb(-scale, context)
 
 
-def _timestamp_millis(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
-
-
 class Refused(Exception):
     """The generated writer does not accept a value (the generic path then says why)."""
 
@@ -113,7 +107,7 @@ _HELPERS: dict[str, Any] = {
     "_read_long": _read_long,
     "_decimal_bytes": _decimal_bytes,
     "_decimal_of": _decimal_of,
-    "_timestamp_millis": _timestamp_millis,
+    "_to_epoch_ms": to_epoch_ms,
     "_from_epoch_ms": from_epoch_ms,
     "Refused": Refused,
     "_pack_double": struct.Struct("<d").pack,
@@ -249,7 +243,7 @@ class _Generator:
         if logical == "timestamp-millis" and kind == "long":
             return [
                 f"{pad}if type({var}) is not _datetime or {var}.tzinfo is None: raise Refused",
-                f"{pad}_write_long(out, _timestamp_millis({var}))",
+                f"{pad}_write_long(out, _to_epoch_ms({var}))",
             ]
         if logical == "date" and kind == "int":
             return [

@@ -82,6 +82,12 @@ def from_epoch_ms(value: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=value)
 
 
+def to_epoch_ms(moment: datetime) -> int:
+    """A timezone-aware time as Avro's timestamp-millis, as fastavro writes it (microseconds cut, not rounded)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
 # Times also arrive as epoch milliseconds (Avro read as written): parsed when an int.
 _FROM_INT: dict[Any, Callable[[int], Any]] = {datetime: from_epoch_ms}
 

@@ -13,12 +13,12 @@ pair is one interaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from contracts.convert import from_record
+from contracts.convert import from_epoch_ms, from_record
 from contracts.schemas import event_contracts
 from contracts.validation import logical_fields
 from domain.catalog import EVENT_TYPES
@@ -69,12 +69,8 @@ def read_content(event_type: str, content: Mapping[str, Any]) -> dict[str, Any]:
 
 def decode_content(event_type: str, content: Mapping[str, Any]) -> RecordedEvent:
     """The recorded event `EventCodec.decode` gives for this content (times as datetimes, ids as UUIDs)."""
-    parse = {"date": date.fromisoformat, "decimal": Decimal, "timestamp-millis": _millis}
+    parse = {"date": date.fromisoformat, "decimal": Decimal, "timestamp-millis": from_epoch_ms}
     return from_record(EVENT_TYPES[event_type], _converted(event_type, content, parse))
-
-
-def _millis(value: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=value)
 
 
 def _converted(event_type: str, content: Mapping[str, Any], parse: Mapping[str, Any]) -> dict[str, Any]:
