@@ -5,7 +5,7 @@ committing single-row inserts with as many clients as we have writers (bench/pgb
 
 Ours: the session command services (`domain.session.service`: `domain.service.execute`, i.e.
 load, decide, append with the expected version) on a `PostgresEventStore` with the real Avro
-codec, asyncio tasks as the concurrent writers. Peer: the
+codec, asyncio tasks on uvloop (the loop the API and every agentlog process run on) as the concurrent writers. Peer: the
 `eventsourcing` library's own PostgreSQL application (psycopg 3, JSON), threads as the writers.
 One event per command, on new streams (start a session) and on existing ones (post a message).
 """
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import typer
+import uvloop
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -309,7 +310,7 @@ def main(
     fresh_schema(dsn, OURS_SCHEMA)
     fresh_schema(dsn, PEER_SCHEMA, migrated=False)  # the peer creates its own table
     pgbench.prepare(dsn)
-    loop = asyncio.new_event_loop()
+    loop = uvloop.new_event_loop()
     counts = writers or [1, 16, 64]
     out.print(f"[dim]{commands} commands per batch x {rounds} rounds per configuration, interleaved with {PEER}[/dim]")
     results = []

@@ -17,7 +17,7 @@ from cli import deadletters
 from cli.console import JsonOpt, native_stderr_held, out, print_json
 from cli.errors import CliError, Exit, build
 from cli.readside import NameArg, NamesArg, codec_of, dead_letters_of, views_named
-from cli.running import metrics_served, report_progress, stop_on_signals
+from cli.running import metrics_served, report_progress, run_on_uvloop, stop_on_signals
 from contracts.routing import Routing
 from contracts.topics import ensure_topics
 from observability import redisconn
@@ -59,7 +59,7 @@ def run(names: NamesArg = None) -> None:
     ]
     where = metrics_served(settings.projections_metrics_port, "AGENTLOG_PROJECTIONS_METRICS_PORT")
     gc.freeze()  # start-up objects out of the collector's sight: each batch allocates thousands of records
-    asyncio.run(_run(runners, where))
+    run_on_uvloop(_run(runners, where))
 
 
 async def _run(runners: list[ProjectionRunner], where: str) -> None:

@@ -6,11 +6,23 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import uvloop
 
 from cli.console import out
 from cli.errors import CliError, Exit
 from observability.metrics import serve_metrics
+
+T = TypeVar("T")
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
+    """Run a long-running command's coroutine to its end on uvloop (as uvicorn runs the API): the same asyncio,
+    with less CPU per callback and per socket read than the standard loop."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def stop_on_signals() -> asyncio.Event:

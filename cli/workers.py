@@ -11,7 +11,7 @@ from rich.table import Table
 
 from cli.console import JsonOpt, out, print_json
 from cli.errors import build
-from cli.running import metrics_served, report_progress, stop_on_signals
+from cli.running import metrics_served, report_progress, run_on_uvloop, stop_on_signals
 from contracts import registry
 from contracts.codec import EventCodec
 from contracts.routing import WORKER_TOPICS, Routing
@@ -88,7 +88,7 @@ def serve(spec: WorkerSpec, make: MakeHandler, settings_type: type[WorkerSetting
     settings = build(settings_type)
     configure_tracing(f"agentlog-worker-{spec.name}", build(TracingSettings))
     where = metrics_served(settings.worker_metrics_port, "AGENTLOG_WORKER_METRICS_PORT")
-    asyncio.run(_serve(spec, make, settings, where))
+    run_on_uvloop(_serve(spec, make, settings, where))
 
 
 async def _serve(spec: WorkerSpec, make: MakeHandler, settings: WorkerSettings, where: str = "") -> None:

@@ -9,7 +9,7 @@ import typer
 
 from cli.console import native_stderr_held, out
 from cli.errors import build
-from cli.running import metrics_served, report_progress, stop_on_signals
+from cli.running import metrics_served, report_progress, run_on_uvloop, stop_on_signals
 from contracts.routing import Routing
 from contracts.topics import ensure_topics
 from eventstore import metrics as relay_metrics
@@ -37,7 +37,7 @@ def relay() -> None:
     with native_stderr_held():  # Kafka down at start: one line (exit 3), not librdkafka's retries too
         ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions)
     where = metrics_served(settings.relay_metrics_port, "AGENTLOG_RELAY_METRICS_PORT")
-    asyncio.run(_relay(settings, where))
+    run_on_uvloop(_relay(settings, where))
 
 
 async def _relay(settings: EventStoreSettings, where: str = "") -> None:

@@ -1,4 +1,5 @@
-"""Group commit for appends: concurrent commands on different streams share one statement and one commit.
+"""Group statements: concurrent appends on different streams share one statement and one commit, concurrent
+loads of different streams one query.
 
 Each command's rows carry its stream's expected version and its idempotency key (if any); the
 INSERT keeps only the rows whose stream is still at that version and whose key is not recorded yet
@@ -9,16 +10,25 @@ moved on, or its key was recorded: the caller looks the key up). If two writers 
 stream (or one key) across statements, a UNIQUE index fails the whole statement and each command
 of that batch is retried alone (so does a deadlock, which sorting the rows by stream makes unlikely).
 A batch holds at most one command per stream. Nothing waits to fill a batch: a command is sent
-at once when a lane is free, and commands arriving meanwhile ride the next statement together.
+at once when a lane is free, and commands arriving meanwhile ride the next statement together. What is
+waiting is shared out over the free lanes (ceil(waiting / free lanes) each), so a burst of commands goes
+out as several statements at once instead of one behind which the other lanes idle: the database works on
+one part while the process prepares the commands of another (with 64 writers, 21 commands a statement
+over 3 lanes went through about 20% faster than 61 in one; docs/scale.md).
+
+Loads (the newest snapshot and the events after it, of a stream this process does not remember) ride the
+same lanes' rules: a burst of commands on streams new to the process, as after a restart, reads them in a
+few queries instead of one query (and one pooled connection) each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
@@ -52,6 +62,16 @@ SELECT x.stream_id, NULL, x.version, x.payload FROM events x
 WHERE x.stream_id = $1 AND x.version > $14 AND NOT EXISTS (SELECT FROM written)
 ORDER BY version
 """
+
+
+class Waiting(Protocol):
+    """What waits in a lane's queue: a stream's id and the future its answer resolves."""
+
+    stream_id: str
+    done: asyncio.Future[Any]
+
+
+W = TypeVar("W", bound=Waiting)
 
 
 @dataclass(frozen=True)
@@ -116,60 +136,81 @@ def _group_arguments(commands: list[Pending]) -> list[list[Any]]:
     return [*columns, *claim_columns]
 
 
-class GroupAppender:
-    """Runs appends through at most `lanes` concurrent group statements."""
+class Lanes(Generic[W]):
+    """Runs what is queued through at most `lanes` concurrent statements, each taking its share of what waits
+    (ceil(waiting / free lanes), at most `max_batch`, at most one per stream); `_send` runs one batch and
+    resolves each one's `done`."""
 
-    def __init__(self, pool: asyncpg.Pool, conflict: Conflict, *, lanes: int = 2, max_batch: int = 256) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, lanes: int = 3, max_batch: int = 256) -> None:
         self.pool = pool
-        self.conflict = conflict
         self.lanes = lanes
         self.max_batch = max_batch
-        self._queue: deque[Pending] = deque()
-        self._busy = 0
+        self._queue: deque[W] = deque()
+        self._busy = 0  # lanes draining the queue
+        self._sending = 0  # lanes waiting for a statement
         self._tasks: set[asyncio.Task[None]] = set()  # held so the loop cannot drop a running drain
 
-    async def append(self, stream_id: str, expected: int, rows: list[Row], claim: Claim | None = None) -> list[int]:
-        """The positions of the rows written; ConcurrencyConflict when the stream moved on or the
-        claim's key is recorded already."""
-        pending = Pending(stream_id, expected, rows, claim)
-        self._queue.append(pending)
+    async def _submit(self, waiting: W) -> Any:
+        self._queue.append(waiting)
         if self._busy < self.lanes:
             self._busy += 1
             task = asyncio.get_running_loop().create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await pending.done
+        return await waiting.done
 
-    def _next_batch(self) -> list[Pending]:
-        batch: list[Pending] = []
+    def _next_batch(self) -> list[W]:
+        """This lane's share of what is waiting, at most one per stream."""
+        share = min(self.max_batch, math.ceil(len(self._queue) / (self.lanes - self._sending)))
+        batch: list[W] = []
         streams: set[str] = set()
-        later: list[Pending] = []
-        while self._queue and len(batch) < self.max_batch:
-            pending = self._queue.popleft()
-            (later if pending.stream_id in streams else batch).append(pending)
-            streams.add(pending.stream_id)
+        later: list[W] = []
+        while self._queue and len(batch) < share:
+            waiting = self._queue.popleft()
+            (later if waiting.stream_id in streams else batch).append(waiting)
+            streams.add(waiting.stream_id)
         self._queue.extendleft(reversed(later))
         return batch
 
     async def _drain(self) -> None:
         try:
             while batch := self._next_batch():
-                await self._send(batch)
+                self._sending += 1
+                try:
+                    await self._send(batch)
+                except Exception as e:  # noqa: BLE001 - the callers, not this task, must see any failure
+                    for waiting in batch:
+                        if not waiting.done.done():
+                            waiting.done.set_exception(e)
+                finally:
+                    self._sending -= 1
         finally:
             self._busy -= 1
 
+    async def _send(self, batch: list[W]) -> None:
+        raise NotImplementedError
+
+
+class GroupAppender(Lanes[Pending]):
+    """Appends, each command's rows in one group statement with the other commands of its batch."""
+
+    def __init__(self, pool: asyncpg.Pool, conflict: Conflict, *, lanes: int = 3, max_batch: int = 256) -> None:
+        super().__init__(pool, lanes=lanes, max_batch=max_batch)
+        self.conflict = conflict
+
+    async def append(self, stream_id: str, expected: int, rows: list[Row], claim: Claim | None = None) -> list[int]:
+        """The positions of the rows written; ConcurrencyConflict when the stream moved on or the
+        claim's key is recorded already."""
+        positions: list[int] = await self._submit(Pending(stream_id, expected, rows, claim))
+        return positions
+
     async def _send(self, batch: list[Pending]) -> None:
-        try:
-            async with self.pool.acquire() as conn:
-                try:
-                    await insert(conn, batch, self.conflict)
-                except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):  # a race spoiled it
-                    for pending in batch:
-                        await self._send_alone(conn, pending)
-        except Exception as e:  # noqa: BLE001 - the callers, not this task, must see any failure
-            for pending in batch:
-                if not pending.done.done():
-                    pending.done.set_exception(e)
+        async with self.pool.acquire() as conn:
+            try:
+                await insert(conn, batch, self.conflict)
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):  # a race spoiled it
+                for pending in batch:
+                    await self._send_alone(conn, pending)
 
     async def _send_alone(self, conn: asyncpg.Connection, pending: Pending) -> None:
         try:
@@ -177,3 +218,38 @@ class GroupAppender:
         except asyncpg.UniqueViolationError:
             if not pending.done.done():
                 pending.done.set_exception(await self.conflict(conn, pending.stream_id, pending.expected, []))
+
+
+@dataclass
+class Load:
+    """One stream to load, waiting for its rows (those of `load_one`)."""
+
+    stream_id: str
+    done: asyncio.Future[list[asyncpg.Record]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupLoader(Lanes[Load]):
+    """Loads, concurrent ones of different streams in one statement: `load_many`'s rows for each stream, or
+    `load_one`'s when a batch holds one (the statements answer alike, with the stream's id in `load_many`'s)."""
+
+    def __init__(self, pool: asyncpg.Pool, load_one: str, load_many: str, *, lanes: int = 3) -> None:
+        super().__init__(pool, lanes=lanes)
+        self.load_one = load_one
+        self.load_many = load_many
+
+    async def load(self, stream_id: str) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._submit(Load(stream_id))
+        return rows
+
+    async def _send(self, batch: list[Load]) -> None:
+        if len(batch) == 1:
+            batch[0].done.set_result(await self.pool.fetch(self.load_one, batch[0].stream_id))
+            return
+        rows: dict[str, list[asyncpg.Record]] = {load.stream_id: [] for load in batch}
+        for row in await self.pool.fetch(self.load_many, list(rows)):
+            rows[row["stream_id"]].append(row)
+        for load in batch:
+            if not load.done.done():  # its caller went away (cancelled)
+                load.done.set_result(rows[load.stream_id])

@@ -28,7 +28,7 @@ from contracts.convert import from_plain, to_plain
 from domain.errors import ConcurrencyConflict, IdempotencyKeyReused
 from domain.events import AppendResult, CommandContext, DomainEvent, EventMetadata, RecordedEvent
 from domain.repository import Repository, Stored
-from eventstore.batch import Claim, GroupAppender, Newer
+from eventstore.batch import Claim, GroupAppender, GroupLoader, Newer
 from eventstore.errors import translate_outages
 from observability.tracing import span
 
@@ -51,6 +51,18 @@ ORDER BY part, version
 """
 
 
+# the same for many streams at once (eventstore/batch.py GroupLoader): each stream's rows by its index, in order
+_LOAD_MANY = """
+SELECT w.stream_id, x.* FROM unnest($1::text[]) AS w(stream_id) CROSS JOIN LATERAL (
+    WITH snap AS (SELECT version, state FROM snapshots WHERE stream_id = w.stream_id)
+    SELECT 0 AS part, version, NULL AS tenant_id, NULL AS stream_type, NULL::bytea AS payload, state::text AS snapshot
+    FROM snap
+    UNION ALL
+    SELECT 1, version, tenant_id, stream_type, payload, NULL FROM events
+    WHERE stream_id = w.stream_id AND (version > coalesce((SELECT version FROM snap), 0) OR version = 1)
+) x
+ORDER BY w.stream_id, x.part, x.version
+"""
 _AFTER = "SELECT version, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
 _READ = """
 SELECT payload FROM events WHERE stream_id = $1 AND version <= $2 AND ($4::text IS NULL OR event_type = $4)
@@ -67,12 +79,13 @@ class PostgresRecorder:
         self._notify_pending = False
         self._notifier: asyncio.Task[None] | None = None
         self._group = GroupAppender(pool, self._conflict)
+        self._loads = GroupLoader(pool, _LOAD, _LOAD_MANY)
 
     @translate_outages
     async def read(self, stream_id: str, state_type: type[S]) -> Stored:
         """The newest snapshot and the events after it; the first event too (its tenant owns the stream,
         its stream type says what kind of aggregate it is), in one query."""
-        rows = await self.pool.fetch(_LOAD, stream_id)
+        rows = await self._loads.load(stream_id)
         snapshot = None
         if rows and rows[0]["snapshot"] is not None:
             snapshot = (rows[0]["version"], from_plain(state_type, json.loads(rows[0]["snapshot"])))

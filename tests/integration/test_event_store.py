@@ -103,6 +103,19 @@ async def test_in_one_group_statement_a_stale_command_gets_what_it_missed_and_th
     assert not any(isinstance(o, Exception) for o in landed)
 
 
+async def test_a_burst_of_commands_is_shared_out_over_the_lanes_each_its_own_transaction(event_store):
+    sessions = [uuid.uuid4() for _ in range(30)]
+
+    await asyncio.gather(*(event_store.append(str(s), "session", 0, [started(s)], context()) for s in sessions))
+
+    # what waited when the lanes came free went out as 3 statements of 10 (eventstore/batch.py), not one of 30
+    rows = await event_store.pool.fetch(
+        "SELECT count(*) AS n FROM events WHERE stream_id = ANY($1::text[]) GROUP BY xmin::text",
+        [str(s) for s in sessions],
+    )
+    assert sorted(row["n"] for row in rows) == [10, 10, 10]
+
+
 async def test_of_many_concurrent_writers_at_the_same_version_exactly_one_wins(event_store):
     session = uuid.uuid4()
     await event_store.append(str(session), "session", 0, [started(session)], context())
@@ -204,6 +217,31 @@ async def test_loading_from_a_snapshot_equals_replaying_every_event(event_store)
     assert from_snapshot == replayed
     assert from_snapshot is not None
     assert from_snapshot.texts == tuple(f"m{i}" for i in range(11))
+
+
+async def test_concurrent_loads_of_many_streams_equal_loading_each_alone(event_store):
+    long, *short = [uuid.uuid4() for _ in range(9)]
+    for session in (long, *short):
+        await event_store.append(str(session), "session", 0, [started(session)], context())
+    def post(text: str):
+        return lambda state: [posted(long, text)]
+
+    for i in range(12):  # past a snapshot (snapshot_every=5 in the fixture)
+        await execute(event_store, TRANSCRIPT, str(long), context(), post(f"m{i}"))
+    for n, session in enumerate(short):
+        await event_store.append(str(session), "session", 1, [posted(session, f"s{k}") for k in range(n)], context())
+    streams = [str(s) for s in (long, *short, uuid.uuid4())]  # the last one was never written
+
+    def forgetful():  # a store that remembers none of them
+        return PostgresEventStore(event_store.pool, event_store.codec)
+
+    # one burst of loads, grouped into a few queries (eventstore/batch.py), then each load alone
+    together = await asyncio.gather(*(forgetful().load(TRANSCRIPT, s) for s in streams))
+    alone = [await forgetful().load(TRANSCRIPT, s) for s in streams]
+
+    assert together == alone
+    assert together[0] == (Transcript(tenant_id="acme", texts=tuple(f"m{i}" for i in range(12)), version=13), 13)
+    assert [version for _, version in together[1:]] == [1, 2, 3, 4, 5, 6, 7, 8, 0]
 
 
 async def test_a_writer_sees_events_another_writer_appended_after_its_own(event_store):
