@@ -223,6 +223,7 @@ async def test_concurrent_loads_of_many_streams_equal_loading_each_alone(event_s
     long, *short = [uuid.uuid4() for _ in range(9)]
     for session in (long, *short):
         await event_store.append(str(session), "session", 0, [started(session)], context())
+
     def post(text: str):
         return lambda state: [posted(long, text)]
 
