@@ -233,12 +233,11 @@ async def test_concurrent_loads_of_many_streams_equal_loading_each_alone(event_s
         await event_store.append(str(session), "session", 1, [posted(session, f"s{k}") for k in range(n)], context())
     streams = [str(s) for s in (long, *short, uuid.uuid4())]  # the last one was never written
 
-    def forgetful():  # a store that remembers none of them
-        return PostgresEventStore(event_store.pool, event_store.codec)
+    async def load(stream_id: str) -> tuple[Transcript | None, int]:  # by a store that remembers none of them
+        return await PostgresEventStore(event_store.pool, event_store.codec).load(TRANSCRIPT, stream_id)
 
-    # one burst of loads, grouped into a few queries (eventstore/batch.py), then each load alone
-    together = await asyncio.gather(*(forgetful().load(TRANSCRIPT, s) for s in streams))
-    alone = [await forgetful().load(TRANSCRIPT, s) for s in streams]
+    together = await asyncio.gather(*map(load, streams))  # one burst, grouped into a few queries (eventstore/batch.py)
+    alone = [await load(stream_id) for stream_id in streams]
 
     assert together == alone
     assert together[0] == (Transcript(tenant_id="acme", texts=tuple(f"m{i}" for i in range(12)), version=13), 13)
