@@ -63,23 +63,24 @@ async def test_concurrent_writers_lose_nothing_and_keep_stream_order(servers, ev
     assert_complete_and_in_stream_order(messages, events)
 
 
+@pytest.mark.parametrize("appends", [1, 30], ids=["one append", "a burst of appends"])
 async def test_an_append_wakes_the_relay_of_its_schema_without_waiting_for_the_poll(
-    servers, event_store, relay_pool, topics
+    servers, event_store, relay_pool, topics, appends
 ):
     relay = Relay(relay_pool, servers.kafka_bootstrap_servers, poll_interval=30)  # only a NOTIFY is this quick
-    streams = [uuid.uuid4()]
+    streams = [uuid.uuid4() for _ in range(appends)]
 
     async def append_once_idle() -> None:
         await asyncio.sleep(1)  # the relay has drained the empty store and sleeps
-        await write(event_store, streams, 1)
+        await asyncio.gather(*(write(event_store, [stream], 1) for stream in streams))  # a burst: all lanes busy
         async with asyncio.timeout(10):
-            while relay.published < 1:
+            while relay.published < appends:
                 await asyncio.sleep(0.02)
 
     await run_relay(relay, append_once_idle)
 
     messages = read_until(servers.kafka_bootstrap_servers, topics, set(await stored(event_store)))
-    assert len(messages) == 1
+    assert len(messages) == appends
 
 
 @pytest.mark.serial
