@@ -133,4 +133,6 @@ class Stack:
         server.wait_ready()
 
     def status(self) -> list[ServerStatus]:
-        return [server.status() for server in self.servers.values()]
+        """Every server's status, in start order; checked at once (each check waits on its server)."""
+        with ThreadPoolExecutor(len(self.servers)) as pool:
+            return list(pool.map(Server.status, self.servers.values()))
