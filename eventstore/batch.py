@@ -245,11 +245,11 @@ class GroupLoader(Lanes[Load]):
 
     async def _send(self, batch: list[Load]) -> None:
         if len(batch) == 1:
-            batch[0].done.set_result(await self.pool.fetch(self.load_one, batch[0].stream_id))
-            return
-        rows: dict[str, list[asyncpg.Record]] = {load.stream_id: [] for load in batch}
-        for row in await self.pool.fetch(self.load_many, list(rows)):
-            rows[row["stream_id"]].append(row)
+            found = {batch[0].stream_id: await self.pool.fetch(self.load_one, batch[0].stream_id)}
+        else:
+            found = {load.stream_id: [] for load in batch}
+            for row in await self.pool.fetch(self.load_many, list(found)):
+                found[row["stream_id"]].append(row)
         for load in batch:
             if not load.done.done():  # its caller went away (cancelled)
-                load.done.set_result(rows[load.stream_id])
+                load.done.set_result(found[load.stream_id])
