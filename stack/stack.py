@@ -135,4 +135,4 @@ class Stack:
     def status(self) -> list[ServerStatus]:
         """Every server's status, in start order; checked at once (each check waits on its server)."""
         with ThreadPoolExecutor(len(self.servers)) as pool:
-            return list(pool.map(Server.status, self.servers.values()))
+            return list(pool.map(lambda server: server.status(), self.servers.values()))
