@@ -74,6 +74,11 @@ class Waiting(Protocol):
 W = TypeVar("W", bound=Waiting)
 
 
+def _future() -> asyncio.Future[Any]:
+    """A waiting one's `done`, on the running loop."""
+    return asyncio.get_running_loop().create_future()
+
+
 @dataclass(frozen=True)
 class Claim:
     """An idempotent command's key, its request's hash and its result as JSON (position to be set)."""
@@ -91,7 +96,7 @@ class Pending:
     expected: int
     rows: list[Row]
     claim: Claim | None = None
-    done: asyncio.Future[list[int]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[list[int]] = field(default_factory=_future)
 
 
 async def insert(conn: asyncpg.Connection, commands: list[Pending], conflict: Conflict) -> None:
@@ -225,9 +230,7 @@ class Load:
     """One stream to load, waiting for its rows (those of `load_one`)."""
 
     stream_id: str
-    done: asyncio.Future[list[asyncpg.Record]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    done: asyncio.Future[list[asyncpg.Record]] = field(default_factory=_future)
 
 
 class GroupLoader(Lanes[Load]):

@@ -40,29 +40,21 @@ CHANNEL_OF_SCHEMA = f"SELECT left('{CHANNEL}:' || current_schema(), 63)"
 
 # One round trip: the stream's snapshot (if any), then its first event (whose tenant owns the
 # stream, and whose stream type says what kind of aggregate it is) and every event after the snapshot.
-_LOAD = """
-WITH snap AS (SELECT version, state FROM snapshots WHERE stream_id = $1)
+_STREAM_ROWS = """
+WITH snap AS (SELECT version, state FROM snapshots WHERE stream_id = {stream})
 SELECT 0 AS part, version, NULL AS tenant_id, NULL AS stream_type, NULL::bytea AS payload, state::text AS snapshot
 FROM snap
 UNION ALL
 SELECT 1, version, tenant_id, stream_type, payload, NULL FROM events
-WHERE stream_id = $1 AND (version > coalesce((SELECT version FROM snap), 0) OR version = 1)
-ORDER BY part, version
+WHERE stream_id = {stream} AND (version > coalesce((SELECT version FROM snap), 0) OR version = 1)
 """
-
-
-# the same for many streams at once (eventstore/batch.py GroupLoader): each stream's rows by its index, in order
-_LOAD_MANY = """
-SELECT w.stream_id, x.* FROM unnest($1::text[]) AS w(stream_id) CROSS JOIN LATERAL (
-    WITH snap AS (SELECT version, state FROM snapshots WHERE stream_id = w.stream_id)
-    SELECT 0 AS part, version, NULL AS tenant_id, NULL AS stream_type, NULL::bytea AS payload, state::text AS snapshot
-    FROM snap
-    UNION ALL
-    SELECT 1, version, tenant_id, stream_type, payload, NULL FROM events
-    WHERE stream_id = w.stream_id AND (version > coalesce((SELECT version FROM snap), 0) OR version = 1)
-) x
-ORDER BY w.stream_id, x.part, x.version
-"""
+_LOAD = _STREAM_ROWS.format(stream="$1") + "ORDER BY part, version"
+# the same for many streams at once (eventstore/batch.py GroupLoader), each stream's rows by its index, in order
+_LOAD_MANY = (
+    "SELECT w.stream_id, x.* FROM unnest($1::text[]) AS w(stream_id) CROSS JOIN LATERAL ("
+    + _STREAM_ROWS.format(stream="w.stream_id")
+    + ") x ORDER BY w.stream_id, x.part, x.version"
+)
 _AFTER = "SELECT version, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
 _READ = """
 SELECT payload FROM events WHERE stream_id = $1 AND version <= $2 AND ($4::text IS NULL OR event_type = $4)
