@@ -31,6 +31,12 @@ async def test_a_relay_that_leaves_old_events_behind_is_degraded_until_it_publis
     await publish(event_store, pg_schema.dsn, pg_schema.name, servers)
     assert await asyncio.to_thread(freshness.relay, endpoints) == ("healthy", "0 events, 0.0 s behind the store")
 
+    # only what follows the relay's checkpoint counts, and the age is that of the oldest of it
+    await session_with_messages(event_store, f"t{uuid.uuid4().hex[:6]}", 1)
+    await event_store.pool.execute("UPDATE events SET recorded_at = now() - interval '2 minutes' WHERE version = 2")
+    health, detail = await asyncio.to_thread(freshness.relay, endpoints)
+    assert health == "degraded" and detail.startswith("2 events, 12"), detail
+
 
 def test_a_relay_whose_store_cannot_be_reached_is_degraded_saying_why(servers, unique):
     closed = Endpoints("postgresql://postgres@127.0.0.1:1/none", servers.redis_url, "127.0.0.1:1", "http://127.0.0.1:1")
