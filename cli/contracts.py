@@ -19,6 +19,7 @@ from contracts import registry as workflow
 from contracts.routing import Routing
 from contracts.schemas import AVRO_DIR, Contract, event_contracts
 from contracts.settings import LOCAL_REGISTRY, ContractsSettings
+from observability.http import tls
 
 app = typer.Typer(help="Check, register and diff the Avro contracts against the schema registry.", no_args_is_help=True)
 
@@ -54,7 +55,7 @@ def _registry(url: str) -> SchemaRegistryClient:
     example = f"e.g. --registry {LOCAL_REGISTRY} (or SCHEMA_REGISTRY_URL)"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CliError(f"the registry URL {url!r} is not an http(s) URL", example, Exit.USAGE)
-    probe = httpx.get(f"{url.rstrip('/')}/subjects", timeout=10)  # unreachable: explained as exit 3
+    probe = httpx.get(f"{url.rstrip('/')}/subjects", timeout=10, verify=tls())  # unreachable: explained as exit 3
     try:
         answered = probe.status_code == 200 and isinstance(probe.json(), list)
     except ValueError:

@@ -39,6 +39,7 @@ from eventstore.migrate import migrate
 from eventstore.relay import Relay
 from eventstore.store import PostgresEventStore
 from observability import redisconn
+from observability.http import tls
 from projections.deadletter import DeadLetters, dlq_topic
 from projections.runner import ProjectionRunner
 from projections.views import VIEWS
@@ -179,7 +180,8 @@ def _wait_until_up(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health", timeout=5).status_code in (200, 503):  # 503: it answers, a dependency is down
+            answer = httpx.get(f"{url}/health", timeout=5, verify=tls())
+            if answer.status_code in (200, 503):  # 503: it answers, a dependency is down
                 return
         except httpx.TransportError:
             pass

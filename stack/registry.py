@@ -10,6 +10,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from contracts import registry as contracts_registry
 from contracts.errors import ContractError
 from contracts.routing import Routing
+from observability.http import tls
 from stack import install
 from stack.config import REPO_ROOT
 from stack.errors import StackError
@@ -79,19 +80,19 @@ class Registry(Server):
 
     def healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.url}{CCOMPAT}/subjects", timeout=2).status_code == 200
+            return httpx.get(f"{self.url}{CCOMPAT}/subjects", timeout=2, verify=tls()).status_code == 200
         except httpx.HTTPError:
             return False
 
     def version(self) -> str:
-        info = httpx.get(f"{self.url}/apis/registry/v3/system/info", timeout=2).json()
+        info = httpx.get(f"{self.url}/apis/registry/v3/system/info", timeout=2, verify=tls()).json()
         return str(info.get("version", "?"))
 
     def after_ready(self) -> None:
         """Subjects without a level of their own get BACKWARD_TRANSITIVE (the house default);
         the event contracts are registered (new or changed ones only)."""
         level = {"compatibility": "BACKWARD_TRANSITIVE"}
-        httpx.put(f"{self.url}{CCOMPAT}/config", json=level, timeout=5).raise_for_status()
+        httpx.put(f"{self.url}{CCOMPAT}/config", json=level, timeout=5, verify=tls()).raise_for_status()
         client = SchemaRegistryClient({"url": f"{self.url}{CCOMPAT}"})
         try:
             contracts_registry.register(client, contracts_registry.check(client, Routing(self.settings.topic_prefix)))

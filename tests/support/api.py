@@ -24,6 +24,7 @@ from cli.provider import background_loop, drop_keys, drop_schema, pipeline, serv
 from contracts.codec import EventCodec
 from contracts.topics import ensure_topics
 from eventstore.migrate import migrate
+from observability.http import tls
 from projections.deadletter import dlq_topic
 from projections.views import VIEWS
 from stack import Endpoints
@@ -54,7 +55,7 @@ class RunningApi:
         return tenant, {"X-API-Key": key}
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
+        return httpx.Client(base_url=self.url, timeout=10, verify=tls())
 
 
 def another_api(api: RunningApi, **changes: object) -> ApiSettings:

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import httpx
 
+from observability.http import tls
 from tests.support.cli import AGENTLOG, child_env
 
 T = TypeVar("T")
@@ -29,7 +30,7 @@ def until(check: Callable[[], T | None], what: str, timeout: float = 60.0, every
 def answers(url: str) -> bool:
     """Whether an HTTP server answers at `url` (503 counts: it runs, a dependency is down)."""
     try:
-        return httpx.get(url, timeout=2).status_code in (200, 503)
+        return httpx.get(url, timeout=2, verify=tls()).status_code in (200, 503)
     except httpx.TransportError:
         return False
 
