@@ -87,7 +87,7 @@ def _decimal_bytes(value: decimal.Decimal, scale: int) -> bytes:
     """fastavro's encoding of a decimal as bytes: the unscaled value, big-endian two's complement."""
     sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    unscaled = int("".join(map(str, digits))) * 10 ** (exponent + scale)  # scale checked: exponent + scale >= 0
+    unscaled = int("".join(map(str, digits))) * int(10 ** (exponent + scale))  # scale checked: exponent + scale >= 0
     size = (unscaled.bit_length() + 8) // 8
     return (-unscaled if sign else unscaled).to_bytes(size, byteorder="big", signed=True)
 
