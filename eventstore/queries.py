@@ -15,10 +15,11 @@ SELECT position, version, stream_type, event_type, schema_id, event_id, occurred
        causation_id, payload
 FROM events WHERE stream_id = $1 ORDER BY version
 """
+# A relay's checkpoint (read by the relay itself, eventstore/relay.py, and by relay_behind below).
+RELAY_CHECKPOINT = "SELECT txid::text AS txid, position FROM relay_checkpoints WHERE relay = $1"
 # Events the relay has not published: after its checkpoint in (txid, position) order, read on the relay's index
 # (events_relay_order). The checkpoint is read first and passed as values: compared with a join or a subquery the
 # planner cannot tell how few events follow it and scans the whole table (135 ms at 200,000 events, every 2 s).
-_RELAY_CHECKPOINT = "SELECT txid::text AS txid, position FROM relay_checkpoints WHERE relay = $1"
 _RELAY_BEHIND = """
 SELECT count(*) AS events, extract(epoch FROM now() - min(recorded_at)) AS seconds
 FROM events WHERE (txid, position) > ($1::text::xid8, $2)
@@ -70,7 +71,7 @@ async def tenant_log(pool: asyncpg.Pool, tenant_id: str, after: int, upto: int, 
 @translate_outages
 async def relay_behind(pool: asyncpg.Pool, relay: str = "main") -> Behind:
     """What the relay named `relay` has not published yet (everything, before its first checkpoint)."""
-    checkpoint = await pool.fetchrow(_RELAY_CHECKPOINT, relay)
+    checkpoint = await pool.fetchrow(RELAY_CHECKPOINT, relay)
     row = await pool.fetchrow(_RELAY_BEHIND, *(checkpoint or ("0", 0)))
     return Behind(int(row["events"]), float(row["seconds"] or 0))
 

@@ -50,6 +50,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from eventstore.errors import POSTGRES_OUTAGES, postgres_unavailable
 from eventstore.metrics import ACTIVE, PUBLISHED
+from eventstore.queries import RELAY_CHECKPOINT
 from eventstore.store import CHANNEL_OF_SCHEMA
 from observability import tracing
 
@@ -156,9 +157,7 @@ class Relay:
         return self._holding or self.pool
 
     async def checkpoint(self) -> Checkpoint:
-        row = await self._db().fetchrow(
-            "SELECT txid::text AS txid, position FROM relay_checkpoints WHERE relay = $1", self.name
-        )
+        row = await self._db().fetchrow(RELAY_CHECKPOINT, self.name)
         return Checkpoint(row["txid"], row["position"]) if row else Checkpoint()
 
     async def publish_batch(self) -> int:
