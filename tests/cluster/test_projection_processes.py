@@ -34,6 +34,7 @@ from domain.session.service import StartWithMessage, post_user, start_with_messa
 from domain.tool.commands import RequestTool
 from domain.tool.service import request_tool
 from eventstore.store import PostgresEventStore
+from observability.http import tls
 from projections.status import ViewStatus, statuses
 from projections.views import VIEWS, Keys
 from stack import Endpoints
@@ -74,7 +75,7 @@ class Setup:
 
     def scrape(self, name: str) -> dict[tuple[str, str], float]:
         """(sample, view) -> value of the process's projection samples; outcome folded into the sample name."""
-        text = httpx.get(f"http://127.0.0.1:{self.ports[name]}/metrics", timeout=5).text
+        text = httpx.get(f"http://127.0.0.1:{self.ports[name]}/metrics", timeout=5, verify=tls()).text
         found: dict[tuple[str, str], float] = {}
         for family in text_string_to_metric_families(text):
             for s in family.samples:

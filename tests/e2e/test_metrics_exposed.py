@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from observability.http import tls
 from tests.support.conversation import post, wait_for_reply
 from tests.support.metric_names import exposed, queried
 from tests.support.processes import until
@@ -30,7 +31,7 @@ def runtime(servers, registry, tmp_path_factory) -> Iterator[Runtime]:
 
 def scrape(runtime: Runtime) -> dict[str, Families]:
     """Each process's agentlog families, read from its own /metrics port."""
-    return {name: exposed(httpx.get(url, timeout=10).text) for name, url in runtime.metrics.items()}
+    return {name: exposed(httpx.get(url, timeout=10, verify=tls()).text) for name, url in runtime.metrics.items()}
 
 
 def value(families: Families, sample: str, **labels: str) -> float:

@@ -9,6 +9,7 @@ import time
 
 import httpx
 
+from observability.http import tls
 from stack.ports import free_port
 from tests.support.cli import AGENTLOG, agentlog, child_env
 
@@ -19,7 +20,7 @@ def scrape(port: int, wanted: str, timeout: float = 30.0) -> str:
     page = ""
     while time.monotonic() < deadline:
         try:
-            page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2, verify=tls()).text
         except httpx.TransportError:
             page = ""
         if wanted in page:
