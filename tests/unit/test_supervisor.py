@@ -106,7 +106,7 @@ def test_a_killed_process_is_started_again_under_a_new_pid_and_counted(settings,
 
     os.kill(first, signal.SIGKILL)
 
-    until(lambda: toy.pid() not in (None, first) and toy.healthy(), "toy started again and ready")
+    until(lambda: record(settings, "toy").pid not in (None, first) and toy.healthy(), "toy started again and ready")
     again = record(settings, "toy")
     assert (again.pid, again.restarts, again.last_exit) == (toy.pid(), 1, -signal.SIGKILL)
     assert again.last_start is not None
@@ -166,8 +166,11 @@ def test_a_running_process_is_adopted_not_started_twice_and_restarted_when_it_di
     proc.kill()
     proc.wait()
 
-    until(lambda: toy.pid() not in (None, proc.pid), "toy started again")
-    assert record(settings, "toy").restarts == 1
+    # the state file is written just after the new pid file: wait for the record, as `stack status` reads it
+    until(lambda: record(settings, "toy").pid not in (None, proc.pid), "toy started again")
+    again = record(settings, "toy")
+    assert again.restarts == 1
+    assert toy.pid() == again.pid
 
 
 def test_a_stopped_supervisor_restarts_nothing(settings):
