@@ -34,7 +34,7 @@ from psycopg import sql
 
 from bench import pgbench
 from bench.codec import TEXT
-from bench.common import Result, endpoints, interleaved, median, out, write_results
+from bench.common import Result, endpoints, interleaved, median, out, timed, write_results
 from contracts.codec import EventCodec
 from contracts.registry import check, register
 from domain.events import CommandContext
@@ -251,24 +251,37 @@ def batches_of_streams(
         yield per_writer(create(count), writers)
 
 
-def measure(ours: Ours, peer: Peer, mode: str, writers: int, commands: int, rounds: int, peer_cache: int) -> Result:
-    """Median events/s of ours and the peer for one (writers, mode), over interleaved rounds."""
+def measure(
+    ours: Ours,
+    peer: Peer,
+    limit: Callable[[], float],
+    mode: str,
+    writers: int,
+    commands: int,
+    rounds: int,
+    peer_cache: int,
+) -> tuple[Result, Result]:
+    """Median events/s of ours and the peer for one (writers, mode), over rounds interleaved with the database's
+    `limit` (pgbench's commits/s): ours against the peer, and ours against the limit measured in the same minutes."""
+    runs: tuple[Callable[[], int], Callable[[], int]]
     if mode == "new":
-        mine, theirs = interleaved(
-            rounds, partial(ours.new_streams, writers, commands), partial(peer.new_streams, writers, commands)
-        )
+        runs = partial(ours.new_streams, writers, commands), partial(peer.new_streams, writers, commands)
     else:  # each batch (the warm-up too) gets its own pre-created streams, made here, untimed
         our_streams = iter(list(batches_of_streams(ours.create_streams, rounds + 1, writers, commands)))
         peer_streams = iter(list(batches_of_streams(peer.create_streams, rounds + 1, writers, commands)))
-        mine, theirs = interleaved(
-            rounds,
+        runs = (
             lambda: ours.existing_streams(next(our_streams), commands),
             lambda: peer.existing_streams(next(peer_streams), commands),
         )
+    mine, theirs, limits = interleaved(rounds, timed(runs[0]), timed(runs[1]), limit)
     params: dict[str, Any] = {"writers": writers, "mode": mode, "commands": commands, "rounds": rounds}
     if peer_cache:
         params["peer_cache"] = peer_cache
-    return Result(f"append {mode} streams", median(mine), "events/s", True, PEER, median(theirs), params)
+    metric = f"append {mode} streams"
+    return (
+        Result(metric, median(mine), "events/s", True, PEER, median(theirs), params),
+        Result(f"{metric} / pgbench", median(mine), "events/s", True, "pgbench", median(limits), params),
+    )
 
 
 def profile(ours: Ours, writers: int, commands: int) -> None:
@@ -318,13 +331,13 @@ def main(
         for n in counts:
             ours, peer = Ours.connect(loop, dsn, codec, n), Peer(dsn, n, peer_cache)
             try:
-                limit = median([pgbench.commits_per_second(dsn, n) for _ in range(rounds)])
+                limit = partial(pgbench.commits_per_second, dsn, n)
                 for mode in MODES:
-                    r = measure(ours, peer, mode, n, commands, rounds, peer_cache)
-                    results += [r, Result(f"{r.metric} / pgbench", r.value, r.unit, True, "pgbench", limit, r.params)]
+                    r, against = measure(ours, peer, limit, mode, n, commands, rounds, peer_cache)
+                    results += [r, against]
                     out.print(
                         f"[dim]· {n:>2} writers, {mode:8}: ours {r.value:,.0f}/s, peer {r.peer_value:,.0f}/s, "
-                        f"pgbench {limit:,.0f} commits/s[/dim]"
+                        f"pgbench {against.peer_value:,.0f} commits/s[/dim]"
                     )
             finally:
                 peer.close()

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from bench.common import Result, endpoints, interleaved, median, out, write_results
+from bench.common import Result, endpoints, interleaved, median, out, timed, write_results
 from contracts.codec import EventCodec
 from contracts.convert import from_record, to_record
 from contracts.registry import check, register
@@ -105,7 +105,7 @@ def batch(step: Callable[[Any], object], items: Sequence[Any]) -> Callable[[], i
 
 def throughput(name: str, ours: Callable[[], int], peer: Callable[[], int], params: dict[str, Any]) -> Result:
     """Median records/s of ours and the json peer over params["rounds"] interleaved rounds."""
-    mine, theirs = interleaved(params["rounds"], ours, peer)
+    mine, theirs = interleaved(params["rounds"], timed(ours), timed(peer))
     return Result(name, median(mine), "records/s", True, PEER, median(theirs), params)
 
 

@@ -60,27 +60,34 @@ class Result:
         return {**record, "ratio": self.ratio, "params": params}
 
 
-def interleaved(rounds: int, ours: Callable[[], int], peer: Callable[[], int]) -> tuple[list[float], list[float]]:
-    """Per-round throughputs (operations/s) of ours and peer, run alternately after one warm-up each.
+def interleaved(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
+    """Per-round rates of each run (one list per run, in the order given), run alternately after one warm-up each.
 
-    Each callable runs one batch and returns how many operations it did. The order flips every
-    round so neither side always runs on a freshly collected heap or a warmer cache.
+    Each callable runs once and returns its rate (operations/s; `timed` makes one of a batch). The order
+    flips every round so no run always goes first, on a freshly collected heap or a warmer cache, and
+    every run's rounds fall in the same minutes as the others' (on a shared machine the disk's speed
+    drifts from one minute to the next).
     """
-    ours(), peer()
-    mine: list[float] = []
-    theirs: list[float] = []
+    for run in runs:
+        run()
+    rates: list[list[float]] = [[] for _ in runs]
     for round_ in range(rounds):
-        pair = ((ours, mine), (peer, theirs))
-        for run, rates in pair if round_ % 2 == 0 else reversed(pair):
-            rates.append(_throughput(run))
-    return mine, theirs
+        order = list(zip(runs, rates, strict=True))
+        for run, found in order if round_ % 2 == 0 else reversed(order):
+            found.append(run())
+    return rates
 
 
-def _throughput(run: Callable[[], int]) -> float:
-    gc.collect()
-    began = time.perf_counter()
-    done = run()
-    return done / (time.perf_counter() - began)
+def timed(run: Callable[[], int]) -> Callable[[], float]:
+    """A rate of a batch: `run` does one batch and returns how many operations it did."""
+
+    def rate() -> float:
+        gc.collect()
+        began = time.perf_counter()
+        done = run()
+        return done / (time.perf_counter() - began)
+
+    return rate
 
 
 def median(values: Sequence[float]) -> float:
