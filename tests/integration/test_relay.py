@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import time
 import uuid
 
 import asyncpg
@@ -13,6 +14,7 @@ import pytest
 
 from contracts.topics import ensure_topics
 from eventstore.relay import Relay
+from eventstore.store import CHANNEL_OF_SCHEMA, NOTIFY_GAP
 from stack import Stack
 from tests.support.cli import AGENTLOG
 from tests.support.kafka import read_until
@@ -81,6 +83,28 @@ async def test_an_append_wakes_the_relay_of_its_schema_without_waiting_for_the_p
 
     messages = read_until(servers.kafka_bootstrap_servers, topics, set(await stored(event_store)))
     assert len(messages) == appends
+
+
+async def test_a_run_of_appends_wakes_the_relay_at_most_once_per_gap_and_after_the_last_one(event_store):
+    heard: list[float] = []
+
+    def hear(*_: object) -> None:
+        heard.append(time.monotonic())
+
+    async with event_store.pool.acquire() as listener:
+        channel = await listener.fetchval(CHANNEL_OF_SCHEMA)
+        await listener.add_listener(channel, hear)
+        began = time.monotonic()
+        await write(event_store, [uuid.uuid4() for _ in range(4)], 200)  # one append after another
+        wrote = time.monotonic()
+        async with asyncio.timeout(5):
+            while not heard or heard[-1] <= wrote:  # the last append is followed by a wake-up
+                await asyncio.sleep(0.01)
+        ended = time.monotonic()
+        await listener.remove_listener(channel, hear)
+
+    # each NOTIFY is a commit of its own: a steady run of appends sends one per NOTIFY_GAP, not one per append
+    assert len(heard) <= (ended - began) / NOTIFY_GAP + 1
 
 
 @pytest.mark.serial
