@@ -210,6 +210,9 @@ def test_stateful_runs_following_the_links_find_nothing(api, patient, monkeypatc
       412, nor 404 for a resource just created, nor 200 for one just removed (the views are eventually
       consistent: without the position the answer depends on how far they are). A drawn `min_position` on a
       positive case is left out (no view reaches it: the read would only wait; the stateless cases cover it);
+    - a task is created without a callback URL: whether a drawn host resolves, and how fast, is up to the machine's
+      resolver (503 when it fails or is slow), and one such answer changed every later scenario of a CI run,
+      which then followed no task link; the stateless cases cover the field;
     - a fixed set of scenarios (derandomize) and no shrinking, as Schemathesis runs its own stateful phase."""
     monkeypatch.setattr(stateful, "classify_root_transitions", _roots_without_incoming_links)
     config_ = config(phases={"stateful": {"inference": {"algorithms": []}}})
@@ -230,6 +233,8 @@ def test_stateful_runs_following_the_links_find_nothing(api, patient, monkeypatc
                 case.query |= {"min_position": max(positions)} if positions else {}
                 if "tenant" in (case.path_parameters or {}):  # the scenario's own; the config's TENANT is not used
                     case.path_parameters["tenant"] = self.tenant
+                if case.operation.label == "POST /v1/delegation/tasks" and isinstance(case.body, dict):
+                    case.body.pop("callback_url", None)  # its drawn host's answer is the resolver's: see above
             output = super().step(input)
             if input.transition is not None and output.response.status_code < 300:
                 followed.add((input.transition.id.partition(" -> ")[0], case.operation.label))
