@@ -228,8 +228,8 @@ class PostgresRecorder:
 
         A NOTIFY is a commit of its own (Postgres gives it a transaction id) and takes Postgres's global notify
         lock: inside every append it would serialise their commits, and after every append it would double them
-        (with one writer it cost 10-30% of its appends). The relay also polls, so a lost notification
-        only delays, never loses, events.
+        (one writer appended 951 / 934 events/s with a NOTIFY after almost every append, 1,362 / 1,519 without).
+        The relay also polls, so a lost notification only delays, never loses, events.
         """
         if not self._notify_pending:
             self._notify_pending = True
@@ -244,7 +244,8 @@ class PostgresRecorder:
         loop = asyncio.get_running_loop()
         if (wait := self._notified_at + NOTIFY_GAP - loop.time()) > 0:
             await asyncio.sleep(wait)
-        self._notify_pending = False  # an append from now on is after this NOTIFY's snapshot: it sends another
+        # an append returning from now on may commit after the relay has woken on this NOTIFY: it schedules the next
+        self._notify_pending = False
         self._notified_at = loop.time()
         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             await self.pool.execute(f"SELECT pg_notify(({CHANNEL_OF_SCHEMA}), NULL)")  # if lost, the relay polls
