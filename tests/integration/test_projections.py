@@ -89,6 +89,8 @@ async def test_every_view_reflects_what_the_write_side_recorded(
         until=lambda _: (
             redis_client.hget(Keys(redis_prefix, "delegation")("task", task), "status") == "completed"
             and redis_client.hget(Keys(redis_prefix, "sessions")("session", session), "status") == "closed"
+            # the close is on the inbound topic, the assistant's message on the outbound one: wait for both
+            and redis_client.hget(Keys(redis_prefix, "sessions")("session", session), "messages") == "2"
             and redis_client.hget(Keys(redis_prefix, "budgets")("usage", tenant, "helper", day), "used") == "40"
             and redis_client.hget(Keys(redis_prefix, "tools")("execution", request), "status") == "completed"
             # the outcome (tool.results) may land before the request (tool.requests): wait for both
