@@ -13,13 +13,22 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from domain.decider import Decider
 from domain.errors import NotFound
 from domain.events import AppendResult, CommandContext, DomainEvent, RecordedEvent
 
 S = TypeVar("S")
+
+
+@dataclass
+class _Turns:
+    """A stream's lock in this process, how many commands hold or wait for it, and what waits to run together."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+    waiting: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,17 @@ class Recorder(Protocol):
         schema, Unavailable on an outage."""
         ...
 
+    async def write_chain(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        commands: Sequence[tuple[Sequence[DomainEvent], CommandContext]],
+    ) -> list[AppendResult]:
+        """Record the commands' events one after the other after `expected_version`, all or none, and return each
+        command's result. Raises like `write`, and ConcurrencyConflict when any command's key is recorded."""
+        ...
+
     async def recall(self, context: CommandContext) -> AppendResult | None:
         """The result a command with this idempotency key already recorded, if any."""
         ...
@@ -96,7 +116,7 @@ class Repository:
         self.snapshot_every = snapshot_every
         self.cache_size = cache_size
         self._states: OrderedDict[str, tuple[int, object, str | None]] = OrderedDict()  # id -> version, state, owner
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # stream id -> its lock, commands holding or waiting
+        self._locks: dict[str, _Turns] = {}  # stream id -> its lock, commands holding or waiting for it
 
     async def load(
         self, decider: Decider[S], stream_id: str, tenant_id: str | None = None, *, fresh: bool = False
@@ -157,12 +177,34 @@ class Repository:
         if not events:
             return AppendResult(stream_id=stream_id, version=expected_version, position=0)
         result, recorded = await self.recorder.write(stream_id, stream_type, expected_version, events, context)
-        if recorded and state_after is not None:
-            owner = context.tenant_id if expected_version == 0 else self._states.get(stream_id, (0, None, None))[2]
-            self._remember(stream_id, result.version, state_after, owner)
-            if result.version // self.snapshot_every > expected_version // self.snapshot_every:
-                await self.recorder.save_snapshot(stream_id, stream_type, result.version, state_after)
+        if recorded:
+            await self._keep(stream_id, stream_type, expected_version, result.version, state_after, context)
         return result
+
+    async def append_chain(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        commands: Sequence[tuple[Sequence[DomainEvent], CommandContext]],
+        state_after: object | None = None,
+    ) -> list[AppendResult]:
+        """Record several commands' events one after the other, all or none (see Recorder.write_chain); keep
+        `state_after` (the state after the last) like `append`."""
+        results = await self.recorder.write_chain(stream_id, stream_type, expected_version, commands)
+        await self._keep(stream_id, stream_type, expected_version, results[-1].version, state_after, commands[0][1])
+        return results
+
+    async def _keep(
+        self, stream_id: str, stream_type: str, expected: int, version: int, state: object, context: CommandContext
+    ) -> None:
+        """Remember the state a write left and, when it crossed a multiple of `snapshot_every`, snapshot it."""
+        if state is None:
+            return
+        owner = context.tenant_id if expected == 0 else self._states.get(stream_id, (0, None, None))[2]
+        self._remember(stream_id, version, state, owner)
+        if version // self.snapshot_every > expected // self.snapshot_every:
+            await self.recorder.save_snapshot(stream_id, stream_type, version, state)
 
     async def recall(self, context: CommandContext) -> AppendResult | None:
         return await self.recorder.recall(context)
@@ -172,21 +214,26 @@ class Repository:
         return await self.recorder.recorded_keys(keys)
 
     @asynccontextmanager
-    async def exclusive(self, stream_id: str) -> AsyncIterator[None]:
+    async def exclusive(self, stream_id: str, waiting: object | None = None) -> AsyncIterator[list[Any]]:
         """One command of this process at a time on the stream: commands of one process that would only
         collide (many conversations charging one persona's budget) wait their turn instead of failing
-        their version check and deciding again. Other processes are still kept apart by that check."""
-        lock, users = self._locks.get(stream_id, (asyncio.Lock(), 0))
-        self._locks[stream_id] = (lock, users + 1)
+        their version check and deciding again. Other processes are still kept apart by that check.
+
+        Yields the stream's list of what waits to run together, `waiting` included (until it leaves): the
+        holder may run them all at once (domain/service.py), and a later holder then finds its own done."""
+        turns = self._locks.setdefault(stream_id, _Turns())
+        turns.users += 1
+        if waiting is not None:
+            turns.waiting.append(waiting)
         try:
-            async with lock:
-                yield
+            async with turns.lock:
+                yield turns.waiting
         finally:
-            lock, users = self._locks[stream_id]
-            if users == 1:
+            if waiting in turns.waiting:
+                turns.waiting.remove(waiting)
+            turns.users -= 1
+            if not turns.users:
                 del self._locks[stream_id]
-            else:
-                self._locks[stream_id] = (lock, users - 1)
 
     async def read_stream(
         self, stream_id: str, *, upto: int | None = None, last: int | None = None, of_type: str | None = None

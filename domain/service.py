@@ -6,7 +6,8 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 from domain.decider import Decider
 from domain.errors import ConcurrencyConflict, DomainError
@@ -47,12 +48,25 @@ class EventStore(Protocol):
         """
         ...
 
+    async def append_chain(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        commands: Sequence[tuple[Sequence[DomainEvent], CommandContext]],
+        state_after: object | None = None,
+    ) -> list[AppendResult]:
+        """Append several commands' events one after the other after `expected_version`, all or none; each
+        command's result. Raises like `append` (ConcurrencyConflict also when any command's key is recorded)."""
+        ...
+
     async def recall(self, context: CommandContext) -> AppendResult | None:
         """The result a command with this idempotency key already recorded, if any."""
         ...
 
-    def exclusive(self, stream_id: str) -> AbstractAsyncContextManager[None]:
-        """Held while one command of this process loads, decides and appends on the stream."""
+    def exclusive(self, stream_id: str, waiting: object | None = None) -> AbstractAsyncContextManager[list[Any]]:
+        """Held while one command of this process loads, decides and appends on the stream; yields the stream's
+        list of commands waiting to run together (`waiting` joins it)."""
         ...
 
 
@@ -69,6 +83,7 @@ async def execute(
     retries: int = 3,
     creates: bool = False,
     fresh: bool = False,
+    together: bool = False,
 ) -> AppendResult:
     """Run one command against one stream and return what it recorded.
 
@@ -85,14 +100,102 @@ async def execute(
     new, empty stream without loading it; if the stream exists, the append's version check fails
     and the command is decided again on the loaded stream. With `fresh` even the first decision is
     made on the stream as stored (for streams that other processes write as often as this one).
+
+    With `together` (for a stream this process writes from many tasks at once, and commands that may be
+    decided again: retries > 0), the commands waiting for the stream meanwhile run with this one: each decided
+    on the state the ones before it leave, all appended in one statement (see `_run_together`).
     """
-    async with store.exclusive(stream_id):
-        try:
+    try:
+        if together:
+            return await _together(store, decider, stream_id, _Waiting(context, decide), retries, fresh)
+        async with store.exclusive(stream_id):
             return await _decide_and_append(store, decider, stream_id, context, decide, retries, creates, fresh)
-        except DomainError:
-            if (recalled := await store.recall(context)) is not None:  # a retry, refused now that it ran
-                return recalled
-            raise
+    except DomainError:
+        if (recalled := await store.recall(context)) is not None:  # a retry, refused now that it ran
+            return recalled
+        raise
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A command waiting to run with the others of its stream, and its outcome once run."""
+
+    context: CommandContext
+    decide: Decide[Any]
+    done: asyncio.Future[AppendResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+async def _together(
+    store: EventStore, decider: Decider[S], stream_id: str, mine: _Waiting, retries: int, fresh: bool
+) -> AppendResult:
+    async with store.exclusive(stream_id, mine) as waiting:
+        if not mine.done.done():  # no holder before took it: run everything waiting
+            await _run_together(store, decider, stream_id, [w for w in waiting if not w.done.done()], retries, fresh)
+    return mine.done.result()
+
+
+async def _run_together(
+    store: EventStore, decider: Decider[S], stream_id: str, batch: list[_Waiting], retries: int, fresh: bool
+) -> None:
+    """Run the commands of `batch` as one chain when they are several (see `_chain`); those the chain leaves
+    unsettled (it was not written: the stream moved on, a key was recorded; or another tenant's) run alone."""
+    if len(batch) > 1:
+        tenant = batch[0].context.tenant_id
+        try:
+            await _chain(store, decider, stream_id, [w for w in batch if w.context.tenant_id == tenant], fresh)
+        except Exception as e:  # noqa: BLE001 - each caller raises it (an outage: the chain may be written, or not)
+            for w in batch:
+                if not w.done.done():
+                    w.done.set_exception(e)
+    for w in batch:
+        if w.done.done():
+            continue
+        try:
+            w.done.set_result(
+                await _decide_and_append(store, decider, stream_id, w.context, w.decide, retries, False, fresh)
+            )
+        except Exception as e:  # noqa: BLE001 - the command's caller raises it
+            w.done.set_exception(e)
+
+
+async def _chain(store: EventStore, decider: Decider[S], stream_id: str, batch: list[_Waiting], fresh: bool) -> None:
+    """Decide each command on the state the ones before it leave and append all their events in one statement;
+    settle every command once that is written. A refusal counts only then: the written chain proves the state
+    it was decided on was the stream as stored (with nothing to write, each runs alone to decide on that).
+    Returns with nothing settled when nothing was written."""
+    tenant_id = batch[0].context.tenant_id if decider.tenant_owned else None
+    outcomes: list[tuple[_Waiting, AppendResult | DomainError | int]] = []
+    chain: list[tuple[Sequence[DomainEvent], CommandContext]] = []
+    try:
+        loaded = await store.load(decider, stream_id, tenant_id, fresh=fresh)
+        state, version = loaded
+        at = version
+        for w in batch:
+            try:
+                events = w.decide(state)
+            except DomainError as refused:
+                outcomes.append((w, refused))
+                continue
+            if events:
+                chain.append((events, w.context))
+                state = decider.fold(events, state)
+                outcomes.append((w, len(chain) - 1))
+            else:
+                outcomes.append((w, AppendResult(stream_id=stream_id, version=at, position=0)))
+            at += len(events)
+    except Exception:  # noqa: BLE001 - nothing is written yet: each command alone meets this again, if it lasts
+        return
+    if not chain:
+        return
+    try:
+        results = await store.append_chain(stream_id, decider.stream_type, version, chain, state_after=state)
+    except ConcurrencyConflict:
+        return
+    for w, outcome in outcomes:
+        if isinstance(outcome, DomainError):
+            w.done.set_exception(outcome)
+        else:
+            w.done.set_result(results[outcome] if isinstance(outcome, int) else outcome)
 
 
 async def _decide_and_append(

@@ -2,10 +2,11 @@
 loads of different streams one query.
 
 Each command's rows carry its stream's expected version and its idempotency key (if any); the
-INSERT keeps only the rows whose stream is still at that version and whose key is not recorded yet
-(checked against the statement's snapshot, so all rows of one command stand or fall together),
-records the key of every command it wrote with the command's result, in the same statement, and
-reports which streams it wrote. A command it did not write gets ConcurrencyConflict (its stream
+INSERT keeps only the rows whose stream is still at that version and none of whose keys is recorded
+yet (checked against the statement's snapshot, so all rows of one stream stand or fall together:
+one command's, or a chain's, the commands of one process on one busy stream run together by
+domain/service.py), records the key of every command it wrote with the command's result, in the same
+statement, and reports which streams it wrote. A command it did not write gets ConcurrencyConflict (its stream
 moved on, or its key was recorded: the caller looks the key up). If two writers race on one
 stream (or one key) across statements, a UNIQUE index fails the whole statement and each command
 of that batch is retried alone (so does a deadlock, which sorting the rows by stream makes unlikely).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,11 +37,11 @@ import asyncpg
 from domain.errors import ConcurrencyConflict
 
 Row = tuple[Any, ...]  # stream_id, stream_type, version, event_type, event_id, schema_id, topic, payload,
-# tenant_id, correlation_id, causation_id, occurred_at, traceparent, expected version
+# tenant_id, correlation_id, causation_id, occurred_at, traceparent, expected version, its command's key (or None)
 Newer = list[tuple[int, bytes]]  # (version, payload) of events another writer recorded after a command's expected one
 Conflict = Callable[[asyncpg.Connection, str, int, Newer], Awaitable[ConcurrencyConflict]]
 
-# the statement itself: eventstore/migrations/005_append_returns_newer.sql (planned once per connection)
+# the statement itself: eventstore/migrations/007_append_chains.sql (planned once per connection)
 _INSERT = "SELECT * FROM append_events(" + ", ".join(f"${i}" for i in range(1, 20)) + ")"
 # the same for a batch of one command of one event (one writer, most commands), answering alike: plain values
 # planned in microseconds, no function call, about 0.09 ms less per statement (docs/scale.md). Its rules are
@@ -81,21 +83,24 @@ def _future() -> asyncio.Future[Any]:
 
 @dataclass(frozen=True)
 class Claim:
-    """An idempotent command's key, its request's hash and its result as JSON (position to be set)."""
+    """An idempotent command's key, its request's hash and its result as JSON (position to be set to that of
+    its last event, `event_id`)."""
 
     key: str
     request_hash: str
     result: str
+    event_id: uuid.UUID
 
 
 @dataclass
 class Pending:
-    """One command's rows (and its claim, when idempotent), waiting for their positions."""
+    """One command's rows (and its claim, when idempotent), or a chain of commands' of one stream (a claim for
+    each idempotent one), waiting for their positions: all written, or none."""
 
     stream_id: str
     expected: int
     rows: list[Row]
-    claim: Claim | None = None
+    claims: list[Claim] = field(default_factory=list)
     done: asyncio.Future[list[int]] = field(default_factory=_future)
 
 
@@ -103,10 +108,9 @@ async def insert(conn: asyncpg.Connection, commands: list[Pending], conflict: Co
     """Insert the commands in one statement; resolve each with its positions or its conflict (with the events
     it missed, which the statement returns for every command it did not write)."""
     if len(commands) == 1 and len(commands[0].rows) == 1:
-        [[row], claim] = commands[0].rows, commands[0].claim
-        written = await conn.fetch(
-            _INSERT_ONE, *row, *((claim.key, claim.request_hash, claim.result) if claim else (None,) * 3)
-        )
+        [row], claims = commands[0].rows, commands[0].claims
+        claimed = (claims[0].request_hash, claims[0].result) if claims else (None, None)
+        written = await conn.fetch(_INSERT_ONE, *row, *claimed)
     else:
         written = await conn.fetch(_INSERT, *_group_arguments(commands))
     positions: dict[str, list[int]] = {}
@@ -131,11 +135,9 @@ def _group_arguments(commands: list[Pending]) -> list[list[Any]]:
     """The group statement's 19 array arguments."""
     # rows in stream order: concurrent statements then wait on each other's keys in one order and
     # cannot deadlock (the SELECT keeps that order, so the INSERT takes the keys in it)
-    keyed = sorted(
-        ((*row, c.claim.key if c.claim else None) for c in commands for row in c.rows), key=lambda row: (row[0], row[2])
-    )
+    keyed = sorted((row for c in commands for row in c.rows), key=lambda row: (row[0], row[2]))
     # keys in one order too, for the same reason
-    claims = sorted((c.claim.key, c.claim.request_hash, c.claim.result, c.stream_id) for c in commands if c.claim)
+    claims = sorted((k.key, k.request_hash, k.result, k.event_id) for c in commands for k in c.claims)
     columns = [list(column) for column in zip(*keyed, strict=True)]
     claim_columns = [list(column) for column in zip(*claims, strict=True)] if claims else [[], [], [], []]
     return [*columns, *claim_columns]
@@ -203,10 +205,10 @@ class GroupAppender(Lanes[Pending]):
         super().__init__(pool, lanes=lanes, max_batch=max_batch)
         self.conflict = conflict
 
-    async def append(self, stream_id: str, expected: int, rows: list[Row], claim: Claim | None = None) -> list[int]:
-        """The positions of the rows written; ConcurrencyConflict when the stream moved on or the
+    async def append(self, stream_id: str, expected: int, rows: list[Row], claims: list[Claim]) -> list[int]:
+        """The positions of the rows written; ConcurrencyConflict when the stream moved on or a
         claim's key is recorded already."""
-        positions: list[int] = await self._submit(Pending(stream_id, expected, rows, claim))
+        positions: list[int] = await self._submit(Pending(stream_id, expected, rows, claims))
         return positions
 
     async def _send(self, batch: list[Pending]) -> None:

@@ -118,7 +118,6 @@ class PostgresRecorder:
         )
         return {row["idempotency_key"] for row in found}
 
-    @translate_outages
     async def write(
         self,
         stream_id: str,
@@ -127,42 +126,66 @@ class PostgresRecorder:
         events: Sequence[DomainEvent],
         context: CommandContext,
     ) -> tuple[AppendResult, bool]:
-        recorded = self._record(stream_id, stream_type, expected_version, events, context)
-        encoded = [self.codec.encode(r) for r in recorded]  # refuses invalid events before any write
-        rows = [
-            (
-                stream_id,
-                stream_type,
-                r.meta.stream_version,
-                e.event_type,
-                r.meta.event_id,
-                e.schema_id,
-                e.topic,
-                e.value,
-                context.tenant_id,
-                context.correlation_id,
-                context.causation_id,
-                context.occurred_at,
-                context.trace.traceparent if context.trace else None,
-                expected_version,
-            )
-            for r, e in zip(recorded, encoded, strict=True)
-        ]
-        result = _result(stream_id, expected_version, [0], recorded)
-        attributes = _append_attributes(stream_id, stream_type, encoded, context)
+        try:
+            [result] = await self.write_chain(stream_id, stream_type, expected_version, [(events, context)])
+        except ConcurrencyConflict:
+            if (stored := await self.recall(context)) is not None:  # the key was recorded meanwhile
+                return stored, False
+            raise
+        return result, True
+
+    @translate_outages
+    async def write_chain(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        commands: Sequence[tuple[Sequence[DomainEvent], CommandContext]],
+    ) -> list[AppendResult]:
+        """Record the commands' events one after the other after `expected_version`, all in one statement or none;
+        ConcurrencyConflict when the stream moved on or a command's key is recorded already."""
+        version, results, rows, claims, encoded_all = expected_version, [], [], [], []
+        for events, context in commands:
+            recorded = self._record(stream_id, stream_type, version, events, context)
+            encoded = [self.codec.encode(r) for r in recorded]  # refuses invalid events before any write
+            rows += [
+                (
+                    stream_id,
+                    stream_type,
+                    r.meta.stream_version,
+                    e.event_type,
+                    r.meta.event_id,
+                    e.schema_id,
+                    e.topic,
+                    e.value,
+                    context.tenant_id,
+                    context.correlation_id,
+                    context.causation_id,
+                    context.occurred_at,
+                    context.trace.traceparent if context.trace else None,
+                    expected_version,
+                    context.idempotency_key,
+                )
+                for r, e in zip(recorded, encoded, strict=True)
+            ]
+            result = _result(stream_id, version, [0], recorded)
+            if (claim := self._claim_of(context, result, recorded[-1].meta.event_id)) is not None:
+                claims.append(claim)
+            results.append((version, recorded))
+            encoded_all += encoded
+            version += len(recorded)
+        attributes = _append_attributes(stream_id, stream_type, encoded_all, commands[0][1])
         with span(
             "eventstore.append", kind=SpanKind.CLIENT, attributes=attributes, outcomes=(ConcurrencyConflict,)
         ) as s:
-            try:
-                positions = await self._group.append(stream_id, expected_version, rows, self._claim_of(context, result))
-            except ConcurrencyConflict:
-                if (stored := await self.recall(context)) is not None:  # the key was recorded meanwhile
-                    s.set_attribute("agentlog.idempotent_replay", True)
-                    return stored, False
-                raise
+            positions = await self._group.append(stream_id, expected_version, rows, claims)
             s.set_attribute("agentlog.position", max(positions))
         self._notify_soon()
-        return _result(stream_id, expected_version, positions, recorded), True
+        done, out = 0, []
+        for expected, recorded in results:
+            out.append(_result(stream_id, expected, positions[done : done + len(recorded)], recorded))
+            done += len(recorded)
+        return out
 
     def _record(
         self,
@@ -191,11 +214,12 @@ class PostgresRecorder:
         ]
 
     @staticmethod
-    def _claim_of(context: CommandContext, result: AppendResult) -> Claim | None:
+    def _claim_of(context: CommandContext, result: AppendResult, last_event: uuid.UUID) -> Claim | None:
         """What an idempotent command records beside its events: its key, request hash and result."""
         if context.idempotency_key is None:
             return None
-        return Claim(context.idempotency_key, context.request_hash or "", json.dumps(to_plain(result), default=str))
+        plain = json.dumps(to_plain(result), default=str)
+        return Claim(context.idempotency_key, context.request_hash or "", plain, last_event)
 
     async def _conflict(
         self, conn: asyncpg.Connection, stream_id: str, expected: int, newer: Newer

@@ -9,6 +9,7 @@ from domain.budget.aggregate import (
     DECIDER,
     LIMITS_DECIDER,
     BudgetLimits,
+    BudgetUsage,
     consume,
     limits_stream_id,
     require_tokens_left,
@@ -19,7 +20,7 @@ from domain.budget.commands import ConsumeTokens, ReserveTokens, SettleReservati
 from domain.budget.errors import BudgetExhausted
 from domain.budget.reservation import reserve, settle
 from domain.events import AppendResult, CommandContext
-from domain.service import EventStore, command, execute
+from domain.service import Decide, EventStore, command, execute
 
 set_budget_limit = command(LIMITS_DECIDER, lambda c: limits_stream_id(c.tenant_id), set_limit)
 
@@ -36,14 +37,20 @@ async def consume_tokens(store: EventStore, context: CommandContext, cmd: Consum
     limits = loaded[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
     try:
-        return await execute(
-            store, DECIDER, usage_stream, context, lambda usage: consume(usage, limits, cmd), retries=30
-        )
+        return await _on_usage(store, usage_stream, context, lambda usage: consume(usage, limits, cmd))
     except BudgetExhausted as refused:
         exceeded = refused.event
         plain = replace(context, idempotency_key=None, request_hash=None)
-        await execute(store, DECIDER, usage_stream, plain, lambda usage: [exceeded], retries=30)
+        await _on_usage(store, usage_stream, plain, lambda usage: [exceeded])
         raise
+
+
+async def _on_usage(
+    store: EventStore, usage_stream: str, context: CommandContext, decide: Decide[BudgetUsage]
+) -> AppendResult:
+    """Run a charge on a usage stream, re-decided after a lost race (up to 30 times: a persona's budget of the day
+    is the busiest stream of all), together with the charges this process has waiting for it (domain/service.py)."""
+    return await execute(store, DECIDER, usage_stream, context, decide, retries=30, together=True)
 
 
 async def require_budget(store: EventStore, tenant_id: str, persona_id: str, day: date) -> None:
@@ -71,14 +78,12 @@ async def reserve_tokens(store: EventStore, context: CommandContext, cmd: Reserv
     limits = (await _limits(store, cmd.tenant_id, context.tenant_id))[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
     try:
-        return await execute(
-            store, DECIDER, usage_stream, context, lambda usage: reserve(usage, limits, cmd), retries=30
-        )
+        return await _on_usage(store, usage_stream, context, lambda usage: reserve(usage, limits, cmd))
     except BudgetExhausted as refused:
         exceeded = refused.event
         key = f"{context.idempotency_key}:refused" if context.idempotency_key else None
         refusal = replace(context, idempotency_key=key)
-        await execute(store, DECIDER, usage_stream, refusal, lambda usage: [exceeded], retries=30)
+        await _on_usage(store, usage_stream, refusal, lambda usage: [exceeded])
         raise
 
 
@@ -87,4 +92,4 @@ async def settle_tokens(store: EventStore, context: CommandContext, cmd: SettleR
     when it is unknown or settled already."""
     limits = (await _limits(store, cmd.tenant_id, context.tenant_id))[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
-    return await execute(store, DECIDER, usage_stream, context, lambda usage: settle(usage, limits, cmd), retries=30)
+    return await _on_usage(store, usage_stream, context, lambda usage: settle(usage, limits, cmd))

@@ -255,3 +255,38 @@ async def test_a_writer_sees_events_another_writer_appended_after_its_own(event_
     assert result.version == 3
     loaded = await PostgresEventStore(event_store.pool, event_store.codec).load(TRANSCRIPT, str(session))
     assert loaded == (Transcript(tenant_id="acme", texts=("from the other", "mine"), version=3), 3)
+
+
+async def test_a_chain_of_commands_on_one_stream_is_one_statement_and_each_key_keeps_its_own_result(event_store):
+    session = uuid.uuid4()
+    await event_store.append(str(session), "session", 0, [started(session)], context())
+    contexts = [context(idempotency_key=f"chain-{uuid.uuid4()}", request_hash="h") for _ in range(3)]
+    commands = [
+        ([posted(session, "a"), posted(session, "b")], contexts[0]),
+        *(([posted(session)], c) for c in contexts[1:]),
+    ]
+
+    results = await event_store.append_chain(str(session), "session", 1, commands)
+
+    assert [r.version for r in results] == [3, 4, 5]
+    assert [await event_store.recall(c) for c in contexts] == results  # each with the position of its own last event
+    assert len({r.position for r in results}) == 3
+    transactions = await event_store.pool.fetchval(
+        "SELECT count(DISTINCT xmin::text) FROM events WHERE stream_id = $1 AND version > 1", str(session)
+    )
+    assert transactions == 1
+
+
+async def test_a_chain_with_one_recorded_key_writes_nothing(event_store):
+    session = uuid.uuid4()
+    done = context(idempotency_key=f"done-{uuid.uuid4()}", request_hash="h")
+    await event_store.append(str(session), "session", 0, [started(session)], done)
+    fresh = context(idempotency_key=f"fresh-{uuid.uuid4()}", request_hash="h")
+
+    with pytest.raises(ConcurrencyConflict):
+        await event_store.append_chain(
+            str(session), "session", 1, [([posted(session)], fresh), ([posted(session)], done)]
+        )
+
+    assert await count(event_store, str(session)) == 1
+    assert await event_store.recall(fresh) is None

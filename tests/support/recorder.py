@@ -26,6 +26,7 @@ class RowsRecorder:
         self.results: dict[str, AppendResult] = {}
         self.reads = 0
         self.catch_ups = 0
+        self.chains: list[int] = []  # the number of commands of every chain written
 
     async def read(self, stream_id: str, state_type: type) -> Stored:
         await asyncio.sleep(0)  # a round trip: other commands run meanwhile
@@ -47,16 +48,37 @@ class RowsRecorder:
         await asyncio.sleep(0)
         if context.idempotency_key in self.results:
             return self.results[context.idempotency_key], False
+        self._check(stream_id, expected)
+        return self._record(stream_id, stream_type, events, context), True
+
+    async def write_chain(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected: int,
+        commands: Sequence[tuple[Sequence[DomainEvent], CommandContext]],
+    ) -> list[AppendResult]:
+        await asyncio.sleep(0)
+        self.chains.append(len(commands))
+        self._check(stream_id, expected, any(context.idempotency_key in self.results for _, context in commands))
+        return [self._record(stream_id, stream_type, events, context) for events, context in commands]
+
+    def _check(self, stream_id: str, expected: int, key_recorded: bool = False) -> None:
         stream = self.streams.setdefault(stream_id, [])
-        if len(stream) != expected:
+        if len(stream) != expected or key_recorded:
             missed = stream[expected:] if self.returns_missed else []
             raise ConcurrencyConflict(stream_id, expected, len(stream), missed)
+
+    def _record(
+        self, stream_id: str, stream_type: str, events: Sequence[DomainEvent], context: CommandContext
+    ) -> AppendResult:
+        stream = self.streams[stream_id]
         self.heads.setdefault(stream_id, (stream_type, context.tenant_id))
-        stream += [(expected + i, e) for i, e in enumerate(events, start=1)]
+        stream += [(len(stream) + i, e) for i, e in enumerate(events, start=1)]
         result = AppendResult(stream_id=stream_id, version=len(stream), position=len(stream))
         if context.idempotency_key:
             self.results[context.idempotency_key] = result
-        return result, True
+        return result
 
     async def recall(self, context: CommandContext) -> AppendResult | None:
         return self.results.get(context.idempotency_key or "")

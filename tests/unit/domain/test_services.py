@@ -7,6 +7,7 @@ run against Postgres in tests/integration/test_command_services.py.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime
 
@@ -259,3 +260,52 @@ async def test_a_delegation_task_may_name_only_a_parent_session_of_the_callers_t
     with pytest.raises(InvalidCommand) as refused:
         await create_task(store, ctx("intruder"), task(session_id))
     assert refused.value.field == "parent_session_id"
+
+
+async def test_reservations_of_many_tasks_at_once_go_in_chains_and_never_pass_the_limit(
+    store: Repository, recorder: RowsRecorder, tenant: str
+):
+    """Many conversations of one process reserving one persona's budget: run together, decided in turn."""
+    await limit(store, tenant, "p", 150)
+    reservations = [
+        ReserveTokens(tenant_id=tenant, persona_id="p", day=DAY, reservation_id=uuid.uuid4(), tokens=10)
+        for _ in range(20)
+    ]
+
+    outcomes = await asyncio.gather(
+        *(reserve_tokens(store, ctx(tenant, f"call-{i}"), r) for i, r in enumerate(reservations)),
+        return_exceptions=True,
+    )
+
+    reserved = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(reserved) == 15 and all(isinstance(o, BudgetExhausted) for o in outcomes[15:])
+    assert sorted(r.version for r in reserved) == list(range(1, 16))  # each its own version, none lost
+    assert max(recorder.chains) > 1  # written together, not one statement each
+    events = events_of(recorder, usage_stream(tenant, "p", DAY))
+    assert [e.used_after for e in events if isinstance(e, TokensReserved)] == list(range(10, 160, 10))
+    assert sum(isinstance(e, BudgetExceeded) for e in events) == 5  # each refusal recorded, once
+    assert store._locks == {}  # nothing kept once no command waits
+
+
+async def test_a_redelivered_command_in_a_chain_returns_its_first_result_and_the_others_are_recorded_once(
+    store: Repository, recorder: RowsRecorder, tenant: str
+):
+    await limit(store, tenant, "p", 1_000)
+    first = await consume_tokens(store, ctx(tenant, "again"), charge(tenant, 10, persona="p"))
+
+    unknown = SettleReservation(tenant_id=tenant, persona_id="p", day=DAY, reservation_id=uuid.uuid4(), actual_tokens=1)
+
+    # the first to come runs alone; those that wait meanwhile, the redelivery among them, are tried together
+    lead, again, refused, *others = await asyncio.gather(
+        consume_tokens(store, ctx(tenant, "lead"), charge(tenant, 10, persona="p")),
+        consume_tokens(store, ctx(tenant, "again"), charge(tenant, 10, persona="p")),
+        settle_tokens(store, ctx(tenant, "unknown"), unknown),
+        *(consume_tokens(store, ctx(tenant, f"new-{i}"), charge(tenant, 10, persona="p")) for i in range(2)),
+        return_exceptions=True,
+    )
+
+    assert recorder.chains == [3]  # refused whole for the recorded key (the settlement refused), then each alone
+    assert again == first  # it found its first result
+    assert isinstance(refused, ReservationNotOpen)  # its own refusal, no one else's
+    assert sorted(o.version for o in (lead, *others)) == [2, 3, 4]
+    assert len(events_of(recorder, usage_stream(tenant, "p", DAY))) == 4
