@@ -89,7 +89,10 @@ async def reserve_tokens(store: EventStore, context: CommandContext, cmd: Reserv
 
 async def settle_tokens(store: EventStore, context: CommandContext, cmd: SettleReservation) -> AppendResult:
     """Replace an open reservation by the tokens the call used (at most the reservation); ReservationNotOpen
-    when it is unknown or settled already."""
-    limits = (await _limits(store, cmd.tenant_id, context.tenant_id))[0]
+    when it is unknown or settled already.
+
+    The limit is only recorded beside the settlement (what it charges depends on the reservation alone), so it
+    is the one this process last saw, read fresh when it reserved a moment ago: no read of its own."""
+    limits = (await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id), context.tenant_id))[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
     return await _on_usage(store, usage_stream, context, lambda usage: settle(usage, limits, cmd))

@@ -38,8 +38,10 @@ def is_user_message(recorded: RecordedEvent) -> bool:
 async def answer(store: PostgresEventStore, settings: ConversationSettings, cause: RecordedEvent) -> None:
     """Answer one user message (see workers/conversation/reply.py), once, unless it is too old to begin."""
     reply = Reply(store, settings, cause)
-    # read at once (the session's state is wasted only on a message that is not answered)
-    done, session = await asyncio.gather(reply.progress(), reply.session())
+    # read at once (the session's state and the history are wasted only on a message that is not answered)
+    done, session, history = await asyncio.gather(
+        reply.progress(), reply.session(), history_until(store, cause, settings.conversation_history)
+    )
     if "reply" in done:
         return
     age = (datetime.now(UTC) - cause.meta.occurred_at).total_seconds()
@@ -53,9 +55,7 @@ async def answer(store: PostgresEventStore, settings: ConversationSettings, caus
         await reply.finish_cancelled()
         return
     try:
-        history, responder = await asyncio.gather(
-            history_until(store, cause, settings.conversation_history), responder_for(store, settings, session)
-        )
+        responder = await responder_for(store, settings, session)
     except ResponderError as e:
         await reply.fail(e)
         return

@@ -304,7 +304,7 @@ async def test_a_redelivered_command_in_a_chain_returns_its_first_result_and_the
         return_exceptions=True,
     )
 
-    assert recorder.chains == [3]  # refused whole for the recorded key (the settlement refused), then each alone
+    assert recorder.chains == [4]  # the four that waited: refused whole for the recorded key, then each alone
     assert again == first  # it found its first result
     assert isinstance(refused, ReservationNotOpen)  # its own refusal, no one else's
     assert sorted(o.version for o in (lead, *others)) == [2, 3, 4]
