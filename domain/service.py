@@ -137,16 +137,12 @@ async def _together(
 async def _run_together(
     store: EventStore, decider: Decider[S], stream_id: str, batch: list[_Waiting], retries: int, fresh: bool
 ) -> None:
-    """Run the commands of `batch` as one chain when they are several (see `_chain`); those the chain leaves
-    unsettled (it was not written: the stream moved on, a key was recorded; or another tenant's) run alone."""
+    """Run the commands of `batch` as one chain when they are several (see `_chain`); those it leaves unsettled
+    (not written: the stream moved on, a key was recorded, an event refused, an outage; or another tenant's) run
+    alone, as commands that arrive alone do."""
     if len(batch) > 1:
         tenant = batch[0].context.tenant_id
-        try:
-            await _chain(store, decider, stream_id, [w for w in batch if w.context.tenant_id == tenant], fresh)
-        except Exception as e:  # noqa: BLE001 - each caller raises it (an outage: the chain may be written, or not)
-            for w in batch:
-                if not w.done.done():
-                    w.done.set_exception(e)
+        await _chain(store, decider, stream_id, [w for w in batch if w.context.tenant_id == tenant], fresh)
     for w in batch:
         if w.done.done():
             continue
@@ -162,7 +158,8 @@ async def _chain(store: EventStore, decider: Decider[S], stream_id: str, batch: 
     """Decide each command on the state the ones before it leave and append all their events in one statement;
     settle every command once that is written. A refusal counts only then: the written chain proves the state
     it was decided on was the stream as stored (with nothing to write, each runs alone to decide on that).
-    Returns with nothing settled when nothing was written."""
+    Settles nothing when anything fails: run alone, the idempotent commands find their results if the
+    chain was written after all (a connection lost after the commit)."""
     tenant_id = batch[0].context.tenant_id if decider.tenant_owned else None
     outcomes: list[tuple[_Waiting, AppendResult | DomainError | int]] = []
     chain: list[tuple[Sequence[DomainEvent], CommandContext]] = []
@@ -183,13 +180,10 @@ async def _chain(store: EventStore, decider: Decider[S], stream_id: str, batch: 
             else:
                 outcomes.append((w, AppendResult(stream_id=stream_id, version=at, position=0)))
             at += len(events)
-    except Exception:  # noqa: BLE001 - nothing is written yet: each command alone meets this again, if it lasts
-        return
-    if not chain:
-        return
-    try:
+        if not chain:
+            return
         results = await store.append_chain(stream_id, decider.stream_type, version, chain, state_after=state)
-    except ConcurrencyConflict:
+    except Exception:  # noqa: BLE001 - each command alone meets it again, if it lasts
         return
     for w, outcome in outcomes:
         if isinstance(outcome, DomainError):
