@@ -13,11 +13,11 @@ from domain.budget.aggregate import DECIDER as USAGE
 from domain.budget.aggregate import stream_id as usage_stream
 from domain.budget.commands import SetBudgetLimit
 from domain.budget.events import ReservationSettled, TokensReserved
-from domain.budget.service import set_budget_limit
+from domain.budget.service import reserve_tokens, set_budget_limit
 from domain.events import CommandContext
-from domain.session.commands import CancelReply, PostUserMessage, StartSession
+from domain.session.commands import CancelReply, PostAssistantReply, PostUserMessage, StartSession
 from domain.session.events import AssistantReplyChunk, MessagePosted, ReplyCancelled, Role
-from domain.session.service import StartWithMessage, cancel, post_user, start_with_message
+from domain.session.service import StartWithMessage, cancel, post_reply, post_user, start_with_message
 from eventstore.store import PostgresEventStore
 from workers.conversation.deterministic import ABOUT
 from workers.conversation.reply import Reply
@@ -201,3 +201,29 @@ async def test_no_chunk_follows_a_cancel_when_the_model_then_fails(event_store):
 
     recorded = (await event_store.read_stream(cause.meta.stream_id))[cause.meta.stream_version :]
     assert [type(r.event) for r in recorded] == [ReplyCancelled]  # nothing was recorded as said: no reply
+
+
+async def test_a_reply_recorded_before_its_settlement_is_settled_once_when_the_message_comes_again(event_store):
+    """The final call is settled while the reply is recorded; a worker cut off between the two left it open."""
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    cause = await new_session(event_store, tenant, "p")
+    cut = Reply(event_store, SETTINGS, cause)
+    reservation = cut._reservation(0, "p", 40)
+    await reserve_tokens(event_store, cut.context("reserve:0"), reservation)
+    said = PostAssistantReply(
+        session_id=cut.session_id, tenant_id=tenant, message_id=cut.reply_id, chunks=(), text="said before the cut"
+    )
+    await post_reply(event_store, cut.context("reply"), said)
+
+    await answer(event_store, SETTINGS, cause)  # delivered again after the cut
+    await answer(event_store, SETTINGS, cause)  # and once more
+
+    charges = [e.event for e in await event_store.read_stream(reservation_stream(tenant, cause))]
+    assert [type(e) for e in charges] == [TokensReserved, ReservationSettled]
+    assert (charges[1].reserved, charges[1].charged) == (40, 40)  # at the tokens reserved: the call's count is lost
+    events = [e.event for e in await event_store.read_stream(cause.meta.stream_id)]
+    assert [e.text for e in events if isinstance(e, MessagePosted) and e.role is Role.ASSISTANT] == [said.text]
+
+
+def reservation_stream(tenant: str, cause) -> str:
+    return usage_stream(tenant, "p", cause.meta.occurred_at.date())

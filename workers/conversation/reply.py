@@ -5,18 +5,26 @@ Every command carries an idempotency key derived from the user message's event a
 worker killed mid-reply) repeats nothing: reservations, settlements, chunks and tool requests
 already recorded are returned as recorded, and the final reply (key "reply") exists at most once,
 whatever ended the turn: an answer, a refusal of the budget, a cancel, a model error.
+
+The final model call's settlement is recorded while the reply is (not before it: the reply waits for
+nothing the person does not see). A worker cut off between the two leaves the reservation open; the
+message delivered again finds the reply recorded and settles it at the tokens reserved (`settle_left`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
+from domain.budget.aggregate import DECIDER as USAGE
 from domain.budget.aggregate import DEFAULT_PERSONA
+from domain.budget.aggregate import stream_id as usage_stream_id
 from domain.budget.commands import ReserveTokens, SettleReservation
 from domain.budget.errors import BudgetExhausted, ReservationNotOpen
 from domain.budget.service import reserve_tokens, settle_tokens
@@ -69,6 +77,7 @@ class Reply:
         # a retry of a reply that had recorded chunks streams none: chunk boundaries depend on timing, so
         # this run's chunks would not line up with those of the run that was cut off
         self.resumed = False
+        self.unsettled: Callable[[], Awaitable[None]] | None = None  # the final call's settlement, made with the reply
 
     def context(self, step: str) -> CommandContext:
         meta = self.cause.meta
@@ -82,10 +91,12 @@ class Reply:
         )
 
     async def progress(self) -> set[str]:
-        """Which of the steps "reply" (answered), "reserve:0" (begun) and "chunk:0" (streaming) are
-        recorded already: one look, for a message delivered again after a worker was cut off (which
-        makes this a resumed reply). Called before `run`."""
-        steps = {key_for(self.cause, step): step for step in ("reply", "reserve:0", "chunk:0")}
+        """Which of the steps "reply" (answered), "chunk:0" (streaming), "reserve:k" (model call k begun) and
+        "settle:k" (settled) are recorded already: one look, for a message delivered again after a worker was
+        cut off (which makes this a resumed reply). Called before `run`."""
+        calls = range(self.settings.conversation_max_steps)
+        names = ("reply", "chunk:0", *(f"{kind}:{k}" for k in calls for kind in ("reserve", "settle")))
+        steps = {key_for(self.cause, step): step for step in names}
         done = {steps[key] for key in await self.store.recorded_keys(list(steps))}
         self.resumed = "chunk:0" in done
         return done
@@ -135,14 +146,7 @@ class Reply:
     async def _call(self, step: int, responder: Responder, history: Sequence[Turn], persona: str) -> Said:
         """One model call between a reservation and its settlement (the estimate when the call broke off)."""
         estimate = max(responder.estimate(history), 1)
-        reserve = ReserveTokens(
-            tenant_id=self.tenant,
-            persona_id=persona,
-            day=self.day,
-            reservation_id=id_for(self.cause, f"reserve:{step}"),
-            tokens=estimate,
-            session_id=self.session_id,
-        )
+        reserve = self._reservation(step, persona, estimate)
         await reserve_tokens(self.store, self.context(f"reserve:{step}"), reserve)
         said = Said()
         try:
@@ -152,8 +156,37 @@ class Reply:
         except (DomainError, ResponderError):
             await self._settle(step, reserve, estimate)
             raise
-        await self._settle(step, reserve, said.usage.total if said.usage else estimate)
+        used = said.usage.total if said.usage else estimate
+        if said.calls:
+            await self._settle(step, reserve, used)
+        else:  # the final answer: settled while the reply is recorded (_finish), not before it
+            self.unsettled = partial(self._settle, step, reserve, used)
         return said
+
+    def _reservation(self, step: int, persona: str, tokens: int) -> ReserveTokens:
+        return ReserveTokens(
+            tenant_id=self.tenant,
+            persona_id=persona,
+            day=self.day,
+            reservation_id=id_for(self.cause, f"reserve:{step}"),
+            tokens=tokens,
+            session_id=self.session_id,
+        )
+
+    async def settle_left(self, done: set[str], session: Session | None) -> None:
+        """Settle the reservations an answered message left open (a worker cut off after its reply and before
+        the settlement beside it), at the tokens reserved: what the call used is no longer known."""
+        calls = range(self.settings.conversation_max_steps)
+        left = [k for k in calls if f"reserve:{k}" in done and f"settle:{k}" not in done]
+        if not left:
+            return
+        persona = (session.persona_id if session else None) or DEFAULT_PERSONA
+        usage_id = usage_stream_id(self.tenant, persona, self.day)
+        usage = (await self.store.load(USAGE, usage_id, self.tenant, fresh=True))[0]
+        for k in left:
+            reserve = self._reservation(k, persona, 1)
+            if usage is not None and (tokens := usage.reservations.get(str(reserve.reservation_id))) is not None:
+                await self._settle(k, reserve, tokens)
 
     async def _settle(self, step: int, reserved: ReserveTokens, tokens: int) -> None:
         command = SettleReservation(
@@ -246,10 +279,15 @@ class Reply:
             first_index=len(self.recorded),
             reply_to_version=None if status == "cancelled" else self.version,
         )
+        settling = asyncio.ensure_future(self.unsettled()) if self.unsettled else None
+        self.unsettled = None
         try:
             await post_reply(self.store, self.context("reply"), command)
         except ReplyCancelledError:
             await self.finish_cancelled()
+        finally:
+            if settling is not None:
+                await settling
 
     async def finish_cancelled(self) -> None:
         """Record what was said as the cancelled reply (as stored: chunks of an earlier attempt count);

@@ -3,7 +3,8 @@
 Other events of the topic (sessions started and closed, system messages) are not answered. A
 message already answered (its reply's key is recorded), in a session closed since, cancelled
 before the worker reached it, or older than AGENTLOG_CONVERSATION_MAX_AGE (a first deploy over
-old sessions, an outage longer than that), is left as it is.
+old sessions, an outage longer than that), is left as it is (an answered one's reservations left open
+are settled).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ async def answer(store: PostgresEventStore, settings: ConversationSettings, caus
         reply.progress(), reply.session(), history_until(store, cause, settings.conversation_history)
     )
     if "reply" in done:
+        await reply.settle_left(done, session)
         return
     age = (datetime.now(UTC) - cause.meta.occurred_at).total_seconds()
     if not done and age > settings.conversation_max_age:  # a reply begun is finished (and its tokens settled)
