@@ -213,7 +213,7 @@ def test_a_killed_partition_leader_loses_duplicates_and_reorders_nothing_and_con
         )
     final = head(dsn)
     seen["views_caught_up_after_s"] = wait_for(
-        lambda: relay_has(dsn, final) and views_have(endpoints.redis_url, final), 120, "the final catch-up"
+        lambda: relay_has(dsn, final) and views_have(endpoints.redis_url, dsn, final), 120, "the final catch-up"
     )
     stored = stored_events(dsn, tenant)
     kafka = on_kafka(cluster, stored)

@@ -76,7 +76,7 @@ def recovery(stack: Stack, tally: Tally, kind: str, name: str) -> dict[str, obje
     position = head(dsn)
     wait_for(lambda: relay_has(dsn, position), 90, f"the relay publishing after {kind} {name}")
     relayed = time.monotonic()
-    wait_for(lambda: views_have(redis_url, position), 90, f"the views catching up after {kind} {name}")
+    wait_for(lambda: views_have(redis_url, dsn, position), 90, f"the views catching up after {kind} {name}")
     return {
         "fault": f"{kind} {name}",
         "server_back_s": round(back - began, 2),
@@ -119,7 +119,9 @@ def test_writes_through_the_api_survive_every_restart_and_kill_exactly_once(serv
         answered = time.monotonic() - began_waiting
         unanswered = [problem for s in sessions for problem in replies_wrong(client, s)]
     final = head(dsn)
-    wait_for(lambda: relay_has(dsn, final) and views_have(stack.endpoints.redis_url, final), 120, "the final catch-up")
+    wait_for(
+        lambda: relay_has(dsn, final) and views_have(stack.endpoints.redis_url, dsn, final), 120, "the final catch-up"
+    )
     stored = stored_events(dsn, tenant)
     stored_ids = {event_id for events in stored.values() for _, event_id in events}
     kafka = check_kafka(stack.endpoints.kafka_bootstrap_servers, Routing().topics(), stored)

@@ -16,6 +16,7 @@ import psycopg
 import redis
 from confluent_kafka import Message
 
+from projections.views import VIEWS as VIEW_DEFINITIONS
 from projections.views import Keys
 from tests.support.kafka import header, read_until
 
@@ -186,13 +187,18 @@ def relay_has(dsn: str, position: int) -> bool:
     return waiting == 0
 
 
-def views_have(redis_url: str, position: int) -> bool:
-    """Both session views applied up to `position`."""
+def views_have(redis_url: str, dsn: str, position: int) -> bool:
+    """Both session views applied every event of their topics up to `position` (a view's position moves only
+    with the events it reads: a budget event recorded last, as a settlement beside its reply, never reaches it)."""
+    topics = sorted({topic for view in VIEWS for topic in VIEW_DEFINITIONS[view].topics})
+    with psycopg.connect(dsn) as conn:
+        sql = "SELECT coalesce(max(position), 0) FROM events WHERE position <= %s AND topic = ANY(%s)"
+        target = int(conn.execute(sql, (position, topics)).fetchall()[0][0])
     with redis.Redis.from_url(redis_url, decode_responses=True) as client:
         for view in VIEWS:
             keys = Keys(REDIS_PREFIX, view)
             state = keys.at(int(client.get(keys.shared("current")) or 1))("state")
-            if int(client.hget(state, "position") or 0) < position:
+            if int(client.hget(state, "position") or 0) < target:
                 return False
     return True
 
