@@ -62,10 +62,13 @@ async def require_budget(store: EventStore, tenant_id: str, persona_id: str, day
     require_tokens_left(usage[0], limits[0], persona_id, day)
 
 
-async def _limits(store: EventStore, tenant_id: str, caller: str) -> tuple[BudgetLimits | None, int]:
+async def _limits(
+    store: EventStore, tenant_id: str, caller: str, *, fresh: bool = True
+) -> tuple[BudgetLimits | None, int]:
     """The tenant's limits as stored now: they are set through the API while workers charge, so a
-    process never decides on limits (or usage) as it last saw them."""
-    return await store.load(LIMITS_DECIDER, limits_stream_id(tenant_id), caller, fresh=True)
+    process never decides on limits (or usage) as it last saw them (`fresh=False`: as this process
+    last saw them, for a settlement, which only records them)."""
+    return await store.load(LIMITS_DECIDER, limits_stream_id(tenant_id), caller, fresh=fresh)
 
 
 async def reserve_tokens(store: EventStore, context: CommandContext, cmd: ReserveTokens) -> AppendResult:
@@ -93,6 +96,6 @@ async def settle_tokens(store: EventStore, context: CommandContext, cmd: SettleR
 
     The limit is only recorded beside the settlement (what it charges depends on the reservation alone), so it
     is the one this process last saw, read fresh when it reserved a moment ago: no read of its own."""
-    limits = (await store.load(LIMITS_DECIDER, limits_stream_id(cmd.tenant_id), context.tenant_id))[0]
+    limits = (await _limits(store, cmd.tenant_id, context.tenant_id, fresh=False))[0]
     usage_stream = stream_id(cmd.tenant_id, cmd.persona_id, cmd.day)
     return await _on_usage(store, usage_stream, context, lambda usage: settle(usage, limits, cmd))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -154,13 +155,13 @@ class Reply:
                 await self._stream(responder.respond(history, offered_tools()), said)
                 _usage(call, said)
         except (DomainError, ResponderError):
-            await self._settle(step, reserve, estimate)
+            await self._settle(step, persona, estimate)
             raise
         used = said.usage.total if said.usage else estimate
         if said.calls:
-            await self._settle(step, reserve, used)
+            await self._settle(step, persona, used)
         else:  # the final answer: settled while the reply is recorded (_finish), not before it
-            self.unsettled = partial(self._settle, step, reserve, used)
+            self.unsettled = partial(self._settle, step, persona, used)
         return said
 
     def _reservation(self, step: int, persona: str, tokens: int) -> ReserveTokens:
@@ -168,7 +169,7 @@ class Reply:
             tenant_id=self.tenant,
             persona_id=persona,
             day=self.day,
-            reservation_id=id_for(self.cause, f"reserve:{step}"),
+            reservation_id=self._reservation_id(step),
             tokens=tokens,
             session_id=self.session_id,
         )
@@ -184,16 +185,19 @@ class Reply:
         usage_id = usage_stream_id(self.tenant, persona, self.day)
         usage = (await self.store.load(USAGE, usage_id, self.tenant, fresh=True))[0]
         for k in left:
-            reserve = self._reservation(k, persona, 1)
-            if usage is not None and (tokens := usage.reservations.get(str(reserve.reservation_id))) is not None:
-                await self._settle(k, reserve, tokens)
+            if usage is not None and (tokens := usage.reservations.get(str(self._reservation_id(k)))) is not None:
+                await self._settle(k, persona, tokens)
 
-    async def _settle(self, step: int, reserved: ReserveTokens, tokens: int) -> None:
+    def _reservation_id(self, step: int) -> uuid.UUID:
+        """The id of the reservation of model call `step`, the same on every delivery of the message."""
+        return id_for(self.cause, f"reserve:{step}")
+
+    async def _settle(self, step: int, persona: str, tokens: int) -> None:
         command = SettleReservation(
-            tenant_id=reserved.tenant_id,
-            persona_id=reserved.persona_id,
-            day=reserved.day,
-            reservation_id=reserved.reservation_id,
+            tenant_id=self.tenant,
+            persona_id=persona,
+            day=self.day,
+            reservation_id=self._reservation_id(step),
             actual_tokens=tokens,
             session_id=self.session_id,
         )
