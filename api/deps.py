@@ -14,7 +14,6 @@ from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from api.auth import Authenticator, Caller
-from api.errors import ApiError
 from api.schemas import MAX_INT
 from api.settings import ApiSettings
 from api.tenants import Tenants
@@ -34,6 +33,16 @@ class Services:
     reads: ReadModels
     tenants: Tenants
     auth: Authenticator
+
+    async def read_your_write(self, view: str, stream_id: str, position: int) -> None:
+        """Return once `view` shows every event of the stream the store held at `position` (a command's answer):
+        at once when it applied `position`, or when the stream had no event up to it (a read that then finds
+        nothing is a 404, not a wait); ViewBehind after the read wait. The position a client passes may be that
+        of a write to another stream, or past the store's end: what counts is this stream's last event up to it."""
+        if await self.reads.applied(view, stream_id) >= position:
+            return
+        if last := await self.store.last_position(stream_id, position):
+            await self.reads.wait_for(view, stream_id, last, self.settings.api_read_wait)
 
 
 def services(request: Request) -> Services:
@@ -104,16 +113,11 @@ TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-
 
 
 def _trace(traceparent: str | None) -> TraceContext | None:
-    """The caller's trace context, checked; continued by the request's span when one records (api/tracing.py),
-    so the events carry that span's traceparent and what they cause downstream joins the same trace."""
+    """The caller's trace context, continued by the request's span when one records (api/tracing.py), so the
+    events carry that span's traceparent and what they cause downstream joins the same trace. A traceparent
+    that is not W3C syntax is ignored and a new trace starts, as W3C Trace Context says a receiver must."""
     if traceparent is not None and not TRACEPARENT.fullmatch(traceparent):
-        raise ApiError(
-            422,
-            "invalid-value",
-            "traceparent must be W3C trace context: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, "
-            "lower case, ids not all zero",
-            field="traceparent",
-        )
+        traceparent = None
     traceparent = traceparent_of() or traceparent
     return TraceContext(traceparent=traceparent) if traceparent else None
 
@@ -142,13 +146,13 @@ async def command_context(
     traceparent: Annotated[
         str | None,
         Header(
-            description="W3C trace context (`00-<trace id>-<parent id>-<flags>`), kept with the events",
-            json_schema_extra={"pattern": f"^{TRACEPARENT.pattern}$"},  # checked by _trace, which says what is wrong
+            description="W3C trace context (`00-<trace id>-<parent id>-<flags>`), kept with the events; one that "
+            "is not W3C syntax is ignored (a new trace starts), as W3C Trace Context says",
             examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
         ),
     ] = None,
 ) -> CommandContext:
-    """Who asks and why; the request's fingerprint makes a reused Idempotency-Key with another body a 422.
+    """Who asks and why; the request's fingerprint makes a reused Idempotency-Key with another body a 409.
 
     Keys are scoped per tenant as `<tenant>:<key>` (tenant ids have no ':'); problems show the client's part.
     """
@@ -169,7 +173,7 @@ MinPosition = Annotated[
     Query(
         ge=1,
         le=MAX_INT,
-        description="read-your-writes: wait (bounded) until the view has applied this store position "
-        "(a command's `position`); 412 if it does not in time",
+        description="read-your-writes: wait (bounded) until the view shows what the store held of this resource "
+        "at this position (a command's `position`); 412 if it does not in time",
     ),
 ]

@@ -118,11 +118,13 @@ def from_domain(e: DomainError | ContractError | ViewBehind) -> JSONResponse:
     """The one table: each domain error's status, problem type and offending field."""
     match e:
         case NotFound():
-            return problem(404, "not-found", str(e))
+            return problem(404, "not-found", str(e), field=e.field)
         case IdempotencyKeyReused():  # the API scopes keys as "<tenant>:<key>" (api/deps.py): show the client's
             key = e.key.partition(":")[2] or e.key
             detail = f"Idempotency-Key {key!r} was already used for a different request; send a new key"
-            return problem(422, "idempotency-key-reused", detail, field="Idempotency-Key")
+            # 409: the key's first request, not this one, is what is in the way (the IETF draft's 422 would say the
+            # request itself is invalid, which Schemathesis and clients rightly read as a refusal of valid input)
+            return problem(409, "idempotency-key-reused", detail, field="Idempotency-Key")
         case InvalidCommand():
             return problem(422, "invalid-value", e.reason, field=e.field)
         case ConcurrencyConflict():

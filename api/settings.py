@@ -19,7 +19,9 @@ class ApiSettings(ReadSideSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=18000, ge=1, le=65535)
     api_workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
-    api_max_body: int = Field(default=1_048_576, ge=1024, description="largest request body in bytes")
+    # 2 MiB: the largest body the document allows (a message with every field at its maximum, each character an
+    # astral one that JSON clients may escape as a 12-byte \u pair) is about 1.8 MB (test_api_input_rules.py)
+    api_max_body: int = Field(default=2 * 1_048_576, ge=1024, description="largest request body in bytes")
     api_read_wait: float = Field(default=2.0, ge=0, le=30, description="longest wait for a view to catch up")
     api_pool_size: int = Field(default=16, ge=1, le=256)
     api_supervisor_state: Path | None = Field(

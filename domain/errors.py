@@ -14,12 +14,15 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
-    """The stream the command addresses has no events (or belongs to another tenant)."""
+    """The stream the command addresses has no events (or belongs to another tenant); `field` names the
+    command's field that referred to it when that is not the stream the command is for."""
 
-    def __init__(self, stream_type: str, stream_id: str) -> None:
-        super().__init__(f"{stream_type} {stream_id} not found")
+    def __init__(self, stream_type: str, stream_id: str, field: str | None = None) -> None:
+        said = f"{stream_type} {stream_id} not found"
+        super().__init__(f"{said} ({field}: name one of the caller's {stream_type}s)" if field else said)
         self.stream_type = stream_type
         self.stream_id = stream_id
+        self.field = field
 
 
 class InvalidCommand(DomainError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.errors import InvalidCommand, NotFound
+from domain.errors import NotFound
 from domain.service import EventStore
 from domain.session.aggregate import DECIDER as SESSION
 from domain.session.aggregate import Session
@@ -12,14 +12,14 @@ from domain.session.aggregate import stream_id as session_stream
 
 
 async def require_session(store: EventStore, field: str, session_id: UUID, tenant_id: str) -> None:
-    """Return when `session_id` is a session of `tenant_id`; else InvalidCommand(field).
+    """Return when `session_id` is a session of `tenant_id`; else NotFound naming `field`.
 
     Judged on the session's own events in the store (never a read model), so a session started
     a moment ago counts. A session of another tenant reads exactly as one that does not exist.
     """
     state = await _session(store, session_id, tenant_id)
     if state is None or state.tenant_id != tenant_id:
-        raise InvalidCommand(field, f"no session {session_id} of this tenant: name one of the caller's sessions")
+        raise NotFound("session", str(session_id), field)
 
 
 async def _session(store: EventStore, session_id: UUID, tenant_id: str) -> Session | None:

@@ -57,6 +57,8 @@ _LOAD_MANY = (
     + ") x ORDER BY w.stream_id, x.part, x.version"
 )
 _AFTER = "SELECT version, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
+# the position of a stream's last event at or before a store position (read-your-writes, api/deps.py)
+_LAST_POSITION = "SELECT position FROM events WHERE stream_id = $1 AND position <= $2 ORDER BY version DESC LIMIT 1"
 _READ = """
 SELECT payload FROM events WHERE stream_id = $1 AND version <= $2 AND ($4::text IS NULL OR event_type = $4)
 ORDER BY version DESC LIMIT $3
@@ -303,6 +305,11 @@ class PostgresEventStore(Repository):
     async def close(self) -> None:
         await self.recorder.notified()
         await self.pool.close()
+
+    @translate_outages
+    async def last_position(self, stream_id: str, at_most: int) -> int:
+        """The store position of the stream's last event at or before position `at_most` (0: none)."""
+        return int(await self.pool.fetchval(_LAST_POSITION, stream_id, at_most) or 0)
 
 
 def _append_attributes(

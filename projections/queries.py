@@ -60,12 +60,15 @@ class ReadModels:
         shared = Keys(self.prefix, view)
         return shared.at(int(await self.client.get(shared.shared("current")) or 1))
 
+    async def applied(self, view: str, stream_id: str) -> int:
+        """The store position of the stream's last event `view` applied (0: none)."""
+        return int(await self.client.hget((await self.keys(view))("positions"), stream_id) or 0)
+
     async def wait_for(self, view: str, stream_id: str, position: int, timeout: float = 2.0) -> None:
         """Return once `view` applied `position` of the stream; ViewBehind after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            keys = await self.keys(view)
-            applied = int(await self.client.hget(keys("positions"), stream_id) or 0)
+            applied = await self.applied(view, stream_id)
             if applied >= position:
                 return
             if time.monotonic() >= deadline:

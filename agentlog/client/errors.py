@@ -56,11 +56,12 @@ class NotFound(ClientProblem):
 
 
 class Conflict(ClientProblem):
-    """409: the resource is not in a state that allows the command (or a concurrent write won)."""
+    """409: the resource is not in a state that allows the command, a concurrent write won, or the
+    Idempotency-Key was used before for another request (`field` "Idempotency-Key")."""
 
 
 class ViewBehind(ClientProblem):
-    """412: the read model had not applied `min_position` in time; retry after `retry_after` s."""
+    """412: the read model had not caught up with `min_position` in time; retry after `retry_after` s."""
 
 
 class PayloadTooLarge(ClientProblem):

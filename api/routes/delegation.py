@@ -107,7 +107,7 @@ def _task(row: dict[str, str], task_id: UUID) -> TaskOut:
     status_code=202,
     response_model=TaskRecorded,
     summary="Queue a task for a worker",
-    responses=responses(400, 413, 415, 503),
+    responses=responses(400, 404, 409, 413, 415, 503),
 )
 async def create(body: TaskIn, svc: ServicesDep, ctx: ContextDep, response: Response) -> dict[str, object]:
     if body.callback_url is not None:
@@ -132,7 +132,7 @@ async def create(body: TaskIn, svc: ServicesDep, ctx: ContextDep, response: Resp
 )
 async def get_task(task_id: TaskId, svc: ServicesDep, who: CallerDep, min_position: MinPosition = None) -> TaskOut:
     if min_position:
-        await svc.reads.wait_for("delegation", stream_id(task_id), min_position, svc.settings.api_read_wait)
+        await svc.read_your_write("delegation", stream_id(task_id), min_position)
     row = await svc.reads.task(task_id)
     if row is None or row.get("tenant_id") != who.tenant_id:
         raise ApiError(404, "not-found", f"task {task_id} not found")

@@ -86,9 +86,7 @@ async def get_profile(
     role: Role, deployment_mode: Mode, svc: ServicesDep, _: CallerDep, min_position: MinPosition = None
 ) -> ProfileOut:
     if min_position:
-        await svc.reads.wait_for(
-            "model_profiles", stream_id(role, deployment_mode), min_position, svc.settings.api_read_wait
-        )
+        await svc.read_your_write("model_profiles", stream_id(role, deployment_mode), min_position)
     row = await svc.reads.model_profile(role, deployment_mode)
     if row is None:
         raise ApiError(404, "not-found", f"no model profile for role {role!r} in deployment mode {deployment_mode!r}")

@@ -150,7 +150,7 @@ async def owned_session(
     """The session's view row when it is the caller's, else 404; with `min_position`, first wait for
     `views` (the sessions view, and any other the caller reads next) to apply it."""
     for view in views if min_position else ():
-        await svc.reads.wait_for(view, str(session_id), min_position or 0, svc.settings.api_read_wait)
+        await svc.read_your_write(view, str(session_id), min_position or 0)
     row = await svc.reads.session(session_id)
     if row is None or row.get("tenant_id") != who.tenant_id:
         raise ApiError(404, "not-found", f"session {session_id} not found")

@@ -43,7 +43,11 @@ ResumeId = Annotated[
 ]
 ResumeHeader = Annotated[
     str | None,
-    Header(alias="Last-Event-ID", pattern=ENTRY_ID, description="resume after this event id (wins over the query)"),
+    Header(
+        alias="Last-Event-ID",
+        description="resume after this event id (wins over the query); EventSource sends the last id it saw when it "
+        "reconnects, so one that is not an event id of ours is ignored",
+    ),
 ]
 
 EXAMPLE = (
@@ -152,7 +156,8 @@ async def stream(
     last_event_id_header: ResumeHeader = None,
 ) -> Response:
     await owned_session(svc, who, session_id)
-    after = _entry(last_event_id_header or last_event_id or START)
+    resumed = last_event_id_header if last_event_id_header and re.fullmatch(ENTRY_ID, last_event_id_header) else None
+    after = _entry(resumed or last_event_id or START)
     if await _ended_at(svc.reads, session_id, after):
         return Response(status_code=204)  # tells EventSource to stop reconnecting
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering either

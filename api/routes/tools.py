@@ -133,7 +133,7 @@ def _execution(row: dict[str, str], request_id: UUID) -> ToolExecutionOut:
     status_code=202,
     response_model=InvocationAccepted,
     summary="Request a tool invocation; the tool executor records its outcome",
-    responses=responses(400, 413, 415),
+    responses=responses(400, 404, 409, 413, 415),
 )
 async def invoke(
     name: ToolName, body: InvocationIn, svc: ServicesDep, ctx: ContextDep, response: Response
@@ -156,7 +156,7 @@ async def _execution_row(svc: Services, request_id: UUID, min_position: int | No
     if not min_position:
         return await svc.reads.tool_execution(request_id)
     deadline = time.monotonic() + svc.settings.api_read_wait
-    await svc.reads.wait_for("tools", stream_id(request_id), min_position, svc.settings.api_read_wait)
+    await svc.read_your_write("tools", stream_id(request_id), min_position)
     while (row := await svc.reads.tool_execution(request_id)) is not None and "tenant_id" not in row:
         if time.monotonic() > deadline:  # the request's position is not known: say what the view holds
             raise ViewBehind("tools", stream_id(request_id), min_position, 0)

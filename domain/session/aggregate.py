@@ -104,7 +104,8 @@ def fork(state: Session | None, origin: PastState, command: ForkSession) -> list
     if state is not None:
         raise SessionAlreadyStarted(command.session_id)
     if origin.version < command.at_version:
-        raise InvalidCommand("at_version", f"session {command.origin_id} is at version {origin.version}")
+        reason = f"it is at version {origin.version}: fork at version {origin.version} or before (at_version)"
+        raise StateConflict(stream_id(command.origin_id), reason)
     if closed := [e.meta.stream_version for e in origin.events if isinstance(e.event, SessionClosed)]:
         raise StateConflict(stream_id(command.origin_id), f"it was closed at version {closed[0]}: fork it before")
     assert isinstance(origin.state, Session)

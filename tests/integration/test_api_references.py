@@ -112,14 +112,14 @@ def test_the_allow_list_is_read_from_a_comma_separated_environment_variable(monk
 # sessions a command refers to ---------------------------------------------------------------------
 
 
-def test_a_tool_request_for_a_session_of_another_tenant_or_of_none_is_422(api, client):
+def test_a_tool_request_for_a_session_of_another_tenant_or_of_none_is_404_naming_the_field(api, client):
     tenant, headers = api.tenant()
     _, stranger = api.tenant()
     own, foreign = session_of(client, headers), session_of(client, stranger)
     path = "/v1/tools/search/invocations"
 
     for session in (foreign, str(uuid.uuid4())):
-        body = problem(client.post(path, json={"session_id": session}, headers=headers), 422, "session_id")
+        body = problem(client.post(path, json={"session_id": session}, headers=headers), 404, "session_id")
         assert session in body["detail"]
     accepted = client.post(path, json={"session_id": own}, headers=headers)
 
@@ -127,21 +127,21 @@ def test_a_tool_request_for_a_session_of_another_tenant_or_of_none_is_422(api, c
     assert recorded(api, tenant) == 3  # the own session's two events and the one request
 
 
-def test_a_task_for_a_parent_session_of_another_tenant_or_of_none_is_422(api, client):
+def test_a_task_for_a_parent_session_of_another_tenant_or_of_none_is_404_naming_the_field(api, client):
     tenant, headers = api.tenant()
     _, stranger = api.tenant()
     own, foreign = session_of(client, headers), session_of(client, stranger)
 
     for session in (foreign, str(uuid.uuid4())):
         refused = client.post("/v1/delegation/tasks", json=task(parent=session), headers=headers)
-        problem(refused, 422, "parent_session_id")
+        problem(refused, 404, "parent_session_id")
     accepted = client.post("/v1/delegation/tasks", json=task(parent=own), headers=headers)
 
     assert accepted.status_code == 202, accepted.text
     assert recorded(api, tenant) == 3
 
 
-def test_a_reference_to_a_task_or_a_tool_request_instead_of_a_session_is_422(api, client):
+def test_a_reference_to_a_task_or_a_tool_request_instead_of_a_session_is_404_naming_the_field(api, client):
     tenant, headers = api.tenant()
     created = client.post("/v1/delegation/tasks", json=task(), headers=headers)
     invoked = client.post("/v1/tools/search/invocations", json={}, headers=headers)
@@ -149,10 +149,10 @@ def test_a_reference_to_a_task_or_a_tool_request_instead_of_a_session_is_422(api
 
     for other in others:
         problem(
-            client.post("/v1/tools/search/invocations", json={"session_id": other}, headers=headers), 422, "session_id"
+            client.post("/v1/tools/search/invocations", json={"session_id": other}, headers=headers), 404, "session_id"
         )
         refused = client.post("/v1/delegation/tasks", json=task(parent=other), headers=headers)
-        problem(refused, 422, "parent_session_id")
+        problem(refused, 404, "parent_session_id")
     assert recorded(api, tenant) == 2
 
 

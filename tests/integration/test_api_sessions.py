@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from tests.support.api import eventually
+import httpx
+
+from cli.provider import serve
+from tests.support.api import another_api, eventually
 
 
 def test_posting_a_message_starts_a_session_that_reads_back(api, client):
@@ -109,19 +113,46 @@ def test_a_retried_post_with_an_idempotency_key_returns_the_first_answer(api, cl
     assert retry.json() == first.json()
     events = client.get(f"/v1/sessions/{first.json()['session_id']}/events", headers=headers).json()
     assert len(events) == 2  # started + one message: the retry recorded nothing
-    assert other.status_code == 422
+    assert other.status_code == 409
     assert other.json()["field"] == "Idempotency-Key"
 
 
-def test_read_your_writes_says_clearly_when_the_view_is_behind(api, client):
+def test_read_your_writes_counts_the_resources_own_events_up_to_the_position(api, client):
+    """`min_position` may be the position of a write to another session, or past the store's end: the read waits
+    only for the session's own events up to it; a session with none is a 404 at once."""
     _, headers = api.tenant()
-    posted = client.post("/v1/session/message", json={"message": "hi"}, headers=headers).json()
+    first = client.post("/v1/session/message", json={"message": "hi"}, headers=headers).json()
+    later = client.post("/v1/session/message", json={"message": "another session"}, headers=headers).json()
+    assert client.get(f"/v1/sessions/{first['session_id']}", params={"min_position": first["position"]},
+                      headers=headers).status_code == 200  # fmt: skip
 
-    behind = client.get(
-        f"/v1/sessions/{posted['session_id']}", params={"min_position": posted["position"] + 10**9}, headers=headers
+    began = time.monotonic()
+    by_another_write = client.get(
+        f"/v1/sessions/{first['session_id']}", params={"min_position": later["position"]}, headers=headers
     )
+    past_the_end = client.get(
+        f"/v1/sessions/{first['session_id']}/messages", params={"min_position": 2**53 - 1}, headers=headers
+    )
+    unknown = client.get(f"/v1/sessions/{uuid.uuid4()}", params={"min_position": later["position"]}, headers=headers)
+    took = time.monotonic() - began
 
-    assert behind.status_code == 412
+    assert by_another_write.status_code == 200, by_another_write.text
+    assert [m["text"] for m in past_the_end.json()["items"]] == ["hi"]
+    assert unknown.status_code == 404, unknown.text
+    assert took < api.settings.api_read_wait  # none of the three waited out the read wait
+
+
+def test_read_your_writes_says_clearly_when_the_view_is_behind(api, client):
+    """An API reading views no projection fills (another Redis prefix): the write's own read times out as 412."""
+    _, headers = api.tenant()
+    settings = another_api(api, redis_prefix=f"api:empty:{uuid.uuid4().hex[:8]}:", api_read_wait=0.2)
+    with serve(settings) as url, httpx.Client(base_url=url, timeout=10) as behind_client:
+        posted = behind_client.post("/v1/session/message", json={"message": "hi"}, headers=headers).json()
+        behind = behind_client.get(
+            f"/v1/sessions/{posted['session_id']}", params={"min_position": posted["position"]}, headers=headers
+        )
+
+    assert behind.status_code == 412, behind.text
     assert behind.headers["retry-after"] == "1"
     assert behind.json()["type"] == "urn:agentlog:problem:view-behind"
     assert "is behind" in behind.json()["detail"]

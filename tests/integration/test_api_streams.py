@@ -184,7 +184,7 @@ def test_sse_refusals_are_problems_before_the_stream_starts(api, client):
     anonymous = client.get(path)
     foreign = client.get(path, headers=stranger)
     unknown = client.get(f"/v1/sessions/{uuid.uuid4()}/stream", headers=headers)
-    bad_resume = client.get(path, headers=headers | {"Last-Event-ID": "yesterday"})
+    bad_resume = client.get(path, params={"last_event_id": "yesterday"}, headers=headers)
 
     assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
     assert foreign.status_code == 404 and unknown.status_code == 404
@@ -192,6 +192,19 @@ def test_sse_refusals_are_problems_before_the_stream_starts(api, client):
     for refused in (anonymous, foreign, unknown, bad_resume):
         assert refused.headers["content-type"] == "application/problem+json"
     assert foreign.json()["type"] == "urn:agentlog:problem:not-found"
+    assert bad_resume.json()["field"] == "query.last_event_id"
+
+
+def test_a_last_event_id_header_that_is_none_of_ours_is_ignored_and_the_stream_starts_over(api, client):
+    """EventSource sends back the last id it saw: one that is not an event id of ours replays from the start."""
+    _, headers = api.tenant()
+    session = start_session(client, headers)
+
+    with client.stream("GET", f"/v1/sessions/{session}/stream", headers=headers | {"Last-Event-ID": "yesterday"}) as r:
+        assert r.status_code == 200, r.read()
+        first = next(line for line in r.iter_lines() if line.startswith("event:"))
+
+    assert first == "event: message"
 
 
 def ws_url(api: RunningApi, session: str, **params: str) -> str:

@@ -22,7 +22,7 @@ from domain.budget.events import BudgetExceeded, ReservationSettled, TokensConsu
 from domain.budget.service import consume_tokens, require_budget, reserve_tokens, set_budget_limit, settle_tokens
 from domain.delegation.commands import CreateDelegationTask
 from domain.delegation.service import create_task
-from domain.errors import InvalidCommand, NotFound
+from domain.errors import NotFound
 from domain.events import AppendResult, CommandContext
 from domain.repository import Repository
 from domain.session.commands import PostUserMessage, StartSession
@@ -238,10 +238,10 @@ async def test_a_tool_request_may_name_only_a_session_of_the_callers_tenant(
     mine = await request_tool(store, ctx(tenant), asking(session_id))
     alone = await request_tool(store, ctx(tenant), asking(None))
     for caller, session in (("intruder", session_id), (tenant, uuid.uuid4())):
-        with pytest.raises(InvalidCommand) as refused:
+        with pytest.raises(NotFound) as refused:
             await request_tool(store, ctx(caller), asking(session))
         assert refused.value.field == "session_id"
-        assert refused.value.reason == f"no session {session} of this tenant: name one of the caller's sessions"
+        assert str(refused.value) == f"session {session} not found (session_id: name one of the caller's sessions)"
 
     assert mine.version == 1 and alone.version == 1
     assert [h[0] for h in recorder.heads.values()].count("tool") == 2  # the refused ones recorded nothing
@@ -257,7 +257,7 @@ async def test_a_delegation_task_may_name_only_a_parent_session_of_the_callers_t
 
     assert (await create_task(store, ctx(tenant), task(session_id))).version == 1
     assert (await create_task(store, ctx(tenant), task(None))).version == 1
-    with pytest.raises(InvalidCommand) as refused:
+    with pytest.raises(NotFound) as refused:
         await create_task(store, ctx("intruder"), task(session_id))
     assert refused.value.field == "parent_session_id"
 
