@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import Collection
 
 from pydantic import HttpUrl
 
 from api.errors import ApiError
 from domain.delegation.callback import check_callback_target, normal_host
-
-RESOLVE_TIMEOUT = 3.0  # seconds; a resolver slower than this is treated as down
-_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+from observability.resolve import Unreachable
+from observability.resolve import resolve as resolved
 
 
 async def resolve(host: str) -> list[str]:
@@ -21,21 +18,11 @@ async def resolve(host: str) -> list[str]:
     Raises ApiError 503 (Retry-After) when the resolver fails or times out: the caller is not at
     fault, and a callback target that cannot be judged is not accepted.
     """
-    loop = asyncio.get_running_loop()
     try:
-        found = await asyncio.wait_for(loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
-    except socket.gaierror as e:
-        if e.errno in _NO_SUCH_NAME:
-            return []
-        raise _resolver_down(host, str(e)) from e
-    except (TimeoutError, OSError) as e:
-        raise _resolver_down(host, type(e).__name__) from e
-    return sorted({str(info[4][0]) for info in found})
-
-
-def _resolver_down(host: str, why: str) -> ApiError:
-    detail = f"cannot resolve callback host {host!r} now ({why}); retry shortly"
-    return ApiError(503, "resolver-unavailable", detail, headers={"Retry-After": "5"})
+        return await resolved(host)
+    except Unreachable as e:
+        detail = f"callback host: {e}; retry shortly"
+        raise ApiError(503, "resolver-unavailable", detail, headers={"Retry-After": "5"}) from e
 
 
 async def check_callback_url(field: str, url: str, allow_hosts: Collection[str]) -> None:

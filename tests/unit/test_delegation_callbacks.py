@@ -21,11 +21,11 @@ from domain.delegation.events import (
 )
 from domain.errors import InvalidCommand
 from domain.events import DomainEvent, EventMetadata, RecordedEvent
+from observability.resolve import Unreachable
 from workers.delegation.delivery import GiveUp, Retryable, _settle
 from workers.delegation.message import callback_message, signed_headers
 from workers.delegation.settings import ALLOW_HOSTS_SETTING, DelegationSettings, new_secret
 from workers.delegation.target import pin
-from workers.resolve import Unreachable
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 

@@ -24,10 +24,10 @@ import stamina
 from standardwebhooks import Webhook
 
 from domain.errors import InvalidCommand
+from observability.resolve import Unreachable
 from workers.delegation.message import CallbackMessage, signed_headers
 from workers.delegation.settings import ALLOW_HOSTS_SETTING, DelegationSettings
 from workers.delegation.target import pin
-from workers.resolve import Unreachable
 
 log = logging.getLogger("agentlog.workers.delegation")
 RETRIED_STATUS = frozenset({408, 429})

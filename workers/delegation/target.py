@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from domain.delegation.callback import check_callback_target, normal_host
-from workers.resolve import Unreachable, resolve
+from observability.resolve import Unreachable, resolve
 
 
 @dataclass(frozen=True)

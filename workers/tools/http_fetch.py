@@ -19,11 +19,9 @@ from typing import Any
 import httpx
 
 from domain.delegation.callback import address_kind, normal_host
-from workers.resolve import Unreachable, resolve
+from observability.resolve import Unreachable, resolve
 from workers.tools.builtin import text_argument
 from workers.tools.registry import Call, ToolError
-
-RESOLVE_TIMEOUT = 3.0
 
 
 class HttpFetch:
@@ -115,7 +113,7 @@ class HttpFetch:
 async def _resolve(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to now, in the resolver's order; ToolError when none or the resolver fails."""
     try:
-        addresses = await resolve(host, port, RESOLVE_TIMEOUT)
+        addresses = await resolve(host, port)
     except Unreachable as e:
         raise ToolError(str(e)) from None
     if not addresses:

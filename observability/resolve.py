@@ -1,4 +1,5 @@
-"""Resolving a host now, for the workers that judge an address before they connect (callbacks, http_fetch)."""
+"""Resolving a host now, for those that judge an address before they connect or accept it: the API (a callback
+URL a client gives), the delegation worker (delivering to it) and the tools worker (http_fetch)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ class Unreachable(Exception):
     """The host cannot be resolved now (no such name yet, or the resolver failed): worth another attempt."""
 
 
-async def resolve(host: str, port: int, timeout: float) -> list[str]:
+RESOLVE_TIMEOUT = 3.0  # seconds; a resolver slower than this is treated as down
+
+
+async def resolve(host: str, port: int | None = None, timeout: float = RESOLVE_TIMEOUT) -> list[str]:
     """The addresses `host` resolves to now, in the resolver's order; [] when no such name exists.
 
     Raises Unreachable when the resolver fails or takes longer than `timeout` seconds.
