@@ -247,6 +247,9 @@ class PostgresRecorder:
             version,
             json.dumps(to_plain(state), default=str),
         )
+        # a write of its own, with a transaction id: while it runs, appends that commit after it started stay
+        # behind the relay's horizon (eventstore/relay.py), and their NOTIFY may have come and gone: wake it again
+        self._notify_soon()
 
     def _notify_soon(self) -> None:
         """Wake the relay, sent outside the append transaction: at once after a quiet spell, else at most once

@@ -107,6 +107,20 @@ async def test_a_run_of_appends_wakes_the_relay_at_most_once_per_gap_and_after_t
     assert len(heard) <= (ended - began) / NOTIFY_GAP + 1
 
 
+async def test_a_snapshot_save_wakes_the_relay_too(event_store):
+    """A snapshot save has a transaction id: appends that commit while it runs wait behind the relay's horizon
+    (their own NOTIFY found nothing to publish), so its end wakes the relay again instead of leaving them to the
+    poll."""
+    heard: list[float] = []
+    async with event_store.pool.acquire() as listener:
+        channel = await listener.fetchval(CHANNEL_OF_SCHEMA)
+        await listener.add_listener(channel, lambda *_: heard.append(time.monotonic()))
+        await event_store.recorder.save_snapshot(f"s-{uuid.uuid4()}", "session", 50, {"messages": 50})
+        async with asyncio.timeout(2):
+            while not heard:
+                await asyncio.sleep(0.01)
+
+
 @pytest.mark.serial
 @pytest.mark.skipif(mode() != "native", reason="restarting the broker needs the native launcher")
 async def test_a_broker_restart_delays_but_loses_nothing(servers, event_store, relay_pool, topics):
