@@ -8,7 +8,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,18 +64,22 @@ def interleaved(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
     """Per-round rates of each run (one list per run, in the order given), run alternately after one warm-up each.
 
     Each callable runs once and returns its rate (operations/s; `timed` makes one of a batch). The order
-    flips every round so no run always goes first, on a freshly collected heap or a warmer cache, and
+    flips every round (`run_order`) so no run always goes first, on a freshly collected heap or a warmer cache, and
     every run's rounds fall in the same minutes as the others' (on a shared machine the disk's speed
     drifts from one minute to the next).
     """
     for run in runs:
         run()
     rates: list[list[float]] = [[] for _ in runs]
-    for round_ in range(rounds):
-        order = list(zip(runs, rates, strict=True))
-        for run, found in order if round_ % 2 == 0 else reversed(order):
-            found.append(run())
+    for i in run_order(rounds, len(runs)):
+        rates[i].append(runs[i]())
     return rates
+
+
+def run_order(rounds: int, runs: int) -> Iterator[int]:
+    """Which run goes next, round after round: 0..runs-1, then the other way round, and so on."""
+    for round_ in range(rounds):
+        yield from range(runs) if round_ % 2 == 0 else reversed(range(runs))
 
 
 def timed(run: Callable[[], int]) -> Callable[[], float]:

@@ -24,7 +24,7 @@ import httpx
 import typer
 
 from bench.chat import Chat, Ours, Peer
-from bench.common import Result, endpoints, median, out, write_results
+from bench.common import Result, endpoints, median, out, run_order, write_results
 from stack import Endpoints
 from stack.config import StackSettings
 
@@ -91,10 +91,11 @@ async def throughput(ours: Ours, peer: Peer, conversations: int, turns: int, rou
     await batch_peer(peer, conversations, 2)
     mine: list[float] = []
     theirs: list[float] = []
-    for round_ in range(rounds):
-        pair = [(batch_ours, ours, mine), (batch_peer, peer, theirs)]
-        for run, side, rates in pair if round_ % 2 == 0 else reversed(pair):
-            rates.append(await run(side, conversations, turns))  # type: ignore[operator]
+    for i in run_order(rounds, 2):  # interleaved, as bench.common.interleaved runs the other benchmarks
+        if i == 0:
+            mine.append(await batch_ours(ours, conversations, turns))
+        else:
+            theirs.append(await batch_peer(peer, conversations, turns))
     out.print(f"[dim]{conversations} conversations: ours {mine}, {PEER} {theirs}[/dim]")
     params = {"conversations": conversations, "turns_each": turns, "rounds": rounds}
     return Result(
