@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from datetime import UTC, datetime
 from typing import Annotated
@@ -58,8 +57,7 @@ def run(names: NamesArg = None) -> None:
         for view in views
     ]
     where = metrics_served(settings.projections_metrics_port, "AGENTLOG_PROJECTIONS_METRICS_PORT")
-    gc.freeze()  # start-up objects out of the collector's sight: each batch allocates thousands of records
-    run_on_uvloop(_run(runners, where))
+    run_on_uvloop(_run(runners, where))  # start-up objects frozen out of the collector's sight there
 
 
 async def _run(runners: list[ProjectionRunner], where: str) -> None:
