@@ -114,11 +114,16 @@ async def test_a_snapshot_save_wakes_the_relay_too(event_store):
     heard: list[float] = []
     async with event_store.pool.acquire() as listener:
         channel = await listener.fetchval(CHANNEL_OF_SCHEMA)
-        await listener.add_listener(channel, lambda *_: heard.append(time.monotonic()))
+
+        def hear(*_: object) -> None:
+            heard.append(time.monotonic())
+
+        await listener.add_listener(channel, hear)
         await event_store.recorder.save_snapshot(f"s-{uuid.uuid4()}", "session", 50, {"messages": 50})
         async with asyncio.timeout(2):
             while not heard:
                 await asyncio.sleep(0.01)
+        await listener.remove_listener(channel, hear)
 
 
 @pytest.mark.serial
