@@ -6,10 +6,9 @@ import re
 import subprocess
 import uuid
 
-import psycopg
 import pytest
 
-from tests.support.api import RunningApi, eventually
+from tests.support.api import RunningApi, eventually, store_db
 from tests.support.cli import agentlog
 
 KEY = re.compile(r"^alk_([a-z0-9]{12})_[A-Za-z0-9_-]{43}$")
@@ -62,7 +61,7 @@ def test_a_key_made_by_the_cli_authenticates_until_revoked(api, env, tenant_id):
         assert revoked.returncode == 0, revoked.stderr
         assert f"revoked key {key_id} of {tenant_id}" in revoked.stdout
         eventually(lambda: client.get("/v1/sessions", headers=headers).status_code == 401, timeout=8.0, every=0.2)
-    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
+    with store_db(api) as conn:
         row = conn.execute("SELECT secret_hash, label, scopes FROM api_keys WHERE key_id = %s", (key_id,)).fetchone()
     assert row is not None
     assert key.split("_", 2)[2].encode() not in bytes(row[0])  # only a hash is kept

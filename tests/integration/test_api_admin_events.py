@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 
-import psycopg
-
 from agentlog.client import Client
 from agentlog.client.errors import Forbidden
+from tests.support.api import store_db
 
 
 def stored(api, tenant: str) -> list[tuple[int, str]]:
     """(position, event id) of the tenant's events, as the store holds them."""
-    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
+    with store_db(api) as conn:
         rows = conn.execute("SELECT position, event_id::text FROM events WHERE tenant_id = %s ORDER BY position",
                             (tenant,)).fetchall()  # fmt: skip
     return [(int(p), str(e)) for p, e in rows]

@@ -13,14 +13,13 @@ from collections.abc import Iterator
 
 import httpx
 import jwt
-import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.errors import PROBLEM_JSON
 from cli.provider import serve
-from tests.support.api import JWT_SECRET, RunningApi, another_api, eventually
+from tests.support.api import JWT_SECRET, RunningApi, another_api, eventually, recorded
 
 ADMIN_ROUTES = {"/v1/budgets/{tenant}/limits": "put", "/v1/model-profiles/{role}/{deployment_mode}": "put"}
 
@@ -41,13 +40,6 @@ def assert_unauthorized(response: httpx.Response, detail: str = "") -> None:
     assert body["type"] == "urn:agentlog:problem:unauthorized"
     assert body["status"] == 401
     assert detail in body["detail"]
-
-
-def events_of(api: RunningApi, tenant: str) -> int:
-    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
-        row = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (tenant,)).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def served_paths(client: httpx.Client) -> dict[str, dict[str, object]]:
@@ -72,7 +64,7 @@ def test_an_api_key_is_accepted_in_x_api_key_and_as_a_bearer(api, client):
             == [posted.json()["session_id"]]
         )
     )
-    assert events_of(api, tenant) == 2
+    assert recorded(api, tenant) == 2
 
 
 @pytest.mark.parametrize(
@@ -122,7 +114,7 @@ def test_a_revoked_key_is_refused_within_the_cache_ttl(api, client):
         "/v1/session/message", json={"message": "after revocation"}, headers=bearer(headers["X-API-Key"])
     )
     assert_unauthorized(refused)
-    assert events_of(api, tenant) == 0
+    assert recorded(api, tenant) == 0
 
 
 # --- JWT (HS256, the running API's mode) ----------------------------------------------------------
@@ -164,7 +156,7 @@ def test_bad_tokens_are_401(api, client, make, detail):
     refused = client.post("/v1/session/message", json={"message": "x"}, headers=bearer(make(tenant)))
 
     assert_unauthorized(refused, detail)
-    assert events_of(api, tenant) == 0
+    assert recorded(api, tenant) == 0
 
 
 # --- the admin scope ------------------------------------------------------------------------------
@@ -199,7 +191,7 @@ def test_setting_budget_limits_needs_the_admin_scope(api, client):
     assert refused.json()["type"] == "urn:agentlog:problem:forbidden"
     assert "'admin' scope" in refused.json()["detail"]
     assert allowed.status_code == 200, allowed.text
-    assert events_of(api, tenant) == 1  # only the allowed write recorded
+    assert recorded(api, tenant) == 1  # only the allowed write recorded
 
 
 def test_setting_model_profiles_needs_the_platform_admin_scope(api, client):
@@ -253,7 +245,7 @@ def test_the_admin_scope_is_checked_exactly_from_either_claim(api, client, claim
     answered = set_limit(client, tenant, bearer(token({"tenant": tenant, **claims})))
 
     assert answered.status_code == status, answered.text
-    assert events_of(api, tenant) == (1 if status == 200 else 0)
+    assert recorded(api, tenant) == (1 if status == 200 else 0)
 
 
 def test_a_revoked_admin_key_loses_its_scope_too(api, client):
@@ -265,7 +257,7 @@ def test_a_revoked_admin_key_loses_its_scope_too(api, client):
 
     eventually(lambda: client.get("/v1/sessions", headers=admin).status_code == 401, timeout=8.0, every=0.2)
     assert_unauthorized(set_limit(client, tenant, admin))
-    assert events_of(api, tenant) == 1
+    assert recorded(api, tenant) == 1
 
 
 # --- RS256: a second app configured with a public key ---------------------------------------------
@@ -314,7 +306,7 @@ def test_an_rs256_token_signed_with_the_private_key_is_accepted(api, rs256):
         assert client.get("/v1/sessions", headers=key).status_code == 200  # API keys still work there
 
     assert posted.status_code == 202, posted.text
-    assert events_of(api, tenant) == 2
+    assert recorded(api, tenant) == 2
 
 
 def test_rs256_refuses_other_keys_and_hs256(api, rs256):
@@ -335,7 +327,7 @@ def test_rs256_refuses_other_keys_and_hs256(api, rs256):
             assert answered.status_code == 401, (name, answered.text)
             assert answered.headers["www-authenticate"] == 'Bearer realm="agentlog"', name
 
-    assert events_of(api, tenant) == 0
+    assert recorded(api, tenant) == 0
 
 
 def test_a_token_tenant_must_be_a_tenant_id(api, client):
@@ -354,6 +346,6 @@ def test_a_token_tenant_must_be_a_tenant_id(api, client):
 
     assert_unauthorized(first, "tenant")
     assert replay.status_code == 202, replay.text
-    assert events_of(api, f"{tenant}:a") == 0
+    assert recorded(api, f"{tenant}:a") == 0
     for bad in ("Upper", "a b", "x" * 64, "-x", "t/../u", f"{tenant}\n"):
         assert_unauthorized(client.get("/v1/sessions", headers=bearer(token({"tenant": bad}))), "tenant")

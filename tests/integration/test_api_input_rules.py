@@ -7,14 +7,13 @@ import json
 import uuid
 
 import httpx
-import psycopg
 import pytest
 
 from api.deps import TRACEPARENT
 from api.errors import PROBLEM_JSON
 from api.settings import ApiSettings
 from cli.provider import serve
-from tests.support.api import another_api, recorded
+from tests.support.api import another_api, recorded, store_db
 
 
 def problem(response: httpx.Response, status: int, field: str) -> dict:
@@ -320,7 +319,7 @@ def test_a_w3c_traceparent_is_accepted(api, client):
 
 
 def stored_traceparents(api, tenant: str) -> list[str | None]:
-    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
+    with store_db(api) as conn:
         rows = conn.execute("SELECT traceparent FROM events WHERE tenant_id = %s ORDER BY position", (tenant,))
         return [row[0] for row in rows]
 

@@ -113,9 +113,14 @@ def eventually(check, timeout: float = 15.0, every: float = 0.05):
         time.sleep(every)
 
 
+def store_db(api: RunningApi) -> psycopg.Connection:
+    """A connection to the API's database, in its schema (use it in `with`: closed at the end)."""
+    return psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}")
+
+
 def recorded(api: RunningApi, tenant: str) -> int:
     """How many events the tenant has in the store: what a refused write must leave unchanged."""
-    with psycopg.connect(api.settings.postgres_dsn, options=f"-c search_path={api.settings.db_schema}") as conn:
+    with store_db(api) as conn:
         row = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (tenant,)).fetchone()
     assert row is not None
     return int(row[0])
