@@ -48,8 +48,9 @@ class Progress:
 
 class Measured:
     """The progress of the API's readers, measured (a Kafka round trip per partition: tenths of a second, seconds
-    under load) at most once per MEASURED_FOR seconds: frequent and concurrent callers (a load balancer probing
-    /health, Prometheus scraping /metrics, several browser tabs) share one measurement, which a failure ends."""
+    under load) at most once per MEASURED_FOR seconds after the last one ended: frequent and concurrent callers (a
+    load balancer probing /health, Prometheus scraping /metrics, several browser tabs) share one measurement, which a
+    failure ends."""
 
     def __init__(self, svc: Services) -> None:
         self.svc = svc
@@ -59,7 +60,6 @@ class Measured:
     async def progress(self) -> Progress:
         taken = self._taken
         if taken is None or (taken.done() and (self._failed(taken) or time.monotonic() - self._at > MEASURED_FOR)):
-            self._at = time.monotonic()
             self._taken = taken = asyncio.ensure_future(self._measure())
         return await asyncio.shield(taken)  # a caller that gives up does not cancel the others' measurement
 
@@ -74,6 +74,12 @@ class Measured:
         return taken.cancelled() or taken.exception() is not None
 
     async def _measure(self) -> Progress:
+        try:
+            return await self._take()
+        finally:
+            self._at = time.monotonic()  # a slow measurement (seconds under load) still answers for MEASURED_FOR after
+
+    async def _take(self) -> Progress:
         relay = await relay_behind(self.svc.store.pool)
         views = await view_statuses(self.svc)
         try:
