@@ -55,12 +55,18 @@ from eventstore.store import CHANNEL_OF_SCHEMA
 from observability import tracing
 
 log = logging.getLogger("agentlog.relay")
+HELD_LOOK = 0.005  # seconds: the first look again at events held behind an older transaction
 
+# Whether committed events wait at or above the horizon, held by a transaction older than theirs that still runs
+# (the relay then looks again soon rather than at the next NOTIFY or poll). Every row the relay has not published
+# is above its checkpoint, and its checkpoint below the horizon; pg_current_snapshot() is the statement's one.
+_HELD = """(SELECT h.txid FROM events h WHERE h.txid >= pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY h.txid LIMIT 1) IS NOT NULL AS held"""
 # ORDER BY names the table's columns: an output alias `txid` (as text) would sort as text,
 # putting 1000000 before 999999 and defeating the (txid, position) index.
-_BATCH = """
+_BATCH = f"""
 SELECT e.txid::text AS txid_text, e.position, e.topic, e.stream_id, e.event_type, e.event_id, e.payload,
-       e.tenant_id, e.traceparent
+       e.tenant_id, e.traceparent, {_HELD}
 FROM events e
 WHERE (e.txid, e.position) > ($1::text::xid8, $2) AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.txid, e.position
@@ -132,6 +138,8 @@ class Relay:
         self._at: Checkpoint | None = None  # the stored checkpoint as this relay last read or wrote it
         self._first_batch = True
         self._holding: asyncpg.Connection | None = None  # the connection that holds the lock while active
+        self._held = False  # the last read saw committed events wait behind an older transaction
+        self._look_again = 0.0  # how soon to read again while they wait: doubles up to the poll interval
 
     @property
     def active(self) -> bool:
@@ -168,6 +176,7 @@ class Relay:
         # read once per spell as the active relay (only the lock holder writes it), then known
         start = self._at = self._at or await self.checkpoint()
         rows = await self._db().fetch(_BATCH, start.txid, start.position, self.batch_size)
+        self._held = rows[0]["held"] if rows else await self._db().fetchval(f"SELECT {_HELD}")
         if not rows:
             return 0
         if self._first_batch:
@@ -300,9 +309,10 @@ class Relay:
                 while not stop.is_set():
                     # an append notified from now on (during the batch too) ends the idle wait below at once
                     self._wake.clear()
-                    if await self.publish_batch() >= self.batch_size:  # a full batch: more may be waiting
+                    published = await self.publish_batch()
+                    if published >= self.batch_size:  # a full batch: more may be waiting
                         continue
-                    await self._idle(stop)
+                    await self._idle(stop, self._next_look(published))
                     if listener.is_closed():
                         raise LeadershipLost
             finally:  # a broken connection has nothing to unlisten (and may already be back in the pool)
@@ -342,9 +352,21 @@ class Relay:
         self._done = None  # its checkpoint is stored, if at all, by the relay that is active next
         ACTIVE.labels(self.name).set(0)
 
-    async def _idle(self, stop: asyncio.Event) -> None:
+    def _next_look(self, published: int) -> float:
+        """Seconds until the relay reads again unwoken: the poll interval, but while committed events wait behind
+        an older transaction (theirs NOTIFYed already; another process's, or another database's, holds the
+        horizon), HELD_LOOK first, doubling while nothing comes of it."""
+        if not self._held:
+            self._look_again = 0.0
+        elif published or not self._look_again:
+            self._look_again = HELD_LOOK
+        else:
+            self._look_again = min(self._look_again * 2, self.poll_interval)
+        return self._look_again or self.poll_interval
+
+    async def _idle(self, stop: asyncio.Event, timeout: float) -> None:
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-        await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waits:
             waiter.cancel()
 

@@ -85,6 +85,34 @@ async def test_an_append_wakes_the_relay_of_its_schema_without_waiting_for_the_p
     assert len(messages) == appends
 
 
+async def test_events_held_behind_an_older_transaction_are_published_soon_after_it_ends_without_a_notify(
+    servers, event_store, relay_pool, topics
+):
+    """Another process's transaction (any database of the server) that began before an append holds the relay's
+    horizon below it, so the append's NOTIFY finds nothing to publish; the relay looks again soon, not at the poll."""
+    relay = Relay(relay_pool, servers.kafka_bootstrap_servers, poll_interval=30)
+    older = await asyncpg.connect(servers.postgres_dsn)
+    ended_at: list[float] = []
+
+    async def append_while_an_older_transaction_runs() -> None:
+        await asyncio.sleep(1)  # the relay has drained the empty store and sleeps
+        async with older.transaction():
+            await older.fetchval("SELECT pg_current_xact_id()")  # it has a transaction id, older than the append's
+            await write(event_store, [uuid.uuid4()], 1)  # commits and NOTIFYs: held behind the horizon
+            await asyncio.sleep(0.5)
+            assert relay.published == 0  # the horizon is the gap safety: nothing above it goes out
+        ended_at.append(time.monotonic())  # its end sends no NOTIFY
+        async with asyncio.timeout(10):
+            while relay.published < 1:
+                await asyncio.sleep(0.01)
+
+    try:
+        await run_relay(relay, append_while_an_older_transaction_runs)
+    finally:
+        await older.close()
+    assert time.monotonic() - ended_at[0] < 5  # looked again in about 2.5 s at most (doubling from 5 ms)
+
+
 async def test_a_run_of_appends_wakes_the_relay_at_most_once_per_gap_and_after_the_last_one(event_store):
     heard: list[float] = []
 
