@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from api.settings import ApiSettings
 from api.tenants import Tenants
 from domain.events import CommandContext, TraceContext
 from eventstore.store import PostgresEventStore
-from observability import bind
+from observability import bind, traceparent_from
 from observability.tracing import annotate, traceparent_of
 from projections.queries import ReadModels
 
@@ -108,17 +107,13 @@ async def platform_admin(who: CallerDep) -> Caller:
 
 
 PlatformAdminDep = Annotated[Caller, Depends(platform_admin)]
-# W3C Trace Context, version 00: trace id, parent id, flags; an all-zero trace or parent id is invalid
-TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def _trace(traceparent: str | None) -> TraceContext | None:
     """The caller's trace context, continued by the request's span when one records (api/tracing.py), so the
     events carry that span's traceparent and what they cause downstream joins the same trace. A traceparent
     that is not W3C syntax is ignored and a new trace starts, as W3C Trace Context says a receiver must."""
-    if traceparent is not None and not TRACEPARENT.fullmatch(traceparent):
-        traceparent = None
-    traceparent = traceparent_of() or traceparent
+    traceparent = traceparent_of() or traceparent_from(traceparent)
     return TraceContext(traceparent=traceparent) if traceparent else None
 
 

@@ -1,6 +1,6 @@
 """What every agentlog process shares about itself: its log setup and the context each record carries."""
 
-from observability.context import bind, bound, current, request_id_from, trace_id_of, unbind
+from observability.context import bind, bound, current, request_id_from, trace_id_of, traceparent_from, unbind
 from observability.logs import LogSettings, configure_logging
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "current",
     "request_id_from",
     "trace_id_of",
+    "traceparent_from",
     "unbind",
 ]

@@ -19,19 +19,26 @@ TRACE_ID: ContextVar[str | None] = ContextVar("agentlog_trace_id", default=None)
 _VARS = {"request_id": REQUEST_ID, "tenant": TENANT, "trace_id": TRACE_ID}
 
 # W3C Trace Context: version-traceid-parentid-flags, lower-case hex; version ff is forbidden
-_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-.*)?")
+_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")  # what is safe to echo in a header and a log line
+
+
+def traceparent_from(header: str | None) -> str | None:
+    """A W3C `traceparent` header as version 00, the version this side speaks (a later version's first four fields,
+    as W3C Trace Context says a receiver reads one); None when it is absent or not valid W3C syntax."""
+    value = (header or "").strip()
+    match = _TRACEPARENT.fullmatch(value)
+    if not match or set(match.group(1)) == {"0"} or set(match.group(2)) == {"0"}:
+        return None
+    if value.startswith("00-") and match.group(4):
+        return None  # version 00 has exactly four parts; later versions may add more
+    return f"00-{match.group(1)}-{match.group(2)}-{match.group(3)}"
 
 
 def trace_id_of(traceparent: str | None) -> str | None:
     """The trace-id of a W3C `traceparent` header; None when it is absent or not valid W3C syntax."""
-    value = (traceparent or "").strip()
-    match = _TRACEPARENT.fullmatch(value)
-    if not match or set(match.group(1)) == {"0"} or set(match.group(2)) == {"0"}:
-        return None
-    if value.startswith("00-") and match.group(3):
-        return None  # version 00 has exactly four parts; later versions may add more
-    return match.group(1)
+    valid = traceparent_from(traceparent)
+    return valid.split("-")[1] if valid else None
 
 
 def request_id_from(header: str | None) -> str:

@@ -23,7 +23,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, S
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from observability.context import trace_id_of
+from observability.context import traceparent_from
 
 TRACER = trace.get_tracer("agentlog")  # a proxy: the provider `configure_tracing` sets, else no-op
 TRACEPARENT = "traceparent"  # the Kafka header (and HTTP header) name, as W3C spells it
@@ -77,12 +77,11 @@ def configure_tracing(
 
 def context_of(traceparent: str | None) -> otel_context.Context | None:
     """The remote parent a W3C traceparent names, as an OpenTelemetry context; None when absent or invalid."""
-    trace_id = trace_id_of(traceparent)
-    if trace_id is None or traceparent is None:
+    valid = traceparent_from(traceparent)
+    if valid is None:
         return None
-    parts = traceparent.strip().split("-")
-    flags = TraceFlags(int(parts[3], 16))
-    parent = SpanContext(int(trace_id, 16), int(parts[2], 16), is_remote=True, trace_flags=flags)
+    _, trace_id, parent_id, flags = valid.split("-")
+    parent = SpanContext(int(trace_id, 16), int(parent_id, 16), is_remote=True, trace_flags=TraceFlags(int(flags, 16)))
     return trace.set_span_in_context(NonRecordingSpan(parent))
 
 

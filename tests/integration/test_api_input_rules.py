@@ -9,10 +9,10 @@ import uuid
 import httpx
 import pytest
 
-from api.deps import TRACEPARENT
 from api.errors import PROBLEM_JSON
 from api.settings import ApiSettings
 from cli.provider import serve
+from observability import traceparent_from
 from tests.support.api import another_api, recorded, store_db
 
 
@@ -288,13 +288,13 @@ GOOD_TRACE = f"00-{'4bf92f3577b34da6a3ce929d0e0e4736'}-{'00f067aa0ba902b7'}-01"
         "nope",
         "00-abc-def-01",
         GOOD_TRACE.upper(),
-        GOOD_TRACE.replace("00-", "01-", 1),
+        GOOD_TRACE.replace("00-", "ff-", 1),
         f"00-{'0' * 32}-00f067aa0ba902b7-01",
         f"00-4bf92f3577b34da6a3ce929d0e0e4736-{'0' * 16}-01",
         GOOD_TRACE + "-extra",
         GOOD_TRACE[:-1],
     ],
-    ids=["word", "short", "upper", "version", "zero-trace", "zero-parent", "extra", "short-flags"],
+    ids=["word", "short", "upper", "version-ff", "zero-trace", "zero-parent", "extra", "short-flags"],
 )
 def test_a_traceparent_that_is_not_w3c_syntax_is_ignored_and_a_new_trace_starts(api, client, traceparent):
     """W3C Trace Context: a receiver that cannot parse traceparent starts a new trace (it does not refuse)."""
@@ -305,17 +305,20 @@ def test_a_traceparent_that_is_not_w3c_syntax_is_ignored_and_a_new_trace_starts(
     assert posted.status_code == 202, posted.text
     kept = stored_traceparents(api, tenant)
     assert len(kept) == 2 and traceparent not in kept
-    assert all(t is None or TRACEPARENT.fullmatch(t) for t in kept)
+    assert all(t is None or traceparent_from(t) == t for t in kept)
 
 
-def test_a_w3c_traceparent_is_accepted(api, client):
+@pytest.mark.parametrize(
+    "traceparent", [GOOD_TRACE, GOOD_TRACE.replace("00-", "01-", 1) + "-a-later-field"], ids=["00", "later-version"]
+)
+def test_a_w3c_traceparent_is_accepted_and_a_later_version_read_as_00(api, client, traceparent):
     tenant, headers = api.tenant()
 
-    posted = client.post("/v1/session/message", json={"message": "hi"}, headers=headers | {"traceparent": GOOD_TRACE})
+    posted = client.post("/v1/session/message", json={"message": "hi"}, headers=headers | {"traceparent": traceparent})
 
     assert posted.status_code == 202, posted.text
     kept = stored_traceparents(api, tenant)
-    assert [t.split("-")[1] if t else None for t in kept] == [GOOD_TRACE.split("-")[1]] * 2  # the caller's trace
+    assert [t.split("-")[:2] if t else None for t in kept] == [["00", GOOD_TRACE.split("-")[1]]] * 2  # caller's trace
 
 
 def stored_traceparents(api, tenant: str) -> list[str | None]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from observability import LogSettings, bound, configure_logging, current, request_id_from, trace_id_of
+from observability import LogSettings, bound, configure_logging, current, request_id_from, trace_id_of, traceparent_from
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -56,6 +56,8 @@ def test_a_bad_log_setting_is_refused_naming_it(monkeypatch, name, value):
 )
 def test_the_trace_id_comes_only_from_a_w3c_traceparent(header, trace_id):
     assert trace_id_of(header) == trace_id
+    flags = header.strip().split("-")[3] if trace_id else ""
+    assert traceparent_from(header) == (f"00-{trace_id}-00f067aa0ba902b7-{flags}" if trace_id else None)
 
 
 def test_a_request_id_is_kept_when_plain_else_made():
