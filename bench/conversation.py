@@ -16,15 +16,16 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import asyncpg
 import httpx
 import typer
 
 from bench.chat import Chat, Ours, Peer
-from bench.common import Result, endpoints, median, out, run_order, write_results
+from bench.common import Result, busy_cpu_seconds, endpoints, median, out, run_order, write_results
 from stack import Endpoints
 from stack.config import StackSettings
 
@@ -54,15 +55,26 @@ def make_tenant(servers: Endpoints) -> tuple[str, str]:
     return tenant, done.stdout.decode().strip().splitlines()[-1]
 
 
-async def batch_ours(ours: Ours, conversations: int, turns: int) -> float:
-    """Turns/s of `conversations` fresh sessions doing `turns` turns each at once (session setup untimed)."""
-    chats = await asyncio.gather(*(ours.open(say(0)) for _ in range(conversations)))
+class Batch(NamedTuple):
+    """A timed batch: turns/s, and the machine's busy CPU time per turn (ms; every process, both sides' servers)."""
+
+    rate: float
+    cpu_ms: float
+
+
+async def timed_turns(turns: int, run: Awaitable[Any]) -> Batch:
     gc.collect()
-    began = time.perf_counter()
-    await asyncio.gather(*(_turns_ours(chat, turns) for chat in chats))
-    rate = conversations * turns / (time.perf_counter() - began)
+    began, cpu = time.perf_counter(), busy_cpu_seconds()
+    await run
+    return Batch(turns / (time.perf_counter() - began), (busy_cpu_seconds() - cpu) * 1000 / turns)
+
+
+async def batch_ours(ours: Ours, conversations: int, turns: int) -> Batch:
+    """`conversations` fresh sessions doing `turns` turns each at once (session setup untimed)."""
+    chats = await asyncio.gather(*(ours.open(say(0)) for _ in range(conversations)))
+    batch = await timed_turns(conversations * turns, asyncio.gather(*(_turns_ours(chat, turns) for chat in chats)))
     await asyncio.gather(*(chat.close() for chat in chats))
-    return rate
+    return batch
 
 
 async def _turns_ours(chat: Chat, turns: int) -> None:
@@ -70,14 +82,11 @@ async def _turns_ours(chat: Chat, turns: int) -> None:
         await chat.turn(say(chat.sent))
 
 
-async def batch_peer(peer: Peer, conversations: int, turns: int) -> float:
+async def batch_peer(peer: Peer, conversations: int, turns: int) -> Batch:
     """The same for LangGraph: fresh thread ids, one untimed first turn each."""
     threads = [str(uuid.uuid4()) for _ in range(conversations)]
     await asyncio.gather(*(peer.turn(t, say(0)) for t in threads))
-    gc.collect()
-    began = time.perf_counter()
-    await asyncio.gather(*(_turns_peer(peer, t, turns) for t in threads))
-    return conversations * turns / (time.perf_counter() - began)
+    return await timed_turns(conversations * turns, asyncio.gather(*(_turns_peer(peer, t, turns) for t in threads)))
 
 
 async def _turns_peer(peer: Peer, thread: str, turns: int) -> None:
@@ -85,12 +94,13 @@ async def _turns_peer(peer: Peer, thread: str, turns: int) -> None:
         await peer.turn(thread, say(i))
 
 
-async def throughput(ours: Ours, peer: Peer, conversations: int, turns: int, rounds: int) -> Result:
-    """Interleaved rounds (order flipped each round) after one smaller warm-up of each side."""
+async def throughput(ours: Ours, peer: Peer, conversations: int, turns: int, rounds: int) -> list[Result]:
+    """Turns/s and the machine's CPU per turn: interleaved rounds (order flipped each round) after one smaller
+    warm-up of each side."""
     await batch_ours(ours, conversations, 2)
     await batch_peer(peer, conversations, 2)
-    mine: list[float] = []
-    theirs: list[float] = []
+    mine: list[Batch] = []
+    theirs: list[Batch] = []
     for i in run_order(rounds, 2):  # interleaved, as bench.common.interleaved runs the other benchmarks
         if i == 0:
             mine.append(await batch_ours(ours, conversations, turns))
@@ -98,9 +108,26 @@ async def throughput(ours: Ours, peer: Peer, conversations: int, turns: int, rou
             theirs.append(await batch_peer(peer, conversations, turns))
     out.print(f"[dim]{conversations} conversations: ours {mine}, {PEER} {theirs}[/dim]")
     params = {"conversations": conversations, "turns_each": turns, "rounds": rounds}
-    return Result(
-        f"turns/s, {conversations} conversations", median(mine), "turns/s", True, PEER, median(theirs), params
-    )
+    return [
+        Result(
+            f"turns/s, {conversations} conversations",
+            median([b.rate for b in mine]),
+            "turns/s",
+            True,
+            PEER,
+            median([b.rate for b in theirs]),
+            params,
+        ),
+        Result(
+            f"CPU per turn, {conversations} conversations",
+            median([b.cpu_ms for b in mine]),
+            "ms",
+            False,
+            PEER,
+            median([b.cpu_ms for b in theirs]),
+            {**params, "cores": len(os.sched_getaffinity(0))},
+        ),
+    ]
 
 
 async def paced(ours: Ours, peer: Peer, messages: int, rate: float) -> list[Result]:
@@ -220,7 +247,7 @@ async def run(
         reply = await ours.sample_reply(say(0))
         async with Peer.start(dsn, PEER_SCHEMA, max(concurrency), itertools.cycle([reply])) as peer:
             for conversations in concurrency:
-                results.append(await throughput(ours, peer, conversations, turns, rounds))
+                results += await throughput(ours, peer, conversations, turns, rounds)
             if messages:
                 results += await paced(ours, peer, messages, rate)
             storage_tenant, storage_key = make_tenant(servers)
