@@ -8,6 +8,7 @@ import os
 import statistics
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,6 +99,40 @@ def busy_cpu_seconds() -> float:
     """CPU time the whole machine has spent busy so far, every core and process (the first line of /proc/stat)."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds each kind of process on this machine has used so far: the servers by name, agentlog's processes
+    by sub-command (`api`, `relay`, `worker conversation`, ...), this benchmark as `bench`, with the children each
+    has reaped (Postgres's ended backends). Two readings give what the work between them cost each kind."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: defaultdict[str, float] = defaultdict(float)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            times = stat.read_text().rsplit(")", 1)[1].split()[11:15]  # utime stime cutime cstime
+        except OSError:
+            continue  # ended meanwhile
+        kind = _kind(int(stat.parent.name), command)
+        if kind:
+            used[kind] += sum(map(int, times)) / tick
+    return used
+
+
+def _kind(pid: int, command: str) -> str | None:
+    if pid == os.getpid():
+        return "bench"
+    if "cli.main " in command:  # how the stack runs agentlog's processes: python -m cli.main SUB-COMMAND [OPTIONS]
+        return command.split("cli.main ", 1)[1].split(" -", 1)[0].strip()
+    if "kafka.Kafka" in command:
+        return "kafka"
+    if "java" in command:
+        return "registry"  # the stack's other JVM
+    if "redis-server" in command:
+        return "redis"
+    if "postgres" in command.split(" ", 1)[0]:  # the postmaster, its backends ("postgres: ...") and helpers
+        return "postgres"
+    return None
 
 
 def median(values: Sequence[float]) -> float:

@@ -25,7 +25,7 @@ import httpx
 import typer
 
 from bench.chat import Chat, Ours, Peer
-from bench.common import Result, busy_cpu_seconds, endpoints, median, out, run_order, write_results
+from bench.common import Result, busy_cpu_seconds, cpu_by_process, endpoints, median, out, run_order, write_results
 from stack import Endpoints
 from stack.config import StackSettings
 
@@ -56,17 +56,29 @@ def make_tenant(servers: Endpoints) -> tuple[str, str]:
 
 
 class Batch(NamedTuple):
-    """A timed batch: turns/s, and the machine's busy CPU time per turn (ms; every process, both sides' servers)."""
+    """A timed batch: turns/s, and the machine's busy CPU time per turn (ms; every process, both sides' servers),
+    and that of each kind of process (`bench.common.cpu_by_process`; the benchmark itself is the client)."""
 
     rate: float
     cpu_ms: float
+    by_process: dict[str, float]
 
 
 async def timed_turns(turns: int, run: Awaitable[Any]) -> Batch:
     gc.collect()
-    began, cpu = time.perf_counter(), busy_cpu_seconds()
+    began, cpu, each = time.perf_counter(), busy_cpu_seconds(), cpu_by_process()
     await run
-    return Batch(turns / (time.perf_counter() - began), (busy_cpu_seconds() - cpu) * 1000 / turns)
+    rate = turns / (time.perf_counter() - began)
+    used = {kind: seconds - each.get(kind, 0.0) for kind, seconds in cpu_by_process().items()}
+    by_process = {kind: round(seconds * 1000 / turns, 2) for kind, seconds in used.items() if seconds > 0}
+    return Batch(rate, (busy_cpu_seconds() - cpu) * 1000 / turns, by_process)
+
+
+def by_process(batches: list[Batch]) -> dict[str, float]:
+    """Each kind of process's median CPU per turn (ms) over the batches, the costliest first."""
+    kinds = {kind for batch in batches for kind in batch.by_process}
+    each = {kind: median([batch.by_process.get(kind, 0.0) for batch in batches]) for kind in kinds}
+    return dict(sorted(each.items(), key=lambda item: -item[1]))
 
 
 async def batch_ours(ours: Ours, conversations: int, turns: int) -> Batch:
@@ -106,7 +118,9 @@ async def throughput(ours: Ours, peer: Peer, conversations: int, turns: int, rou
             mine.append(await batch_ours(ours, conversations, turns))
         else:
             theirs.append(await batch_peer(peer, conversations, turns))
-    out.print(f"[dim]{conversations} conversations: ours {mine}, {PEER} {theirs}[/dim]")
+    for side, batches in (("ours", mine), (PEER, theirs)):
+        rates = ", ".join(f"{b.rate:.1f} turns/s at {b.cpu_ms:.1f} ms" for b in batches)
+        out.print(f"[dim]{conversations} conversations, {side}: {rates}; CPU ms/turn {by_process(batches)}[/dim]")
     params = {"conversations": conversations, "turns_each": turns, "rounds": rounds}
     return [
         Result(
@@ -125,7 +139,11 @@ async def throughput(ours: Ours, peer: Peer, conversations: int, turns: int, rou
             False,
             PEER,
             median([b.cpu_ms for b in theirs]),
-            {**params, "cores": len(os.sched_getaffinity(0))},
+            {
+                **params,
+                "cores": len(os.sched_getaffinity(0)),
+                "by_process_ms": {"agentlog": by_process(mine), PEER: by_process(theirs)},
+            },
         ),
     ]
 
