@@ -49,7 +49,10 @@ class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ship
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.suite", description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("AGENTLOG_TEST_WORKERS", "4")))
+    # one worker more than the cores: on 2 cores 3 workers ran the parallel part in 6:22-6:49 and 730-786 CPU-s,
+    # 4 in 7:42 and 908 CPU-s (contention made every process costlier), 2 in 7:43 with the cores idle at times
+    cores = len(os.sched_getaffinity(0))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("AGENTLOG_TEST_WORKERS", cores + 1)))
     workers = parser.parse_args().workers
     with native() if mode() == "native" else nullcontext():
         parallel = subprocess.run(
