@@ -20,13 +20,13 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 T = TypeVar("T")
-tenants = typer.Typer(help="Tenants and their API keys.", no_args_is_help=True)
+tenants = typer.Typer(no_args_is_help=True)  # its help and api's: cli.main.COMMANDS
 keys = typer.Typer(help="API keys of a tenant (stored hashed; shown once).", no_args_is_help=True)
 tenants.add_typer(keys, name="keys")
 
 
 def api() -> None:
-    """Serve the REST API until stopped (SIGTERM or Ctrl-C); OpenAPI at /docs and /openapi.json."""
+    """`agentlog api` (its help: cli.main.COMMANDS)."""
     import uvicorn  # noqa: PLC0415 - the web stack is imported by the command that serves it only
 
     from api.app import create_app  # noqa: PLC0415

@@ -21,7 +21,7 @@ from contracts.schemas import AVRO_DIR, Contract, event_contracts
 from contracts.settings import LOCAL_REGISTRY, ContractsSettings
 from observability.http import tls
 
-app = typer.Typer(help="Check, register and diff the Avro contracts against the schema registry.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help: cli.main.COMMANDS
 
 RegistryOpt = Annotated[str | None, typer.Option("--registry", help="registry URL [env SCHEMA_REGISTRY_URL]")]
 PrefixOpt = Annotated[str | None, typer.Option("--topic-prefix", help="[env AGENTLOG_TOPIC_PREFIX]")]

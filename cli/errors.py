@@ -8,7 +8,9 @@ the same command may work once it is up.
 
 from __future__ import annotations
 
+import select
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -61,10 +63,23 @@ def friendly_errors() -> Iterator[None]:
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except Exception as e:
+        if isinstance(e, BrokenPipeError) and _nobody_reads_stdout():
+            raise  # `agentlog ... | head` once head has ended: typer ends the command quietly (exit 1)
         known = explain(e)
         if known is None:
             raise  # a bug: its traceback is the report
         report(known)
+
+
+def _nobody_reads_stdout() -> bool:
+    """Whether standard output is a pipe whose reader has gone (a broken pipe to a server is a server's failure)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (output captured in process)
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def build(factory: Callable[[], T]) -> T:

@@ -29,7 +29,7 @@ from projections.settings import ProjectionSettings
 from projections.status import ViewStatus, statuses
 from projections.views import View
 
-app = typer.Typer(help="The Redis read models built from the event topics.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help: cli.main.COMMANDS
 app.add_typer(deadletters.app, name="dlq")
 
 

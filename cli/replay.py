@@ -38,9 +38,7 @@ from replay.selection import Selection
 if TYPE_CHECKING:
     from projections.rebuild import Refed
 
-app = typer.Typer(
-    help="Analysts' tools over the event store: export, state, into (docs/replay.md).", no_args_is_help=True
-)
+app = typer.Typer(no_args_is_help=True)  # its help: cli.main.COMMANDS
 EVERY = 5.0  # seconds between progress lines off a terminal
 
 

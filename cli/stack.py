@@ -18,10 +18,7 @@ from stack import Stack, StackSettings, supervisor
 from stack.process import last_lines
 from stack.server import ServerStatus
 
-app = typer.Typer(
-    help="Run agentlog's private Postgres, Redis, Kafka and schema registry, and its supervised processes.",
-    no_args_is_help=True,
-)
+app = typer.Typer(no_args_is_help=True)  # its help: cli.main.COMMANDS
 SERVER_NAMES = "postgres, redis, kafka, registry, relay, projections, api or supervisor"
 
 

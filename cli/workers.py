@@ -23,7 +23,7 @@ from workers.runtime import Handler, Worker
 from workers.settings import WorkerSettings
 from workers.tools.settings import ToolSettings
 
-app = typer.Typer(help="The agent runtime's workers (each also runs under `agentlog stack up`).", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help: cli.main.COMMANDS
 
 # What a worker needs to handle events: the settings, the event store it writes to, and the codec.
 MakeHandler = Callable[[WorkerSettings, PostgresEventStore, EventCodec], Awaitable[Handler]]

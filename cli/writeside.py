@@ -18,7 +18,7 @@ from eventstore.relay import Relay
 from eventstore.settings import EventStoreSettings
 from observability.tracing import TracingSettings, configure_tracing
 
-db = typer.Typer(help="The event store's database.", no_args_is_help=True)
+db = typer.Typer(no_args_is_help=True)  # its help and relay's: cli.main.COMMANDS
 
 
 @db.command()
@@ -30,7 +30,7 @@ def migrate() -> None:
 
 
 def relay() -> None:
-    """Publish committed events to Kafka until stopped (SIGTERM or Ctrl-C); progress every 10 s."""
+    """`agentlog relay` (its help: cli.main.COMMANDS)."""
     settings = build(EventStoreSettings)
     configure_tracing("agentlog-relay", build(TracingSettings))
     topics = Routing(settings.topic_prefix).topics()

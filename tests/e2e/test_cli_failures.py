@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from importlib import metadata
@@ -10,9 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from cli.main import COMMANDS
 from contracts.routing import Routing
 from projections.views import VIEWS
-from tests.support.cli import agentlog
+from tests.support.cli import AGENTLOG, agentlog, child_env
 
 FAILED, USAGE, UNREACHABLE = 1, 2, 3
 
@@ -121,6 +123,22 @@ def test_version_and_the_exit_codes_in_help():
     assert helped.returncode == 0
     words = " ".join(helped.stdout.replace("│", " ").split())
     assert "Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or setting, 3 a server unreachable" in words
+    for name, (_, _, says) in COMMANDS.items():  # listed with their help without importing their modules
+        assert f"{name} {says}" in words, name
+    for name in ("stack", "relay"):  # a group and a single command: their own help says the same
+        assert COMMANDS[name][2] in " ".join(agentlog(name, "--help").stdout.replace("│", " ").split()), name
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly():
+    """`agentlog ... | head`, once head has ended: exit 1 and nothing on stderr (not a server said to be down)."""
+    for args in (("stack", "status", "--json"), ("--help",)):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first line is written
+        with subprocess.Popen([str(AGENTLOG), *args], stdout=write, stderr=subprocess.PIPE, env=child_env(),
+                              text=True) as done:  # fmt: skip
+            os.close(write)
+            _, said = done.communicate(timeout=60)
+        assert (done.returncode, said) == (1, ""), (args, said)
 
 
 def test_listings_print_json(servers, own_names):
