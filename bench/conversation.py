@@ -66,12 +66,12 @@ class Batch(NamedTuple):
 
 async def timed_turns(turns: int, run: Awaitable[Any]) -> Batch:
     gc.collect()
-    began, cpu, each = time.perf_counter(), busy_cpu_seconds(), cpu_by_process()
+    each = cpu_by_process()  # read outside the timed window: reading every process's /proc entry costs CPU too
+    began, cpu = time.perf_counter(), busy_cpu_seconds()
     await run
-    rate = turns / (time.perf_counter() - began)
+    rate, cpu_ms = turns / (time.perf_counter() - began), (busy_cpu_seconds() - cpu) * 1000 / turns
     used = {kind: seconds - each.get(kind, 0.0) for kind, seconds in cpu_by_process().items()}
-    by_process = {kind: round(seconds * 1000 / turns, 2) for kind, seconds in used.items() if seconds > 0}
-    return Batch(rate, (busy_cpu_seconds() - cpu) * 1000 / turns, by_process)
+    return Batch(rate, cpu_ms, {kind: round(s * 1000 / turns, 2) for kind, s in used.items() if s > 0})
 
 
 def by_process(batches: list[Batch]) -> dict[str, float]:

@@ -121,12 +121,17 @@ def test_version_and_the_exit_codes_in_help():
     assert version.returncode == 0
     assert version.stdout.strip() == f"agentlog {metadata.version('agentlog')}"
     assert helped.returncode == 0
-    words = " ".join(helped.stdout.replace("│", " ").split())
-    assert "Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or setting, 3 a server unreachable" in words
-    for name, (_, _, says) in COMMANDS.items():  # listed with their help without importing their modules
-        assert f"{name} {says}" in words, name
+    said = words(helped.stdout)
+    assert "Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or setting, 3 a server unreachable" in said
+    for name, (_, _, says) in COMMANDS.items():  # every sub-command listed with its line of help
+        assert f"{name} {says}" in said, name
     for name in ("stack", "relay"):  # a group and a single command: their own help says the same
-        assert COMMANDS[name][2] in " ".join(agentlog(name, "--help").stdout.replace("│", " ").split()), name
+        assert COMMANDS[name][2] in words(agentlog(name, "--help").stdout), name
+
+
+def words(text: str) -> str:
+    """A help page's words, one space apart (rich's boxes and line wrapping left out)."""
+    return " ".join(text.replace("│", " ").split())
 
 
 def test_a_reader_that_stops_reading_ends_the_command_quietly():
