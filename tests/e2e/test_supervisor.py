@@ -110,9 +110,8 @@ def test_stack_restart_of_a_supervised_process_starts_a_new_instance(env):
     done = agentlog("stack", "restart", "projections", env=env)
 
     assert done.returncode == 0, done.stdout + done.stderr
-    after = status(env)["projections"]
-    assert after["pid"] != before["pid"] and not process.alive(before["pid"])
-    assert after["health"] == "healthy"
+    assert not process.alive(before["pid"])
+    after = back_up(env, "projections", before["pid"])  # degraded until its first measure of progress
     assert after["restarts"] == before["restarts"] + 1
 
 

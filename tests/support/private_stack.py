@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from stack.config import REPO_ROOT
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from stack.config import REPO_ROOT, StackSettings
 from stack.ports import free_ports
+from stack.stack import Stack
 from tests.support.cli import agentlog
 
 PORTS = (
@@ -56,8 +59,19 @@ def private_stack_env(kafka_brokers: int = 1) -> Iterator[dict[str, str]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+class _Settings(StackSettings):
+    """The settings env names and nothing else (not this process's AGENTLOG_* variables)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *others: Any, **named: Any
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def status(env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """`agentlog stack status --json` as a dict by process name."""
-    done = agentlog("stack", "status", "--json", env=env)
-    assert done.returncode in (0, 1), done.stderr
-    return {row["name"]: row for row in json.loads(done.stdout)}
+    """The rows of `agentlog stack status --json` for the stack env names, by process name, read in this process
+    (a poll every half second through the command cost a CPU-second or more each; the command's output has tests of
+    its own)."""
+    settings = _Settings(**{name.removeprefix("AGENTLOG_").lower(): value for name, value in env.items()})
+    return {row.name: dataclasses.asdict(row) for row in Stack(settings).status()}
