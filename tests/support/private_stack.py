@@ -73,5 +73,5 @@ def status(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The rows of `agentlog stack status --json` for the stack env names, by process name, read in this process
     (a poll every half second through the command cost a CPU-second or more each; the command's output has tests of
     its own)."""
-    settings = _Settings(**{name.removeprefix("AGENTLOG_").lower(): value for name, value in env.items()})
-    return {row.name: dataclasses.asdict(row) for row in Stack(settings).status()}
+    named: dict[str, Any] = {name.removeprefix("AGENTLOG_").lower(): value for name, value in env.items()}
+    return {row.name: dataclasses.asdict(row) for row in Stack(_Settings(**named)).status()}
