@@ -67,7 +67,7 @@ def test_up_starts_everything_status_says_healthy_and_a_second_up_changes_nothin
 
 
 def back_up(env: dict[str, str], name: str, old_pid: int, timeout: float = 90.0) -> dict[str, Any]:
-    """Poll `stack status --json` until `name` runs under a pid other than old_pid and is healthy."""
+    """Poll the stack's status until `name` runs under a pid other than old_pid and is healthy."""
     deadline = time.monotonic() + timeout
     while True:
         row = status(env)[name]
