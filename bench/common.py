@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stack import Endpoints, Stack
+from stack import Endpoints, Stack, process
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENV = ("POSTGRES_DSN", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL")
@@ -108,12 +108,12 @@ def cpu_by_process() -> dict[str, float]:
     tick = os.sysconf("SC_CLK_TCK")
     used: defaultdict[str, float] = defaultdict(float)
     for stat in Path("/proc").glob("[0-9]*/stat"):
+        pid = int(stat.parent.name)
         try:
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             times = stat.read_text().rsplit(")", 1)[1].split()[11:15]  # utime stime cutime cstime
         except OSError:
             continue  # ended meanwhile
-        kind = _kind(int(stat.parent.name), command)
+        kind = _kind(pid, process.cmdline(pid))
         if kind:
             used[kind] += sum(map(int, times)) / tick
     return used
