@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from contracts.lag import TIMEOUT, partitions_of, trailing
 from contracts.routing import WORKER_TOPICS, Routing
 from eventstore.queries import Behind
-
-STATUS_GROUP = "agentlog-worker-status"
 
 
 def workers_behind(bootstrap_servers: str, routing: Routing, names: Iterable[str] = WORKER_TOPICS) -> dict[str, Behind]:
@@ -27,29 +24,39 @@ def workers_behind(bootstrap_servers: str, routing: Routing, names: Iterable[str
 
     Blocking (run it in a thread from async code); raises KafkaException when Kafka does not answer.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    # reads only, commits nothing
-    reader = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": STATUS_GROUP, "enable.auto.commit": False})
+    readers = {name: group_reader(bootstrap_servers, routing.worker_group(name)) for name in names}  # connect at once
     try:
         return {
-            name: group_behind(
-                admin, reader, routing.worker_group(name), [routing.prefix + t for t in WORKER_TOPICS[name]]
-            )
-            for name in names
+            name: group_behind(reader, [routing.prefix + t for t in WORKER_TOPICS[name]])
+            for name, reader in readers.items()
         }
     finally:
-        reader.close()
+        for reader in readers.values():
+            reader.close()
 
 
-def group_behind(admin: AdminClient, reader: Consumer, group: str, topics: Sequence[str]) -> Behind:
-    """The records on `topics` the consumer group `group` has not committed, and the age of the oldest."""
+def group_reader(bootstrap_servers: str, group: str) -> Consumer:
+    """A consumer of the group `group` that reads its committed offsets and never joins it (no subscription: it is
+    assigned partitions only to read the oldest waiting record's timestamp) nor commits.
+
+    Not `AdminClient.list_consumer_group_offsets`: librdkafka (2.16) answers an OffsetFetch error that calls for a
+    new coordinator (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE: a coordinator moving, a cluster starting) by
+    queueing an op on the client's consumer group, which an admin client does not have (rd_kafka_handle_OffsetFetch):
+    a SIGSEGV of the whole process.
+    """
+    return Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group, "enable.auto.commit": False})
+
+
+def group_behind(reader: Consumer, topics: Sequence[str]) -> Behind:
+    """The records on `topics` the group of `reader` (a group_reader) has not committed, and the age of the oldest."""
     places = partitions_of(reader, topics)
     if not places:
         return Behind(0, 0.0)
-    return Behind(*trailing(reader, places, _committed(admin, group, places)))
+    return Behind(*trailing(reader, places, _committed(reader, places)))
 
 
-def _committed(admin: AdminClient, group: str, places: list[TopicPartition]) -> dict[tuple[str, int], int]:
-    request = ConsumerGroupTopicPartitions(group, places)
-    answer = admin.list_consumer_group_offsets([request], request_timeout=TIMEOUT)[group].result(TIMEOUT)
-    return {(p.topic, p.partition): p.offset for p in answer.topic_partitions}
+def _committed(reader: Consumer, places: list[TopicPartition]) -> dict[tuple[str, int], int]:
+    found = reader.committed(places, timeout=TIMEOUT)
+    if failed := next((p.error for p in found if p.error is not None), None):
+        raise KafkaException(failed)
+    return {(p.topic, p.partition): p.offset for p in found}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from contextlib import nullcontext
@@ -55,21 +56,23 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("AGENTLOG_TEST_WORKERS", cores + 1)))
     workers = parser.parse_args().workers
     with native() if mode() == "native" else nullcontext():
-        parallel = subprocess.run(
-            [*PYTEST, "-m", "not serial and not cluster", "-n", str(workers), "--dist", "loadfile", "--cov",
-             "--cov-report=", "--cov-fail-under=0", "--durations=15"],
-            check=False,
-        )  # fmt: skip
-        alone = subprocess.run(
-            [*PYTEST, "-m", "serial and not cluster", "--cov", "--cov-append", "--cov-report=", "--cov-fail-under=0"],
-            check=False,
-        )
-        clusters = subprocess.run(
-            [*PYTEST, "-m", "cluster", "--cov", "--cov-append", "--cov-report=term-missing:skip-covered",
-             "--durations=10"],
-            check=False,
-        )  # fmt: skip
-    return parallel.returncode or alone.returncode or clusters.returncode
+        parallel = _part("parallel part", "not serial and not cluster", "-n", str(workers), "--dist", "loadfile",
+                         "--cov", "--cov-report=", "--cov-fail-under=0", "--durations=15")  # fmt: skip
+        alone = _part("serial part", "serial and not cluster", "--cov", "--cov-append", "--cov-report=",
+                      "--cov-fail-under=0")  # fmt: skip
+        clusters = _part("cluster tier", "cluster", "--cov", "--cov-append",
+                         "--cov-report=term-missing:skip-covered", "--durations=10")  # fmt: skip
+    return parallel or alone or clusters
+
+
+def _part(name: str, marks: str, *options: str) -> int:
+    """Run pytest on the tests `marks` selects; its exit code, 128 + N (as a shell says it) when signal N ended it,
+    which is named, as pytest cannot say it itself."""
+    code = subprocess.run([*PYTEST, "-m", marks, *options], check=False).returncode
+    if code < 0:
+        print(f"error: the suite's {name} died of {signal.Signals(-code).name}", file=sys.stderr, flush=True)
+        return 128 - code
+    return code
 
 
 if __name__ == "__main__":
