@@ -60,7 +60,7 @@ def main() -> int:
                          "--cov", "--cov-report=", "--cov-fail-under=0", "--durations=15")  # fmt: skip
         alone = _part("serial part", "serial and not cluster", "--cov", "--cov-append", "--cov-report=",
                       "--cov-fail-under=0")  # fmt: skip
-        clusters = _part("cluster tier", "cluster", "--cov", "--cov-append",
+        clusters = _part("cluster tier", "cluster", "tests/cluster", "--cov", "--cov-append",
                          "--cov-report=term-missing:skip-covered", "--durations=10")  # fmt: skip
     return parallel or alone or clusters
 
