@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 from xdist.scheduler import LoadScopeScheduling
 
@@ -67,12 +70,22 @@ def main() -> int:
 
 def _part(name: str, marks: str, *options: str) -> int:
     """Run pytest on the tests `marks` selects; its exit code, 128 + N (as a shell says it) when signal N ended it,
-    which is named, as pytest cannot say it itself."""
+    which is named, as pytest cannot say it itself, with each thread's native stack when gdb is at hand (the cluster
+    tier once died of SIGSEGV without a word from Python's faulthandler)."""
+    core = Path("core")  # where the kernel writes it here (kernel.core_pattern "core": the process's directory)
+    core.unlink(missing_ok=True)
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))  # the soft limit is often 0: no dump
     code = subprocess.run([*PYTEST, "-m", marks, *options], check=False).returncode
-    if code < 0:
-        print(f"error: the suite's {name} died of {signal.Signals(-code).name}", file=sys.stderr, flush=True)
-        return 128 - code
-    return code
+    if code >= 0:
+        return code
+    print(f"error: the suite's {name} died of {signal.Signals(-code).name}", file=sys.stderr, flush=True)
+    if core.exists() and (gdb := shutil.which("gdb")):
+        stacks = ["-ex", "thread apply all bt 25", "-ex", "thread apply all py-bt"]  # py-bt: CPython's gdb script
+        where = [gdb, "-batch", "-nx", "-iex", "set auto-load safe-path /", *stacks, sys.executable, str(core)]
+        subprocess.run(where, stdout=sys.stderr, check=False, timeout=300)
+        core.unlink()
+    return 128 - code
 
 
 if __name__ == "__main__":
