@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 from contracts.routing import Routing
-from stack import Stack, StackSettings
+from stack import Stack
 from tests.support.cli import agentlog
 from tests.support.faults import (
     Tally,
@@ -38,7 +38,7 @@ from tests.support.faults import (
     views_have,
     wait_for,
 )
-from tests.support.private_stack import private_stack_env, status
+from tests.support.private_stack import private_stack_env, settings, status
 from tests.support.reading import AvroTopics
 from tests.support.servers import mode
 
@@ -73,10 +73,7 @@ def cluster() -> Iterator[Cluster]:
         env["AGENTLOG_KAFKA_HEAP"] = "320m"  # three JVMs beside the registry's on a 2-core machine
         up = agentlog("stack", "up", env=env, timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
-        settings = StackSettings.model_validate(
-            {key.removeprefix("AGENTLOG_").lower(): value for key, value in env.items()}
-        )
-        yield Cluster(env, Stack(settings), up.stdout)
+        yield Cluster(env, Stack(settings(env)), up.stdout)
 
 
 def test_the_launcher_runs_three_nodes_and_every_topic_lives_on_all_three(cluster):

@@ -69,9 +69,14 @@ class _Settings(StackSettings):
         return (init_settings,)
 
 
+def settings(env: dict[str, str]) -> StackSettings:
+    """The settings of the stack env names (AGENTLOG_* variables), validated from env alone."""
+    named: dict[str, Any] = {name.removeprefix("AGENTLOG_").lower(): value for name, value in env.items()}
+    return _Settings(**named)
+
+
 def status(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The rows of `agentlog stack status --json` for the stack env names, by process name, read in this process
     (a poll every half second through the command cost a CPU-second or more each; the command's output has tests of
     its own)."""
-    named: dict[str, Any] = {name.removeprefix("AGENTLOG_").lower(): value for name, value in env.items()}
-    return {row.name: dataclasses.asdict(row) for row in Stack(_Settings(**named)).status()}
+    return {row.name: dataclasses.asdict(row) for row in Stack(settings(env)).status()}
