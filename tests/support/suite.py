@@ -58,6 +58,8 @@ def main() -> int:
     cores = len(os.sched_getaffinity(0))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("AGENTLOG_TEST_WORKERS", cores + 1)))
     workers = parser.parse_args().workers
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))  # a crashed part leaves a core (soft limit often 0)
     with native() if mode() == "native" else nullcontext():
         parallel = _part("parallel part", "not serial and not cluster", "-n", str(workers), "--dist", "loadfile",
                          "--cov", "--cov-report=", "--cov-fail-under=0", "--durations=15")  # fmt: skip
@@ -74,8 +76,6 @@ def _part(name: str, marks: str, *options: str) -> int:
     tier once died of SIGSEGV without a word from Python's faulthandler)."""
     core = Path("core")  # where the kernel writes it here (kernel.core_pattern "core": the process's directory)
     core.unlink(missing_ok=True)
-    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
-    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))  # the soft limit is often 0: no dump
     code = subprocess.run([*PYTEST, "-m", marks, *options], check=False).returncode
     if code >= 0:
         return code
