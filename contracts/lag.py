@@ -10,9 +10,30 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+import stamina
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 TIMEOUT = 5.0  # seconds for each Kafka request; past it the progress cannot be measured
+
+# Answers that mean "ask again shortly": a partition's leader or a group's coordinator being elected, moving or
+# loading (a Kafka just started, for a second or so after `agentlog stack up`; a node of a cluster gone). librdkafka
+# returns them at once from a watermark or committed-offsets request, and the same request asked again finds them.
+MOVING = frozenset({
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+})  # fmt: skip
+
+
+def _moving(e: Exception) -> bool:
+    return isinstance(e, KafkaException) and e.args[0].code() in MOVING
+
+
+asked_again = stamina.retry(
+    on=_moving, attempts=None, timeout=TIMEOUT, wait_initial=0.05, wait_max=0.5, wait_jitter=0.05
+)  # a request answered "ask again" is, for up to TIMEOUT seconds
 
 
 def partitions_of(reader: Consumer, topics: Sequence[str]) -> list[TopicPartition]:
@@ -29,7 +50,7 @@ def trailing(
     answer. `reader` only reads (it is assigned and unassigned here), it commits nothing."""
     events, waiting = 0, []
     for place in places:
-        low, high = reader.get_watermark_offsets(place, timeout=TIMEOUT)
+        low, high = _watermarks(reader, place)
         start = max(held.get((place.topic, place.partition), low), low)  # none held, or trimmed: from the start
         if high > start:
             events += high - start
@@ -37,6 +58,11 @@ def trailing(
     if not waiting:
         return 0, 0.0
     return events, max(0.0, time.time() - _oldest_timestamp(reader, waiting) / 1000)
+
+
+@asked_again
+def _watermarks(reader: Consumer, place: TopicPartition) -> tuple[int, int]:
+    return reader.get_watermark_offsets(place, timeout=TIMEOUT)
 
 
 def _oldest_timestamp(reader: Consumer, waiting: list[TopicPartition]) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from contracts.lag import TIMEOUT, partitions_of, trailing
+from contracts.lag import TIMEOUT, asked_again, partitions_of, trailing
 from contracts.routing import WORKER_TOPICS, Routing
 from eventstore.queries import Behind
 
@@ -55,6 +55,7 @@ def group_behind(reader: Consumer, topics: Sequence[str]) -> Behind:
     return Behind(*trailing(reader, places, _committed(reader, places)))
 
 
+@asked_again
 def _committed(reader: Consumer, places: list[TopicPartition]) -> dict[tuple[str, int], int]:
     found = reader.committed(places, timeout=TIMEOUT)
     if failed := next((p.error for p in found if p.error is not None), None):

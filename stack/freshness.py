@@ -64,7 +64,7 @@ def _measured(measure: Callable[[], Coroutine[Any, Any, tuple[str, str]]]) -> tu
     try:
         return asyncio.run(measure())
     except OUTAGES as e:
-        return "degraded", f"cannot measure its progress: {type(e).__name__}"
+        return "degraded", f"cannot measure its progress: {type(e).__name__}: {e}"[:300]
 
 
 async def _views(settings: StackSettings) -> tuple[str, str]:
