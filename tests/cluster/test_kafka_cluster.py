@@ -71,7 +71,7 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     with private_stack_env(kafka_brokers=3) as env:
         env["AGENTLOG_KAFKA_HEAP"] = "320m"  # three JVMs beside the registry's on a 2-core machine
-        up = agentlog("stack", "up", env=env, timeout=600)
+        up = agentlog("stack", "up", env=env)
         assert up.returncode == 0, up.stdout + up.stderr
         yield Cluster(env, Stack(settings(env)), up.stdout)
 

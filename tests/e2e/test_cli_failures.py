@@ -14,7 +14,7 @@ import pytest
 from cli.main import COMMANDS
 from contracts.routing import Routing
 from projections.views import VIEWS
-from tests.support.cli import AGENTLOG, agentlog, child_env
+from tests.support.cli import AGENTLOG, agentlog, agentlog_process, child_env
 
 FAILED, USAGE, UNREACHABLE = 1, 2, 3
 
@@ -81,7 +81,7 @@ def test_projections_status_with_redis_down_names_redis(servers):
 def test_projections_status_with_kafka_down_names_kafka(servers, own_names):
     env = {**servers.as_env(), **own_names, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}"}
 
-    done = agentlog("projections", "status", env=env)
+    done = agentlog_process("projections", "status", env=env)  # librdkafka writes to its stderr
 
     one_line(done, UNREACHABLE, "cannot reach Kafka", "KAFKA_BOOTSTRAP_SERVERS")  # librdkafka's own noise held back
 
@@ -89,7 +89,7 @@ def test_projections_status_with_kafka_down_names_kafka(servers, own_names):
 def test_dead_letters_with_kafka_down_names_kafka(servers, own_names):
     env = {**servers.as_env(), **own_names, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}"}
 
-    done = agentlog("projections", "dlq", "list", "sessions", env=env)
+    done = agentlog_process("projections", "dlq", "list", "sessions", env=env)  # as above
 
     one_line(done, UNREACHABLE, "cannot reach Kafka", "KAFKA_BOOTSTRAP_SERVERS")
 
@@ -115,7 +115,7 @@ def test_a_bad_log_setting_stops_every_command_naming_it():
 
 
 def test_version_and_the_exit_codes_in_help():
-    version = agentlog("--version")
+    version = agentlog_process("--version")  # the console script itself
     helped = agentlog("--help")
 
     assert version.returncode == 0

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from standardwebhooks import Webhook
 
-from tests.support.cli import agentlog
+from tests.support.cli import agentlog_process
 
 
 def test_the_worker_does_not_start_without_a_signing_secret(servers, own_codec):
     env = {**servers.as_env(), "AGENTLOG_TOPIC_PREFIX": own_codec.routing.prefix}
 
-    result = agentlog("worker", "delegation", env=env, timeout=60)
+    result = agentlog_process("worker", "delegation", env=env, timeout=60)
 
     assert result.returncode == 2
     assert "AGENTLOG_WORKER_CALLBACK_SECRET" in result.stderr or "worker_callback_secret" in result.stderr
 
 
 def test_callback_secret_prints_a_secret_the_worker_accepts():
-    made = agentlog("worker", "callback-secret")
+    made = agentlog_process("worker", "callback-secret")
 
     assert made.returncode == 0
     secret = made.stdout.strip()

@@ -17,7 +17,7 @@ import pytest
 from stack import StackError, StackSettings, process, supervision
 from stack.apps import AppProcess
 from stack.supervisor import Backoff, Supervisor, describe
-from tests.support.cli import agentlog
+from tests.support.cli import agentlog_process
 
 
 def test_the_backoff_doubles_from_half_a_second_up_to_its_cap():
@@ -192,7 +192,7 @@ def test_a_stopped_supervisor_restarts_nothing(settings):
 
 def test_a_second_supervisor_of_the_same_stack_refuses_to_run(settings):
     with process.exclusive(settings.run / "supervisor.lock", wait=False):
-        done = agentlog("stack", "supervise", env={"AGENTLOG_HOME": str(settings.home)}, timeout=60)
+        done = agentlog_process("stack", "supervise", env={"AGENTLOG_HOME": str(settings.home)}, timeout=60)
     assert done.returncode == 1
     assert "another supervisor of this stack holds" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
