@@ -81,7 +81,7 @@ def test_projections_status_with_redis_down_names_redis(servers):
 def test_projections_status_with_kafka_down_names_kafka(servers, own_names):
     env = {**servers.as_env(), **own_names, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}"}
 
-    done = agentlog_process("projections", "status", env=env)  # librdkafka writes to its stderr
+    done = agentlog_process("projections", "status", env=env)  # librdkafka writes to fd 2: a process shows it
 
     one_line(done, UNREACHABLE, "cannot reach Kafka", "KAFKA_BOOTSTRAP_SERVERS")  # librdkafka's own noise held back
 
