@@ -33,8 +33,8 @@ TIERS = ("unit", "integration", "contract", "e2e", "faults", "performance", "clu
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test with its tier, taken from the folder it lives in; the fault tier restarts the shared
-    servers, so it runs alone (`serial`); the cluster tier starts clusters of its own (three Kafka brokers, a Redis
-    Cluster, several relays or projection processes) and runs alone after it."""
+    servers, so it runs alone (`serial`), as do the cluster tier's modules that kill or restart (marked so in each
+    module); the suite runs the cluster tier's serial tests last (tests/support/suite.py)."""
     for item in items:
         tier = Path(item.fspath).relative_to(Path(__file__).parent).parts[0]
         if tier in TIERS:

@@ -42,7 +42,10 @@ from tests.support.private_stack import private_stack_env, settings, status
 from tests.support.reading import AvroTopics
 from tests.support.servers import mode
 
-pytestmark = pytest.mark.skipif(mode() != "native", reason="a cluster of its own needs the native launcher")
+pytestmark = [
+    pytest.mark.skipif(mode() != "native", reason="a cluster of its own needs the native launcher"),
+    pytest.mark.serial,  # three Kafka JVMs, a node killed: alone, after the parallel part
+]
 NODES = {"kafka": 1, "kafka-2": 2, "kafka-3": 3}
 TOPICS = Routing().topics()
 WRITERS = 4

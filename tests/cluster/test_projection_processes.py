@@ -45,6 +45,8 @@ from tests.support.cli import agentlog
 from tests.support.processes import Processes, until
 from tests.unit.projections.model import Folded
 
+pytestmark = pytest.mark.serial  # a process killed, a rebalance waited for: alone, after the parallel part
+
 PARTITIONS = 3  # per topic, as the relay makes them (AGENTLOG_TOPIC_PARTITIONS)
 WRITERS = 3
 BEFORE_KILL = 6.0  # seconds of writing before the kill, and after the replacement joined

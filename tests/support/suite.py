@@ -4,12 +4,13 @@ Most tests own their names (schemas, topics, subjects, key prefixes), so they ru
 workers at once against the same servers, a module at a time (`ModuleScheduling`): a module's tests run on
 one worker, in order, so its module-scoped world (an API, workers, a private stack) is set up once, and the
 pact modules all run on one worker in turn (the consumer tests rewrite the pact files the verifiers read).
-Those marked `serial` restart or kill a server the others share, so they run alone afterwards, and the
-cluster tier (`tests/cluster/`, marked `cluster`: clusters of its own, several processes of one kind, broker
-and process kills) runs last, alone (`just test-cluster` runs it by itself). Coverage from all parts is
-combined and held to the gate (`fail_under` in pyproject.toml). In the native mode the
-servers are started once for both parts, and those this run started are stopped at its end (unless
-AGENTLOG_KEEP_STACK is set).
+Those marked `serial` need the machine to themselves, so they run alone afterwards: first those that restart
+a server the others share (the fault tier among them), then the kills and restarts of the cluster tier
+(`tests/cluster/`, marked `cluster`: a three-node Kafka with a leader killed, relays and projections processes
+killed, a Redis Cluster master restarted); the cluster tier's views on a Redis Cluster run in the parallel part,
+on one worker (`just test-cluster` runs the whole tier by itself). Coverage from all parts is combined and held
+to the gate (`fail_under` in pyproject.toml). In the native mode the servers are started once for every part,
+and those this run started are stopped at its end (unless AGENTLOG_KEEP_STACK is set).
 
 `python -m tests.support.suite [--workers N]`; the exit code is the first failing part's.
 """
@@ -38,9 +39,13 @@ PACT_MODULES = frozenset(
                  "test_can_i_deploy", "test_openai_pact")
 )  # fmt: skip
 
+# The views on a Redis Cluster: one scope, so one worker starts the cluster and an API on it (a session's fixtures).
+CLUSTER_VIEWS = "tests/cluster/views/"
+
 
 class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
-    """`--dist loadfile` as the suite needs it: a scope per module, the pact modules one scope together.
+    """`--dist loadfile` as the suite needs it: a scope per module, the pact modules one scope together, the
+    views on a Redis Cluster another.
 
     (pytest-xdist's own `loadgroup` does not group under pytest 9: it renames `item._nodeid`, which pytest 9
     no longer reads, so `xdist_group` marks have no effect.)
@@ -48,7 +53,9 @@ class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ship
 
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
-        return "pacts" if module in PACT_MODULES else module
+        if module in PACT_MODULES:
+            return "pacts"
+        return CLUSTER_VIEWS if module.startswith(CLUSTER_VIEWS) else module
 
 
 def main() -> int:
@@ -61,11 +68,11 @@ def main() -> int:
     _, hard = resource.getrlimit(resource.RLIMIT_CORE)
     resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))  # a crashed part leaves a core (soft limit often 0)
     with native() if mode() == "native" else nullcontext():
-        parallel = _part("parallel part", "not serial and not cluster", "-n", str(workers), "--dist", "loadfile",
+        parallel = _part("parallel part", "not serial", "-n", str(workers), "--dist", "loadfile",
                          "--cov", "--cov-report=", "--cov-fail-under=0", "--durations=15")  # fmt: skip
         alone = _part("serial part", "serial and not cluster", "--cov", "--cov-append", "--cov-report=",
                       "--cov-fail-under=0")  # fmt: skip
-        clusters = _part("cluster tier", "cluster", "tests/cluster", "--cov", "--cov-append",
+        clusters = _part("cluster tier's serial tests", "serial and cluster", "tests/cluster", "--cov", "--cov-append",
                          "--cov-report=term-missing:skip-covered", "--durations=10")  # fmt: skip
     return parallel or alone or clusters
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
+
 from observability import redisconn
 from projections.views import VIEWS, Keys
 from tests.support.redis_cluster import redis_cluster
+
+pytestmark = pytest.mark.serial  # a master stopped and started: alone, after the parallel part
 
 
 def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
