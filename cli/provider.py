@@ -136,7 +136,7 @@ async def pipeline(
     """Relay the schema's events to Kafka and fold them into every view until `stop`; with `policies`, the
     tool executor runs too, under the Rego files of that folder."""
     pool = await asyncpg.create_pool(settings.postgres_dsn, server_settings={"search_path": settings.db_schema})
-    relay = Relay(pool, servers.kafka_bootstrap_servers, poll_interval=0.05)
+    relay = Relay(pool, servers.kafka_bootstrap_servers)  # woken by NOTIFY; its 0.5 s poll is the fallback
     letters = DeadLetters(Producer({"bootstrap.servers": servers.kafka_bootstrap_servers}), codec.routing.prefix)
     runners = [
         ProjectionRunner(view, codec, servers.redis_url, servers.kafka_bootstrap_servers, letters,
