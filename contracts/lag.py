@@ -28,7 +28,8 @@ MOVING = frozenset({
 
 
 def _moving(e: Exception) -> bool:
-    return isinstance(e, KafkaException) and e.args[0].code() in MOVING
+    error = e.args[0] if isinstance(e, KafkaException) and e.args else None
+    return isinstance(error, KafkaError) and error.code() in MOVING
 
 
 asked_again = stamina.retry(

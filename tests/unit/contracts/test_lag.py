@@ -49,3 +49,12 @@ def test_a_leader_or_coordinator_on_the_move_is_asked_again(code):
 def test_a_kafka_that_does_not_answer_is_not(code):
     with pytest.raises(KafkaException):
         answering(code)
+
+
+def test_an_error_without_a_kafka_code_is_not():
+    @asked_again
+    def request() -> int:
+        raise KafkaException("no KafkaError inside")
+
+    with pytest.raises(KafkaException, match="no KafkaError inside"):
+        request()
