@@ -18,6 +18,7 @@ from contracts.routing import Routing
 from eventstore import metrics as relay_metrics
 from eventstore.consumers import workers_behind
 from eventstore.queries import Behind, relay_behind
+from observability.freshness import unmeasured
 from observability.processes import read_state
 from projections import metrics as projection_metrics
 from projections.status import ViewStatus, statuses
@@ -85,7 +86,7 @@ class Measured:
         try:
             workers = await workers_behind_of(self.svc)
         except KafkaException as e:  # alive or not, a worker whose progress cannot be measured is not known to progress
-            return Progress(relay, views, None, f"cannot measure its progress: {type(e).__name__}: {e}"[:300])
+            return Progress(relay, views, None, unmeasured(e))
         return Progress(relay, views, workers)
 
 

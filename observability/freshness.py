@@ -8,3 +8,8 @@ STALE_SECONDS = 10.0  # a reader whose oldest waiting event is older than this i
 def freshness(seconds_behind: float) -> str:
     """degraded when the oldest event not taken yet has waited more than STALE_SECONDS, else ok."""
     return "degraded" if seconds_behind > STALE_SECONDS else "ok"
+
+
+def unmeasured(e: Exception) -> str:
+    """What a reader's health says when its progress could not be measured: the error's kind and words."""
+    return f"cannot measure its progress: {type(e).__name__}: {e}"[:300]

@@ -14,6 +14,7 @@ from contracts.routing import Routing
 from eventstore.consumers import workers_behind
 from eventstore.errors import POSTGRES_OUTAGES
 from eventstore.queries import Behind, relay_behind
+from observability.freshness import unmeasured
 from projections import queries as read_models
 from projections.queries import REDIS_OUTAGES
 from projections.status import statuses
@@ -64,7 +65,7 @@ def _measured(measure: Callable[[], Coroutine[Any, Any, tuple[str, str]]]) -> tu
     try:
         return asyncio.run(measure())
     except OUTAGES as e:
-        return "degraded", f"cannot measure its progress: {type(e).__name__}: {e}"[:300]
+        return "degraded", unmeasured(e)
 
 
 async def _views(settings: StackSettings) -> tuple[str, str]:
