@@ -22,7 +22,7 @@ from playwright.sync_api import Page, sync_playwright
 from api.tenants import Tenants
 from bench.common import Result, endpoints, out, write_results
 from stack.config import StackSettings
-from stack.install import require_binary
+from tests.support.debian import CHROMIUM, debian_tool
 
 CREDENTIAL = "agentlog.credential"  # the sessionStorage key api/console/static/api.js keeps the credential under
 
@@ -82,7 +82,7 @@ def main(
     url = f"http://127.0.0.1:{StackSettings().api_port}"
     key = asyncio.run(make_key(servers.postgres_dsn))
     seed(url, key, sessions)
-    chromium = require_binary("/usr/bin/chromium", "chromium")
+    chromium = debian_tool(CHROMIUM)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
         one_round(browser.new_page(), url, key, sessions)  # warm-up: the API's and the browser's first use

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -174,6 +175,15 @@ def _difference(client: SchemaRegistryClient, subject: str, contract: Contract) 
     return {"subject": subject, "registered_version": versions[-1].version, "changes": changes}
 
 
+class GateCheck(StrEnum):
+    """The checks of `can-i-deploy`, in the order they run."""
+
+    AVRO = "avro"
+    OPENAPI = "openapi"
+    PACTS = "pacts"
+    HTTP_PACTS = "http-pacts"
+
+
 @app.command("can-i-deploy")
 def can_i_deploy(
     registry: RegistryOpt = None,
@@ -188,6 +198,9 @@ def can_i_deploy(
             "--base-ref", help="git ref whose contracts/openapi/agentlog.json is the base [origin/main, else HEAD]"
         ),
     ] = None,
+    only: Annotated[
+        list[GateCheck] | None, typer.Option("--check", help="run this check only (repeat for more) [all four]")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Avro contracts compatible with the registry, OpenAPI backward compatible, every pact verified (exit 1 if not).
@@ -200,16 +213,19 @@ def can_i_deploy(
 
     settings = build(ContractsSettings)
     url = registry or settings.schema_registry_url
-    _registry(url)  # a registry that does not answer is said once, before any check
+    wanted = set(only or GateCheck)
+    if wanted != {GateCheck.OPENAPI}:
+        _registry(url)  # a registry that does not answer is said once, before any check that needs it
     prefix = topic_prefix if topic_prefix is not None else settings.topic_prefix
     _contracts(contracts_dir, Routing(prefix))  # one that does not parse is a usage error (exit 2), said once
+    runs = {
+        GateCheck.AVRO: lambda: gate.avro(url, prefix, contracts_dir),
+        GateCheck.OPENAPI: lambda: _guarded("openapi", lambda: gate.openapi(openapi_base, base_ref)),
+        GateCheck.PACTS: lambda: _guarded("pacts", lambda: gate.pacts(_servers(url))),
+        GateCheck.HTTP_PACTS: lambda: _guarded("http-pacts", lambda: gate.http_pacts(_servers(url))),
+    }
     with gate.stdout_to_stderr():  # pact's verifier prints its report on stdout: keep stdout for the result
-        checks = [
-            gate.avro(url, prefix, contracts_dir),
-            _guarded("openapi", lambda: gate.openapi(openapi_base, base_ref)),
-            _guarded("pacts", lambda: gate.pacts(_servers(url))),
-            _guarded("http-pacts", lambda: gate.http_pacts(_servers(url))),
-        ]
+        checks = [run() for check, run in runs.items() if check in wanted]
     if as_json:
         print_json([c.as_dict() for c in checks])
     else:

@@ -32,15 +32,19 @@ TIERS = ("unit", "integration", "contract", "e2e", "faults", "performance", "clu
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test with its tier, taken from the folder it lives in; the fault tier restarts the shared
-    servers, so it runs alone (`serial`), as do the cluster tier's modules that kill or restart (marked so in each
-    module); the suite runs the cluster tier's serial tests last (tests/support/suite.py)."""
+    """Mark every test with its tier, taken from the folder it lives in. The fault tier is `tests/faults` and
+    every test elsewhere that kills a process or restarts a server (marked `faults` where it lives); those that
+    restart a server the others share, or kill and time a takeover on a cluster, run alone (`serial`, which
+    implies `faults`), `tests/faults` among them; the suite runs the cluster tier's serial tests last
+    (tests/support/suite.py)."""
     for item in items:
         tier = Path(item.fspath).relative_to(Path(__file__).parent).parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
         if tier == "faults":
             item.add_marker(pytest.mark.serial)
+        elif item.get_closest_marker("serial"):
+            item.add_marker(pytest.mark.faults)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> ModuleScheduling | None:

@@ -44,7 +44,7 @@ from tests.support.servers import mode
 
 pytestmark = [
     pytest.mark.skipif(mode() != "native", reason="a cluster of its own needs the native launcher"),
-    pytest.mark.serial,  # three Kafka JVMs, a node killed: alone, after the parallel part
+    pytest.mark.serial,  # three Kafka JVMs, a node killed: alone, at the end of the suite
 ]
 NODES = {"kafka": 1, "kafka-2": 2, "kafka-3": 3}
 TOPICS = Routing().topics()

@@ -45,7 +45,7 @@ from tests.support.cli import agentlog
 from tests.support.processes import Processes, until
 from tests.unit.projections.model import Folded
 
-pytestmark = pytest.mark.serial  # a process killed, a rebalance waited for: alone, after the parallel part
+pytestmark = pytest.mark.serial  # a process killed, a rebalance waited for: alone, at the end of the suite
 
 PARTITIONS = 3  # per topic, as the relay makes them (AGENTLOG_TOPIC_PARTITIONS)
 WRITERS = 3

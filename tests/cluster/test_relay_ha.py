@@ -15,7 +15,7 @@ from tests.support.kafka import read_until
 from tests.support.processes import Processes
 from tests.support.published import assert_complete_and_in_stream_order, stored, write
 
-pytestmark = pytest.mark.serial  # active relays killed, a takeover timed: alone, after the parallel part
+pytestmark = pytest.mark.serial  # active relays killed, a takeover timed: alone, at the end of the suite
 
 RELAYS = ("relay-a", "relay-b", "relay-c")
 ACTIVE, STANDING_BY = "relay 'main': active", "relay 'main': standing by"

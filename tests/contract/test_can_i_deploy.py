@@ -48,11 +48,28 @@ def test_a_retyped_avro_field_and_a_removed_response_property_fail_the_gate_nami
     base["paths"][path + "/pact-gate-gone"] = base["paths"][path]  # the current document lacks this operation
     (tmp_path / "base.json").write_text(json.dumps(base))
 
-    done, checks = gate(servers, "--contracts-dir", str(avro), "--openapi-base", str(tmp_path / "base.json"))
+    done, checks = gate(servers, "--contracts-dir", str(avro), "--openapi-base", str(tmp_path / "base.json"),
+                        "--check", "avro", "--check", "openapi")  # fmt: skip
 
     assert done.returncode == 1
+    assert list(checks) == ["avro", "openapi"]  # the pacts, verified by the test above, are not run again
     avro_said = "\n".join(checks["avro"]["failures"])
     assert "ToolRequested" in avro_said and "timeout_ms" in avro_said
     openapi_said = "\n".join(checks["openapi"]["failures"])
     assert f"{path}/pact-gate-gone" in openapi_said and "[rule api-path-removed" in openapi_said
-    assert checks["pacts"]["ok"] and checks["http-pacts"]["ok"]
+
+
+def test_an_unknown_check_is_a_usage_error_naming_it_and_the_four():
+    done = agentlog("contracts", "can-i-deploy", "--check", "pacts", "--check", "grpc")
+    assert done.returncode == 2
+    said = " ".join(done.stderr.replace("│", " ").split())  # typer's box wraps the line
+    assert "'grpc' is not one of 'avro', 'openapi', 'pacts', 'http-pacts'" in said
+
+
+def test_the_openapi_check_alone_needs_no_registry(tmp_path):
+    base = tmp_path / "openapi.json"
+    base.write_text(json.dumps(current_openapi()))
+    done = agentlog("contracts", "can-i-deploy", "--check", "openapi", "--openapi-base", str(base), "--json",
+                    "--registry", "http://127.0.0.1:9/apis/ccompat/v7")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [c["name"] for c in json.loads(done.stdout)] == ["openapi"]

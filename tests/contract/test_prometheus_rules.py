@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.support.debian import PROMTOOL, debian_tool
+
 pytestmark = pytest.mark.contract
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "observability" / "prometheus"
-INSTALL = "`./dev` installs it (Debian's prometheus package: apt-get install -y prometheus)"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run promtool in the rules' folder; fails (never skips) when it is not installed."""
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.fail(f"promtool is not installed: {INSTALL}")
+    """Run promtool in the rules' folder (installed on first use; never skipped)."""
+    found = debian_tool(PROMTOOL)
     return subprocess.run([found, *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=60, check=False)
 
 

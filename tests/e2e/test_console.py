@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Error, Page, expect, sync_playwright
 
-from stack.install import require_binary
+from tests.support.debian import CHROMIUM, debian_tool
 from tests.support.processes import until
 from tests.support.runtime import Runtime, running_runtime
 from tests.support.tools import allowing
@@ -33,7 +33,7 @@ def runtime(servers, registry, tmp_path_factory) -> Iterator[Runtime]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    chromium = require_binary("/usr/bin/chromium", "chromium")  # Debian's: Playwright's own download is not reachable
+    chromium = debian_tool(CHROMIUM)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
         yield launched

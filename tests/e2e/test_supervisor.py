@@ -24,7 +24,10 @@ from tests.support.cli import agentlog
 from tests.support.private_stack import private_stack_env, status
 from tests.support.servers import mode
 
-pytestmark = pytest.mark.skipif(mode() != "native", reason="the supervisor test drives the native launcher")
+pytestmark = [
+    pytest.mark.skipif(mode() != "native", reason="the supervisor test drives the native launcher"),
+    pytest.mark.faults,  # the supervisor's work is riding out kills: its processes', and its own
+]
 SERVERS = ("postgres", "redis", "kafka", "registry", "relay", "projections", "api", "supervisor")
 
 

@@ -174,6 +174,7 @@ async def test_a_broker_restart_delays_but_loses_nothing(servers, event_store, r
     assert_complete_and_in_stream_order(messages, events)
 
 
+@pytest.mark.faults  # a relay process SIGKILLed
 async def test_a_relay_killed_mid_batch_resumes_from_its_checkpoint(servers, event_store, pg_schema, codec, topics):
     streams = [uuid.uuid4() for _ in range(10)]
     await asyncio.gather(*(write(event_store, streams, 250) for _ in range(8)))

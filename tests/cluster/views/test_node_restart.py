@@ -12,7 +12,7 @@ from observability import redisconn
 from projections.views import VIEWS, Keys
 from tests.support.redis_cluster import redis_cluster
 
-pytestmark = pytest.mark.serial  # a master stopped and started: alone, after the parallel part
+pytestmark = pytest.mark.serial  # a master stopped and started: alone, at the end of the suite
 
 
 def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
