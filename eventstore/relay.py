@@ -318,8 +318,11 @@ class Relay:
             finally:  # a broken connection has nothing to unlisten (and may already be back in the pool)
                 self._resign()
                 with contextlib.suppress(asyncpg.InterfaceError, *POSTGRES_OUTAGES):
-                    await listener.remove_listener(channel, self._on_notify)
-                    await listener.execute("SELECT pg_advisory_unlock_all()")
+                    if listener.is_closed():  # lost before asyncpg cleaned it up: the pool would warn of our listener
+                        listener.terminate()
+                    else:
+                        await listener.remove_listener(channel, self._on_notify)
+                        await listener.execute("SELECT pg_advisory_unlock_all()")
 
     async def _lead(self, listener: asyncpg.Connection, stop: asyncio.Event) -> bool:
         """Wait until `listener` holds the relay's lock (True), or until `stop` (False)."""

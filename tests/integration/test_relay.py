@@ -217,9 +217,10 @@ async def test_a_relay_killed_mid_batch_resumes_from_its_checkpoint(servers, eve
 @pytest.mark.serial
 @pytest.mark.skipif(mode() != "native", reason="restarting Postgres needs the native launcher")
 async def test_a_relay_rides_out_postgres_restarts_and_publishes_what_comes_after(
-    servers, event_store, relay_pool, topics
+    servers, event_store, relay_pool, topics, recwarn
 ):
-    """Once wedged for good: the listening connection was released and `is_closed()` raised forever."""
+    """Once wedged for good: the listening connection was released and `is_closed()` raised forever; and once
+    its lost connection went back to the pool with the relay's listener on it, which asyncpg warned of."""
     relay = Relay(relay_pool, servers.kafka_bootstrap_servers, batch_size=100, poll_interval=0.05)
     streams = [uuid.uuid4() for _ in range(6)]
 
@@ -238,3 +239,4 @@ async def test_a_relay_rides_out_postgres_restarts_and_publishes_what_comes_afte
     messages = read_until(servers.kafka_bootstrap_servers, topics, set(events))
     assert_complete_and_in_stream_order(messages, events)
     assert (await relay.checkpoint()).position == await event_store.pool.fetchval("SELECT max(position) FROM events")
+    assert [str(w.message) for w in recwarn if "listener" in str(w.message)] == []
